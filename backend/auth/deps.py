@@ -1,0 +1,88 @@
+"""Route guards: every REST route declares the permission it needs with `require(...)` or is `public`."""
+
+from __future__ import annotations
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from backend.auth import service as auth_service
+from backend.auth.principal import Principal
+from backend.core.errors import NotAuthenticated, PermissionDenied
+from backend.core.http import get_session
+
+
+def _credentials(request: Request) -> tuple[str, str] | None:
+    """(kind, value) of the credential the request carries; header only, never the query string."""
+    authorization = request.headers.get("authorization", "")
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise NotAuthenticated("Send the token as 'Authorization: Bearer <token>'")
+        return "token", value.strip()
+    if key := request.headers.get("x-api-key"):
+        return "api", key.strip()
+    if key := request.headers.get("x-model-key"):
+        return "model", key.strip()
+    return None
+
+
+def resolve_principal(request: Request, session: Session, *, accept_model_key: bool = False) -> Principal:
+    credentials = _credentials(request)
+    if credentials is None:
+        raise NotAuthenticated()
+    kind, value = credentials
+    if kind == "token":
+        principal = auth_service.principal_from_token(session=session, token=value)
+    else:
+        principal = auth_service.principal_from_api_key(session=session, key=value, expected_kind=kind)
+    if principal.credential_type == "model_key":
+        endpoint = request.path_params.get("endpointId")
+        if not accept_model_key or endpoint is None or endpoint != principal.model_scope:
+            raise NotAuthenticated("A model key works only on the prediction routes of its own endpoint")
+    request.state.principal = principal
+    return principal
+
+
+def require(permission: str, *, accept_model_key: bool = False):
+    """Dependency: the signed-in principal, who must hold `permission`."""
+
+    def guard(request: Request, session: Session = Depends(get_session)) -> Principal:
+        principal = resolve_principal(request, session, accept_model_key=accept_model_key)
+        if not principal.can(permission):
+            raise PermissionDenied(permission)
+        return principal
+
+    guard.permission = permission  # type: ignore[attr-defined]  (read by the route inventory)
+    guard.__name__ = f"require_{permission.replace(':', '_').replace('*', 'any')}"
+    return Depends(guard)
+
+
+def public() -> None:
+    """Marks a route as deliberately open to anyone (login, health, version, docs)."""
+
+
+public.permission = "public"  # type: ignore[attr-defined]
+PUBLIC = Depends(public)
+
+
+def route_permission(route) -> str | None:  # noqa: ANN001
+    """The permission a FastAPI route declares, or None (the inventory test fails on None)."""
+    stack = list(route.dependant.dependencies)
+    while stack:
+        dep = stack.pop()
+        marker = getattr(dep.call, "permission", None)
+        if marker:
+            return marker
+        stack.extend(dep.dependencies)
+    return None
+
+
+def route_inventory(app) -> list[tuple[str, str, str | None]]:  # noqa: ANN001
+    """(method, path, permission) of every API route of `app`, included routers flattened."""
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    rows = []
+    for ctx in iter_route_contexts(app.routes):
+        if isinstance(ctx.original_route, APIRoute):
+            rows += [(method, ctx.path, route_permission(ctx)) for method in sorted(ctx.methods)]
+    return rows

@@ -1,0 +1,282 @@
+"""Sign-in, credentials (tokens, API keys, model keys), users and demo accounts."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from backend.auth.models import ApiKey, LoginAttempt, RevokedToken, User
+from backend.auth.permissions import ROLES, grants_of
+from backend.auth.principal import SYSTEM, Principal
+from backend.core import security
+from backend.core.config import get_settings
+from backend.core.db import session_scope
+from backend.core.errors import AISystemError, InvalidRequest, NotAuthenticated, TooManyAttempts
+from backend.core.ids import new_id
+from backend.core.pagination import PageParams, paginate
+from backend.core.timeutil import utcnow
+from backend.governance import service as audit
+
+log = logging.getLogger(__name__)
+
+DEMO_USERS: dict[str, dict] = {
+    "admin": {"display_name": "Avery Admin", "department": "Platform", "clearance_level": 5},
+    "ml_engineer": {"display_name": "Mina Engineer", "department": "AI Lab", "clearance_level": 3},
+    "data_scientist": {"display_name": "Dara Scientist", "department": "AI Lab", "clearance_level": 3},
+    "ml_ops": {"display_name": "Omar Ops", "department": "Platform", "clearance_level": 3},
+    "data_engineer": {"display_name": "Eli Engineer", "department": "Data", "clearance_level": 2},
+    "business_user": {
+        "display_name": "Bea Business",
+        "department": "Sales",
+        "clearance_level": 1,
+        "cost_center": "CC-SALES",
+        "cost_center_commercial": True,
+    },
+}
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def principal_for(user: User, *, credential_id: str | None, credential_type: str, model_scope: str | None = None):
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        role=user.role,
+        credential_id=credential_id,
+        credential_type=credential_type,
+        model_scope=model_scope,
+        attributes={
+            "department": user.department,
+            "project": user.project,
+            "clearanceLevel": user.clearance_level,
+            "costCenter": user.cost_center,
+            "costCenterCommercial": user.cost_center_commercial,
+        },
+    )
+
+
+def permissions_of(user: User) -> list[str]:
+    return grants_of(user.role)
+
+
+# --- users -------------------------------------------------------------------------------------
+
+
+def get_user(*, session: Session, user_id: str) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotAuthenticated("The account no longer exists")
+    return user
+
+
+def find_user_by_username(*, session: Session, username: str) -> User | None:
+    return session.exec(select(User).where(User.username == username)).first()
+
+
+def create_user(
+    *,
+    session: Session,
+    actor: Principal,
+    username: str,
+    password: str,
+    role: str,
+    display_name: str | None = None,
+    **attributes,
+) -> User:
+    """Create an account (admins and the set-up CLI only; there is no self sign-up)."""
+    if role not in ROLES:
+        raise InvalidRequest("Unknown role", {"role": f"one of {', '.join(ROLES)}"})
+    if len(password) < 8:
+        raise InvalidRequest("The password is too short", {"password": "at least 8 characters"})
+    if find_user_by_username(session=session, username=username):
+        raise InvalidRequest("That username is taken", {"username": "already exists"})
+    user = User(
+        id=new_id("user"),
+        username=username,
+        display_name=display_name or username,
+        password_hash=security.hash_password(password),
+        role=role,
+        **attributes,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(
+        session=session, actor=actor, action="user.create", entity_type="user", entity_id=user.id,
+        summary={"username": username, "role": role},
+    )
+    return user
+
+
+def ensure_demo_users(*, session: Session) -> int:
+    """Create the missing demo accounts (one per role, username = role); returns how many were new."""
+    created = 0
+    password = get_settings().demo_password
+    for username, attrs in DEMO_USERS.items():
+        if find_user_by_username(session=session, username=username):
+            continue
+        create_user(session=session, actor=SYSTEM, username=username, password=password, role=username,
+                    email=f"{username}@demo.aisystem.local", **attrs)
+        created += 1
+    return created
+
+
+# --- login -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    user: User | None
+    token: str | None = None
+    expires_in: int = 0
+
+
+def _recent_failures(session: Session, column, value: str | None) -> int:  # noqa: ANN001
+    if value is None:
+        return 0
+    since = utcnow() - timedelta(seconds=get_settings().login_window_seconds)
+    return session.exec(
+        select(func.count()).select_from(LoginAttempt).where(
+            column == value, LoginAttempt.succeeded.is_(False), LoginAttempt.attempted_at >= since
+        )
+    ).one()
+
+
+def check_login_throttle(*, session: Session, username: str, client_ip: str | None) -> None:
+    """AUTH_003 once an account, or a client, has failed too often within the window."""
+    settings = get_settings()
+    if (
+        _recent_failures(session, LoginAttempt.username, username) >= settings.login_max_failures_per_user
+        or _recent_failures(session, LoginAttempt.client_ip, client_ip) >= settings.login_max_failures_per_ip
+    ):
+        raise TooManyAttempts(settings.login_window_seconds)
+
+
+def attempt_login(*, session: Session, username: str, password: str, client_ip: str | None) -> LoginResult:
+    """Check a password, record the attempt and audit it. The caller commits, then raises on failure.
+
+    Unknown users and wrong passwords take the same time and give the same answer.
+    """
+    username = username[:64]
+    check_login_throttle(session=session, username=username, client_ip=client_ip)
+    user = find_user_by_username(session=session, username=username)
+    if user is None:
+        security.burn_password_check(password)
+        ok = False
+    else:
+        ok = security.verify_password(user.password_hash, password) and user.is_active
+    session.add(LoginAttempt(username=username, client_ip=client_ip, succeeded=ok))
+    if not ok:
+        audit.record(session=session, actor=None, actor_name=username, action="auth.login", entity_type="user",
+                     entity_id=user.id if user else None, outcome="failure",
+                     summary={"reason": "invalid credentials"})
+        return LoginResult(user=None)
+    token, claims = security.issue_access_token(user.id)
+    principal = principal_for(user, credential_id=claims.jti, credential_type="token")
+    audit.record(session=session, actor=principal, action="auth.login", entity_type="user", entity_id=user.id)
+    return LoginResult(user=user, token=token, expires_in=int((claims.expires_at - claims.issued_at).total_seconds()))
+
+
+def logout(*, session: Session, principal: Principal, token: str | None) -> None:
+    """Revoke the presented token (API keys are revoked through their own route)."""
+    claims = security.decode_access_token(token or "")
+    if claims and session.get(RevokedToken, claims.jti) is None:
+        session.add(RevokedToken(jti=claims.jti, user_id=claims.user_id, expires_at=claims.expires_at))
+    audit.record(session=session, actor=principal, action="auth.logout", entity_type="user",
+                 entity_id=principal.user_id)
+
+
+# --- resolving credentials ---------------------------------------------------------------------
+
+
+def principal_from_token(*, session: Session, token: str) -> Principal:
+    claims = security.decode_access_token(token)
+    if claims is None:
+        raise NotAuthenticated("The access token is invalid or expired")
+    if session.get(RevokedToken, claims.jti) is not None:
+        raise NotAuthenticated("The access token was revoked")
+    user = session.get(User, claims.user_id)
+    if user is None or not user.is_active:
+        raise NotAuthenticated("The account is disabled or no longer exists")
+    if claims.issued_at < user.password_changed_at.replace(microsecond=0):
+        raise NotAuthenticated("The access token predates a password change")
+    return principal_for(user, credential_id=claims.jti, credential_type="token")
+
+
+def principal_from_api_key(*, session: Session, key: str, expected_kind: str) -> Principal:
+    """Resolve an `X-API-Key` (kind `api`) or `X-Model-Key` (kind `model`)."""
+    parsed = security.split_api_key(key)
+    row = None
+    if parsed and parsed[0] == expected_kind:
+        row = session.exec(select(ApiKey).where(ApiKey.prefix == parsed[1])).first()
+    # Compare even when no row matched, so a wrong prefix costs the same as a wrong secret.
+    matches = security.keys_match(row.key_hash if row else "0" * 64, key)
+    now = utcnow()
+    if row is None or not matches or row.revoked_at is not None or (row.expires_at and row.expires_at <= now):
+        raise NotAuthenticated("The key is invalid, expired or revoked")
+    user = session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        raise NotAuthenticated("The account is disabled or no longer exists")
+    if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
+        _touch_key(row.id, now)
+    return principal_for(
+        user,
+        credential_id=row.id,
+        credential_type="model_key" if expected_kind == "model" else "api_key",
+        model_scope=row.endpoint_id,
+    )
+
+
+def _touch_key(key_id: str, when) -> None:  # noqa: ANN001
+    # Its own short transaction: a read request must not hold the write lock for bookkeeping.
+    try:
+        with session_scope() as session:
+            session.exec(update(ApiKey).where(col(ApiKey.id) == key_id).values(last_used_at=when))
+    except Exception:
+        log.warning("could not record the API key's last use", exc_info=True)
+
+
+# --- API keys ----------------------------------------------------------------------------------
+
+
+def create_api_key(
+    *, session: Session, actor: Principal, name: str, expires_in_days: int | None = None,
+    kind: str = "api", endpoint_id: str | None = None,
+) -> tuple[ApiKey, str]:
+    """A new key for the actor; the clear key is returned once and never stored."""
+    material = security.generate_api_key(kind)
+    row = ApiKey(
+        id=new_id("apikey"),
+        user_id=actor.user_id,
+        name=name,
+        kind=kind,
+        endpoint_id=endpoint_id,
+        prefix=material.prefix,
+        key_hash=material.key_hash,
+        expires_at=utcnow() + timedelta(days=expires_in_days) if expires_in_days else None,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(session=session, actor=actor, action="apikey.create", entity_type="api_key", entity_id=row.id,
+                 summary={"name": name, "kind": kind, "endpointId": endpoint_id})
+    return row, material.key
+
+
+def list_api_keys(*, session: Session, actor: Principal, params: PageParams) -> tuple[list[ApiKey], str | None]:
+    query = select(ApiKey).where(ApiKey.user_id == actor.user_id)
+    return paginate(session, query, params=params, order=[ApiKey.id], descending=True)
+
+
+def revoke_api_key(*, session: Session, actor: Principal, key_id: str) -> ApiKey:
+    """Revoke one of the actor's keys (admins: anyone's); effective on the next request."""
+    row = session.get(ApiKey, key_id)
+    if row is None or (row.user_id != actor.user_id and not actor.is_admin):
+        raise AISystemError("AUTH_004", "No such API key", {"keyId": key_id})
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.add(row)
+        audit.record(session=session, actor=actor, action="apikey.revoke", entity_type="api_key", entity_id=row.id,
+                     summary={"name": row.name})
+    return row

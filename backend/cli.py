@@ -1,0 +1,156 @@
+"""Command line of the platform: `python -m backend.cli migrate|seed|serve|worker|create-user|verify-audit`."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from backend.core.config import get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger("aisystem.cli")
+
+# Seed steps of each domain, run in order by `seed`; each is idempotent: fn(session) -> summary str.
+SEED_STEPS = ["backend.auth.seed:seed_demo_users"]
+
+
+def migrate() -> None:
+    """Apply every Alembic migration to the configured database."""
+    from alembic import command
+    from alembic.config import Config
+
+    get_settings().resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "backend" / "migrations"))
+    config.attributes["configure_logging"] = False
+    command.upgrade(config, "head")
+    print("database migrated to the latest revision")
+
+
+def seed() -> None:
+    """Create the demo data that is missing (safe to run again)."""
+    import importlib
+
+    from backend.core.db import session_scope
+
+    settings = get_settings()
+    if not settings.seed_demo_data:
+        print("demo data disabled (AISYSTEM_SEED_DEMO_DATA=false)")
+        return
+    for step in SEED_STEPS:
+        module_name, _, fn_name = step.partition(":")
+        fn = getattr(importlib.import_module(module_name), fn_name)
+        with session_scope() as session:
+            print(f"seed {fn_name}: {fn(session)}")
+
+
+def create_user(args: argparse.Namespace) -> None:
+    """The one-time step that creates the first admin of a production install."""
+    from backend.auth import service as auth_service
+    from backend.auth.principal import SYSTEM
+    from backend.core.db import session_scope
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
+    with session_scope() as session:
+        user = auth_service.create_user(session=session, actor=SYSTEM, username=args.username, password=password,
+                                        role=args.role, display_name=args.display_name)
+    print(f"created {user.username} ({user.role}) as {user.id}")
+
+
+def verify_audit() -> None:
+    from backend.core.db import session_scope
+    from backend.governance import service as audit
+
+    with session_scope(write=False) as session:
+        result = audit.verify(session=session)
+    print(result)
+    sys.exit(0 if result.valid else 1)
+
+
+def worker_command(name: str = "worker") -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "backend.core.celery_app", "worker",
+        "--pool=solo", "--loglevel=INFO", "-Q", "aisystem", "-n", f"{name}-{os.getpid()}@%h",
+    ]
+
+
+def worker() -> None:
+    """Run one Celery worker in the foreground (joins the configured database and broker)."""
+    os.execv(sys.executable, worker_command())
+
+
+def tool_env() -> dict[str, str]:
+    """Environment for Reflex: the project-local Bun, never a download."""
+    env = dict(os.environ)
+    env["PATH"] = f"{ROOT / '.tools' / 'node_modules' / '.bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["REFLEX_USE_SYSTEM_BUN"] = "1"
+    env.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
+    return env
+
+
+def serve() -> None:
+    """Migrate, seed, then serve UI + API on one port with one background worker beside it."""
+    settings = get_settings()
+    problems = settings.production_problems()
+    if problems:
+        raise SystemExit("refusing to start in production: " + "; ".join(problems))
+    migrate()
+    seed()
+    env = tool_env()
+    worker_proc = subprocess.Popen(worker_command(), cwd=ROOT, env=env, start_new_session=True)
+    web = subprocess.Popen(
+        [sys.executable, "-m", "reflex", "run", "--env", "prod", "--single-port",
+         "--backend-port", str(settings.port), "--loglevel", "warning"],
+        cwd=ROOT, env=env, start_new_session=True,
+    )
+    print(f"AI System: http://127.0.0.1:{settings.port}  (API docs: /api/v1/docs)")
+
+    def stop(*_args) -> None:
+        for proc in (web, worker_proc):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        code = web.wait()
+    finally:
+        stop()
+        for proc in (web, worker_proc):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=get_settings().log_level, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="python -m backend.cli", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("seed", help="create missing demo data")
+    sub.add_parser("serve", help="migrate, seed and serve UI + API with one worker")
+    sub.add_parser("worker", help="run a background worker")
+    sub.add_parser("verify-audit", help="verify the audit trail's hash chain")
+    user = sub.add_parser("create-user", help="create an account (e.g. the first admin)")
+    user.add_argument("username")
+    user.add_argument("--role", default="admin")
+    user.add_argument("--display-name")
+    user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    args = parser.parse_args(argv)
+    handlers = {"migrate": migrate, "seed": seed, "serve": serve, "worker": worker, "verify-audit": verify_audit}
+    if args.command == "create-user":
+        create_user(args)
+    else:
+        handlers[args.command]()
+
+
+if __name__ == "__main__":
+    main()

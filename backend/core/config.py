@@ -1,0 +1,120 @@
+"""Platform settings, read from `AISYSTEM_*` environment variables (see the README's table)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DEMO_PASSWORD = "aisystem-demo"
+# Secrets that must never guard a production install.
+WEAK_SECRETS = frozenset({"", "secret", "changeme", "change-me", "password", "aisystem", DEFAULT_DEMO_PASSWORD})
+
+
+class Settings(BaseSettings):
+    """Every knob of the platform; defaults run a single machine with embedded services."""
+
+    model_config = SettingsConfigDict(env_prefix="AISYSTEM_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path(".aisystem")
+    database_url: str | None = None
+    broker_url: str | None = None
+    port: int = 3000
+    public_url: str | None = Field(
+        default=None, description="Origin the UI is served from, e.g. https://ai.example.com"
+    )
+    # Comma-separated in the environment.
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    secret_key: str | None = None
+    access_token_minutes: int = 60 * 8
+    demo_password: str = DEFAULT_DEMO_PASSWORD
+    seed_demo_data: bool = True
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+
+    login_window_seconds: int = 900
+    login_max_failures_per_user: int = 10
+    login_max_failures_per_ip: int = 30
+
+    max_json_body_bytes: int = 10 * 1024 * 1024
+    max_upload_bytes: int = 2 * 1024 * 1024 * 1024
+
+    job_lease_seconds: int = 30
+    job_max_attempts: int = 3
+    job_requeue_after_seconds: int = 60
+    reaper_interval_seconds: float = 10.0
+    worker_heartbeat_seconds: float = 5.0
+
+    log_level: str = "INFO"
+
+    @field_validator("allowed_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str) and not value.startswith("["):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.resolved_data_dir / 'aisystem.db'}"
+
+    @property
+    def celery_broker_url(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{self.resolved_data_dir / 'broker.sqlite'}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.resolved_data_dir / "artifacts"
+
+    @property
+    def origin(self) -> str:
+        return self.public_url or f"http://127.0.0.1:{self.port}"
+
+    def jwt_secret(self) -> str:
+        """The signing secret: configured, or generated once into the data dir."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.resolved_data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_urlsafe(48))
+            tmp.chmod(0o600)
+            tmp.replace(path)
+        return path.read_text().strip()
+
+    def production_problems(self) -> list[str]:
+        """Reasons this configuration must not serve production traffic (empty when fine)."""
+        if self.env != "production":
+            return []
+        problems = []
+        if not self.secret_key or self.secret_key.lower() in WEAK_SECRETS or len(self.secret_key) < 32:
+            problems.append("AISYSTEM_SECRET_KEY must be set to a random value of at least 32 characters")
+        if self.seed_demo_data and (
+            self.demo_password.lower() in WEAK_SECRETS or len(self.demo_password) < 12
+        ):
+            problems.append("demo users need a strong AISYSTEM_DEMO_PASSWORD, or set AISYSTEM_SEED_DEMO_DATA=false")
+        if not self.public_url:
+            problems.append("AISYSTEM_PUBLIC_URL must name the origin the UI is served from")
+        return problems
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment between runs)."""
+    get_settings.cache_clear()

@@ -1,0 +1,91 @@
+"""Database engine and sessions: SQLite (default) or PostgreSQL, one engine per URL per process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlmodel import Session, SQLModel
+
+from backend.core import unit_of_work  # noqa: F401  (registers the transaction rules)
+from backend.core.config import get_settings
+
+# One naming convention for every constraint keeps Alembic's batch migrations on SQLite stable.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata: MetaData = SQLModel.metadata
+
+SQLITE_BUSY_TIMEOUT_MS = 15000
+_WRITE_OPTION = "aisystem_write"
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # noqa: ANN001
+        # Let SQLAlchemy, not the driver, decide when a transaction begins (see _on_begin).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # noqa: ANN001
+        # A deferred transaction that reads and then writes fails at once with SQLITE_BUSY when
+        # another process wrote in between (busy_timeout does not apply). Writers therefore take
+        # the write lock up front; readers stay concurrent.
+        if conn.get_execution_options().get(_WRITE_OPTION):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str) -> Engine:
+    """Create (once per process and URL) the engine for a database URL."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+        _configure_sqlite(engine)
+    else:
+        engine = create_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args={"options": "-c timezone=utc"}
+        )
+    return engine
+
+
+def get_engine() -> Engine:
+    return engine_for(get_settings().sqlalchemy_url)
+
+
+def is_sqlite(engine: Engine | None = None) -> bool:
+    return (engine or get_engine()).dialect.name == "sqlite"
+
+
+def new_session(*, write: bool = True) -> Session:
+    """A session on the configured database; `write=True` takes SQLite's write lock at BEGIN."""
+    engine = get_engine()
+    bind = engine.execution_options(**{_WRITE_OPTION: True}) if write else engine
+    return Session(bind, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(*, write: bool = True) -> Iterator[Session]:
+    """Unit of work for Reflex handlers, tasks and scripts: commit on success, roll back on error."""
+    session = new_session(write=write)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,113 @@
+"""Domain errors with stable codes; the edges (REST, UI) translate them once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    code: str
+    status: int
+    title: str
+    description: str
+
+
+def _codes(*rows: tuple[str, int, str, str]) -> dict[str, ErrorCode]:
+    return {code: ErrorCode(code, status, title, description) for code, status, title, description in rows}
+
+
+# The design's catalogue plus the platform's own AUTH/REQ/SYS/JOB codes. Statuses are part of the contract.
+ERROR_CATALOGUE: dict[str, ErrorCode] = _codes(
+    ("MODEL_001", 404, "Model not found", "The model (or the version) does not exist or you may not see it."),
+    ("MODEL_002", 409, "Model version conflict", "A version with that number exists, or the stage move conflicts."),
+    ("MODEL_003", 409, "Model deployment failed", "The model could not be deployed in its current state."),
+    ("MODEL_004", 422, "Model validation failed", "The model, its artifact or its metadata failed validation."),
+    ("MODEL_005", 409, "Model training failed", "The training that should produce this model failed."),
+    ("DATA_001", 404, "Dataset not found", "The dataset (or the version) does not exist or you may not see it."),
+    ("DATA_002", 422, "Data validation failed", "The data broke one or more validation rules."),
+    ("DATA_003", 422, "Data transformation error", "A transformation step failed; the step and column are named."),
+    ("DATA_004", 422, "Insufficient data", "There is not enough data for the operation."),
+    ("DATA_005", 403, "Data privacy violation", "The operation would expose data the privacy settings protect."),
+    ("TRAIN_001", 409, "Training job failed", "The training job failed or is in a state that refuses the action."),
+    ("TRAIN_002", 503, "Insufficient resources", "No worker has the resources the job asks for."),
+    ("TRAIN_003", 422, "Hyperparameter invalid", "A hyperparameter is out of range or of the wrong type."),
+    ("TRAIN_004", 409, "Checkpoint corrupted", "The checkpoint failed its integrity check."),
+    ("TRAIN_005", 409, "Early stopping triggered", "Training stopped early; the best checkpoint is kept."),
+    ("INFER_001", 422, "Prediction failed", "The model could not produce a prediction for this input."),
+    ("INFER_002", 422, "Input validation failed", "The prediction input does not match the model's signature."),
+    ("INFER_003", 504, "Model timeout", "The model did not answer in time."),
+    ("INFER_004", 429, "Rate limit exceeded", "The endpoint's request quota or rate limit is used up."),
+    ("INFER_005", 503, "Endpoint unavailable", "The endpoint is not deployed or not healthy."),
+    ("GEN_001", 422, "Generation failed", "The application could not be generated."),
+    ("GEN_002", 422, "Invalid prompt", "The prompt is empty, too long or not understood."),
+    ("GEN_003", 404, "Template not found", "The template does not exist."),
+    ("GEN_004", 502, "MCP tool error", "An MCP tool failed or is misconfigured."),
+    ("GEN_005", 429, "Resource limit exceeded", "The generation would exceed a resource limit."),
+    ("AUTH_001", 401, "Not authenticated", "Sign in, or send a valid bearer token or API key."),
+    ("AUTH_002", 403, "Not permitted", "Your role does not grant the permission this action needs."),
+    ("AUTH_003", 429, "Too many login attempts", "Too many failed logins; wait before trying again."),
+    ("AUTH_004", 404, "API key not found", "The API key does not exist or is not yours."),
+    ("REQ_001", 422, "Invalid request", "The body or parameters are invalid; `details.fields` names them."),
+    ("REQ_002", 413, "Payload too large", "The request body is over the size limit."),
+    ("REQ_003", 404, "Unknown route", "No API route matches this path."),
+    ("REQ_004", 405, "Method not allowed", "The route exists but not with this method."),
+    ("JOB_001", 404, "Job not found", "The job does not exist or is not yours."),
+    ("JOB_002", 409, "Job state conflict", "The job is in a state that refuses the action."),
+    ("SYS_001", 500, "Internal error", "Something failed on the server; quote the requestId to an admin."),
+    ("SYS_002", 503, "Service unavailable", "The database or another backing service is unavailable."),
+)
+
+
+class AISystemError(Exception):
+    """An error with a stable code from `ERROR_CATALOGUE`; the HTTP status follows from the code."""
+
+    def __init__(self, code: str, message: str | None = None, details: dict[str, Any] | None = None):
+        if code not in ERROR_CATALOGUE:
+            raise ValueError(f"unknown error code {code}")
+        self.code = code
+        self.message = message or ERROR_CATALOGUE[code].title
+        self.details = details or {}
+        super().__init__(f"{code}: {self.message}")
+
+    @property
+    def status(self) -> int:
+        return ERROR_CATALOGUE[self.code].status
+
+
+class NotAuthenticated(AISystemError):
+    def __init__(self, message: str = "Authentication required", details: dict[str, Any] | None = None):
+        super().__init__("AUTH_001", message, details)
+
+
+class PermissionDenied(AISystemError):
+    def __init__(self, permission: str):
+        super().__init__(
+            "AUTH_002", f"This action needs the permission '{permission}'", {"permission": permission}
+        )
+
+
+class TooManyAttempts(AISystemError):
+    def __init__(self, retry_after: int):
+        super().__init__(
+            "AUTH_003", "Too many failed login attempts; try again later", {"retryAfterSeconds": retry_after}
+        )
+        self.retry_after = retry_after
+
+
+class InvalidRequest(AISystemError):
+    """REQ_001 for rule violations a schema cannot express; `fields` maps a field to its problem."""
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None):
+        details = {"fields": [{"field": k, "message": v} for k, v in (fields or {}).items()]}
+        super().__init__("REQ_001", message, details)
+
+
+class PayloadTooLarge(AISystemError):
+    def __init__(self, limit: int):
+        super().__init__("REQ_002", f"The request body is over the limit of {limit} bytes", {"limitBytes": limit})
+
+
+class UnauditedChange(RuntimeError):
+    """A transaction changed audited tables without writing an audit record (a programming error)."""

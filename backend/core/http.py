@@ -1,0 +1,75 @@
+"""Helpers for the REST edge: the request's session, the client address, documented error responses."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+
+from fastapi import Request
+from sqlmodel import Session
+
+from backend.core.config import get_settings
+from backend.core.db import new_session
+from backend.core.schemas import ErrorResponse
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """The request's session. Routes commit before they return; anything uncommitted is rolled back."""
+    session = new_session(write=request.method not in _READ_METHODS)
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+def client_ip(request: Request) -> str | None:
+    """The client's address; `X-Forwarded-For` is believed only when the peer is a trusted proxy."""
+    peer = request.client.host if request.client else None
+    trusted = get_settings().trusted_proxies
+    if not peer or not trusted or not _in_networks(peer, trusted):
+        return peer
+    forwarded = [part.strip() for part in request.headers.get("x-forwarded-for", "").split(",") if part.strip()]
+    # Walk from the right: the first address that is not one of our proxies is the client.
+    for address in reversed(forwarded):
+        if not _in_networks(address, trusted):
+            return address[:64]
+    return peer
+
+
+def _in_networks(address: str, networks: list[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for net in networks:
+        try:
+            if ip in ipaddress.ip_network(net, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict]:
+    """OpenAPI `responses` entries for the error statuses a route can answer with."""
+    descriptions = {
+        400: "Malformed request",
+        401: "Not authenticated (AUTH_001)",
+        403: "Not permitted (AUTH_002)",
+        404: "Not found",
+        405: "Method not allowed (REQ_004)",
+        409: "Conflict with the current state",
+        413: "Payload too large (REQ_002)",
+        422: "Invalid request (REQ_001)",
+        429: "Too many requests",
+        500: "Internal error (SYS_001)",
+        503: "Service unavailable (SYS_002)",
+    }
+    return {status: {"model": ErrorResponse, "description": descriptions.get(status, "Error")} for status in statuses}
+
+
+# Every route can answer these; routers add them once.
+COMMON_ERRORS = error_responses(401, 403, 422, 500, 503)

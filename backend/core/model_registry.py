@@ -1,0 +1,16 @@
+"""Every module that defines tables; Alembic and the test suite import them all from here."""
+
+from __future__ import annotations
+
+import importlib
+
+MODEL_MODULES = [
+    "backend.auth.models",
+    "backend.governance.models",
+    "backend.jobs.models",
+]
+
+
+def import_all_models() -> None:
+    for module in MODEL_MODULES:
+        importlib.import_module(module)

@@ -1,0 +1,56 @@
+"""The registry of background job types: each domain's tasks.py registers its handlers here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class JobContext(Protocol):
+    job_id: str
+    payload: dict[str, Any]
+    created_by: str | None
+    attempt: int
+
+    def progress(self, fraction: float, message: str | None = None) -> None: ...
+
+    def cancelled(self) -> bool: ...
+
+    def finishing_transaction(self): ...  # context manager yielding a Session; marks the job done on exit
+
+
+JobHandler = Callable[[JobContext], dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class JobType:
+    name: str
+    handler: JobHandler
+    max_attempts: int | None = None
+    description: str = ""
+    payload_model: type | None = None  # a pydantic model the payload must satisfy
+
+
+_REGISTRY: dict[str, JobType] = {}
+
+
+def job_handler(
+    name: str, *, max_attempts: int | None = None, description: str = "", payload_model: type | None = None
+):
+    """Register `fn(ctx) -> result dict` as the handler of job type `name`."""
+
+    def register(fn: JobHandler) -> JobHandler:
+        _REGISTRY[name] = JobType(name=name, handler=fn, max_attempts=max_attempts, description=description,
+                                  payload_model=payload_model)
+        return fn
+
+    return register
+
+
+def job_type(name: str) -> JobType | None:
+    return _REGISTRY.get(name)
+
+
+def job_types() -> list[JobType]:
+    return sorted(_REGISTRY.values(), key=lambda t: t.name)

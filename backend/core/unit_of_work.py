@@ -1,0 +1,81 @@
+"""Transaction rules every session follows, whoever opened it (route, Reflex handler, task, script).
+
+1. Nothing changes unaudited: a transaction that touches an audited table must also append an
+   audit record, or its commit fails. Tables opt out with `__audited__ = False` (the audit itself,
+   job progress, login throttling).
+2. Work that must only happen once the data is durable (enqueueing a job, moving the audit
+   checkpoint) is registered with `after_commit(session, fn)` and runs after a successful commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import SessionTransaction
+
+from backend.core.errors import UnauditedChange
+
+log = logging.getLogger(__name__)
+
+_NEEDS_AUDIT = "aisystem_needs_audit"
+_AUDITED = "aisystem_audited"
+_AFTER_COMMIT = "aisystem_after_commit"
+_EXEMPT = "aisystem_audit_exempt"
+
+
+def after_commit(session: OrmSession, fn: Callable[[], None]) -> None:
+    """Run `fn` once the current transaction has committed (dropped on rollback)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(fn)
+
+
+def mark_audited(session: OrmSession) -> None:
+    session.info[_AUDITED] = True
+
+
+def exempt_from_audit(session: OrmSession, reason: str) -> None:
+    """Let this session change audited tables without a record: migrations-like maintenance only."""
+    log.info("audit exemption for this session: %s", reason)
+    session.info[_EXEMPT] = reason
+
+
+def _is_audited_type(obj: object) -> bool:
+    return getattr(type(obj), "__audited__", True)
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _track_changes(session: OrmSession, _flush_context, _instances) -> None:  # noqa: ANN001
+    for obj in list(session.new) + list(session.deleted):
+        if type(obj).__name__ == "AuditRecord":
+            session.info[_AUDITED] = True
+        elif _is_audited_type(obj):
+            session.info[_NEEDS_AUDIT] = True
+    for obj in session.dirty:
+        if _is_audited_type(obj) and session.is_modified(obj, include_collections=False):
+            session.info[_NEEDS_AUDIT] = True
+
+
+@event.listens_for(OrmSession, "before_commit")
+def _require_audit(session: OrmSession) -> None:
+    session.flush()
+    if session.info.get(_NEEDS_AUDIT) and not session.info.get(_AUDITED) and not session.info.get(_EXEMPT):
+        raise UnauditedChange("this transaction changes audited data but wrote no audit record")
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _run_after_commit(session: OrmSession) -> None:
+    callbacks = session.info.pop(_AFTER_COMMIT, [])
+    for fn in callbacks:
+        try:
+            fn()
+        except Exception:  # the data is committed; a failed follow-up is logged, the reaper recovers jobs
+            log.exception("after-commit step failed")
+
+
+@event.listens_for(OrmSession, "after_transaction_end")
+def _reset(session: OrmSession, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        for key in (_NEEDS_AUDIT, _AUDITED, _AFTER_COMMIT):
+            session.info.pop(key, None)

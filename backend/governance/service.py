@@ -1,0 +1,273 @@
+"""Audit trail: append-only, hash-chained records of every change, login and denial."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session, col, select
+
+from backend.auth.principal import Principal
+from backend.core.config import get_settings
+from backend.core.context import current_request
+from backend.core.ids import new_id
+from backend.core.pagination import PageParams, paginate
+from backend.core.timeutil import utcnow
+from backend.core.unit_of_work import after_commit
+from backend.governance.models import AuditRecord
+
+log = logging.getLogger(__name__)
+
+GENESIS_HASH = "0" * 64
+_CHAIN_LOCK_KEY = 727274  # PostgreSQL advisory lock that serialises appends to the chain
+_SECRET_WORDS = ("password", "secret", "token", "apikey", "api_key", "key_hash", "authorization")
+_MAX_SUMMARY_STRING = 500
+CHECKPOINT_FILE = "audit-checkpoint.json"
+
+
+def canonical_content(record: AuditRecord) -> str:
+    """The exact bytes (as text) the hash covers: every field but the hashes, keys sorted."""
+    return json.dumps(
+        {
+            "seq": record.seq,
+            "id": record.id,
+            "occurredAt": record.occurred_at.isoformat(timespec="microseconds"),
+            "actorId": record.actor_id,
+            "actorName": record.actor_name,
+            "credentialId": record.credential_id,
+            "action": record.action,
+            "entityType": record.entity_type,
+            "entityId": record.entity_id,
+            "summary": record.summary,
+            "outcome": record.outcome,
+            "requestId": record.request_id,
+            "clientIp": record.client_ip,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+
+
+def chain_hash(prev_hash: str, record: AuditRecord) -> str:
+    return hashlib.sha256((prev_hash + canonical_content(record)).encode()).hexdigest()
+
+
+def sanitize_summary(value: Any, depth: int = 0) -> Any:
+    """Keep summaries small and free of secrets: redact secret-looking keys, cut long strings."""
+    if depth > 4:
+        return "…"
+    if isinstance(value, dict):
+        return {
+            str(k): "[redacted]" if any(w in str(k).lower() for w in _SECRET_WORDS) else sanitize_summary(v, depth + 1)
+            for k, v in list(value.items())[:50]
+        }
+    if isinstance(value, list | tuple):
+        return [sanitize_summary(v, depth + 1) for v in list(value)[:50]]
+    if isinstance(value, str) and len(value) > _MAX_SUMMARY_STRING:
+        return value[:_MAX_SUMMARY_STRING] + "…"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def record(
+    *,
+    session: Session,
+    actor: Principal | None,
+    action: str,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    summary: dict[str, Any] | None = None,
+    outcome: str = "success",
+    actor_name: str | None = None,
+) -> AuditRecord:
+    """Append one record to the chain inside the caller's transaction (so both commit, or neither)."""
+    _lock_chain(session)
+    last = session.exec(select(AuditRecord).order_by(col(AuditRecord.seq).desc()).limit(1)).first()
+    request = current_request()
+    row = AuditRecord(
+        seq=(last.seq + 1) if last else 1,
+        id=new_id("audit"),
+        occurred_at=utcnow(),
+        actor_id=actor.user_id if actor else None,
+        actor_name=actor.username if actor else actor_name,
+        credential_id=actor.credential_id if actor else None,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        summary=sanitize_summary(summary or {}),
+        outcome=outcome,
+        request_id=request.request_id if request else None,
+        client_ip=request.client_ip if request else None,
+        prev_hash=last.hash if last else GENESIS_HASH,
+        hash="",
+    )
+    row.hash = chain_hash(row.prev_hash, row)
+    session.add(row)
+    session.flush()
+    after_commit(session, lambda: write_checkpoint(row.seq, row.hash))
+    return row
+
+
+def _lock_chain(session: Session) -> None:
+    # SQLite write sessions already hold the database write lock (BEGIN IMMEDIATE).
+    if session.get_bind().dialect.name == "postgresql":
+        session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_CHAIN_LOCK_KEY))
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    actor: str | None = None
+    action: str | None = None
+    entity_type: str | None = None
+    entity_id: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def filtered_query(filters: AuditFilter):
+    query = select(AuditRecord)
+    if filters.actor:
+        query = query.where((AuditRecord.actor_id == filters.actor) | (AuditRecord.actor_name == filters.actor))
+    if filters.action:
+        if filters.action.endswith("*"):
+            query = query.where(col(AuditRecord.action).startswith(filters.action[:-1]))
+        else:
+            query = query.where(AuditRecord.action == filters.action)
+    if filters.entity_type:
+        query = query.where(AuditRecord.entity_type == filters.entity_type)
+    if filters.entity_id:
+        query = query.where(AuditRecord.entity_id == filters.entity_id)
+    if filters.outcome:
+        query = query.where(AuditRecord.outcome == filters.outcome)
+    if filters.since:
+        query = query.where(AuditRecord.occurred_at >= filters.since)
+    if filters.until:
+        query = query.where(AuditRecord.occurred_at < filters.until)
+    return query
+
+
+def list_records(
+    *, session: Session, params: PageParams, filters: AuditFilter | None = None
+) -> tuple[list[AuditRecord], str | None]:
+    """Newest first, keyset-paginated on the chain sequence."""
+    return paginate(
+        session,
+        filtered_query(filters or AuditFilter()),
+        params=params,
+        order=[AuditRecord.seq],
+        descending=True,
+        parse=[int],
+    )
+
+
+def iter_records(*, session: Session, filters: AuditFilter, batch: int = 1000) -> Iterator[AuditRecord]:
+    """Every matching record, oldest first, read in batches (for reports)."""
+    after = 0
+    while True:
+        rows = session.exec(
+            filtered_query(filters).where(AuditRecord.seq > after).order_by(col(AuditRecord.seq)).limit(batch)
+        ).all()
+        yield from rows
+        if len(rows) < batch:
+            return
+        after = rows[-1].seq
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    valid: bool
+    checked: int
+    first_broken_id: str | None = None
+    first_broken_seq: int | None = None
+    reason: str | None = None
+
+
+def verify(*, session: Session, batch: int = 2000) -> VerifyResult:
+    """Walk the chain: sequence gaps, edited rows, re-linked rows and truncation all show up."""
+    prev_hash, expected_seq, checked = GENESIS_HASH, 1, 0
+    head: tuple[int, str] | None = None
+    while True:
+        rows = session.exec(
+            select(AuditRecord).where(AuditRecord.seq >= expected_seq).order_by(col(AuditRecord.seq)).limit(batch)
+        ).all()
+        for row in rows:
+            problem = None
+            if row.seq != expected_seq:
+                problem = f"record {expected_seq} is missing"
+            elif row.prev_hash != prev_hash:
+                problem = "the link to the previous record is broken"
+            elif chain_hash(prev_hash, row) != row.hash:
+                problem = "the record's content does not match its hash"
+            if problem:
+                return VerifyResult(False, checked, row.id, row.seq, problem)
+            checked += 1
+            prev_hash, expected_seq = row.hash, row.seq + 1
+            head = (row.seq, row.hash)
+        if len(rows) < batch:
+            break
+    problem = _compare_with_checkpoint(session, head)
+    if problem:
+        return VerifyResult(False, checked, None, None, problem)
+    if head:
+        write_checkpoint(*head)
+    return VerifyResult(True, checked)
+
+
+# A signed checkpoint outside the database catches what a chain alone cannot: a deleted tail,
+# or a whole tail rewritten with recomputed hashes.
+def _checkpoint_path() -> Path:
+    return get_settings().resolved_data_dir / CHECKPOINT_FILE
+
+
+def _mac(seq: int, digest: str) -> str:
+    return hmac.new(get_settings().jwt_secret().encode(), f"{seq}:{digest}".encode(), hashlib.sha256).hexdigest()
+
+
+def read_checkpoint() -> tuple[int, str] | None:
+    try:
+        data = json.loads(_checkpoint_path().read_text())
+    except (OSError, ValueError):
+        return None
+    if not hmac.compare_digest(str(data.get("mac", "")), _mac(int(data["seq"]), str(data["hash"]))):
+        return None
+    return int(data["seq"]), str(data["hash"])
+
+
+def write_checkpoint(seq: int, digest: str) -> None:
+    """Record the chain head, never moving the checkpoint backwards."""
+    try:
+        current = read_checkpoint()
+        if current and current[0] >= seq:
+            return
+        path = _checkpoint_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{seq}.tmp")
+        tmp.write_text(json.dumps({"seq": seq, "hash": digest, "mac": _mac(seq, digest)}))
+        tmp.replace(path)
+    except OSError:  # the checkpoint strengthens detection; failing to write it must not fail a request
+        log.warning("could not write the audit checkpoint", exc_info=True)
+
+
+def _compare_with_checkpoint(session: Session, head: tuple[int, str] | None) -> str | None:
+    checkpoint = read_checkpoint()
+    if not checkpoint:
+        return None
+    seq, digest = checkpoint
+    if head is None or head[0] < seq:
+        return f"records after {head[0] if head else 0} were deleted (the checkpoint saw record {seq})"
+    row = session.exec(select(AuditRecord).where(AuditRecord.seq == seq)).first()
+    if row is None or row.hash != digest:
+        return f"record {seq} differs from the signed checkpoint"
+    return None

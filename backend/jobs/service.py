@@ -1,0 +1,248 @@
+"""Job lifecycle: create → claim (lease) → heartbeat → finish; the reaper recovers lost work.
+
+A job is claimed with a conditional UPDATE, so a duplicate delivery of a job that is already
+running or finished does nothing. A running job holds a lease it renews; when a worker dies the
+lease expires and the reaper puts the job back in the queue (up to `max_attempts`), or fails it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import and_, func, or_, update
+from sqlmodel import Session, col, select
+
+from backend.auth.principal import Principal
+from backend.core.celery_app import send_job
+from backend.core.config import get_settings
+from backend.core.errors import AISystemError, InvalidRequest
+from backend.core.ids import new_id
+from backend.core.pagination import PageParams, paginate
+from backend.core.tasks import job_type
+from backend.core.timeutil import utcnow
+from backend.core.unit_of_work import after_commit
+from backend.governance import service as audit
+from backend.jobs.models import FINISHED, Job, WorkerHeartbeat
+
+log = logging.getLogger(__name__)
+
+
+class LeaseLost(RuntimeError):
+    """This worker no longer owns the job (it was reaped or finished elsewhere)."""
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# --- creating and reading ----------------------------------------------------------------------
+
+
+def create_job(
+    *, session: Session, actor: Principal, type: str, payload: dict[str, Any] | None = None  # noqa: A002
+) -> Job:
+    """Queue a job of a registered type; it is sent to the broker once the transaction commits."""
+    registered = job_type(type)
+    if registered is None:
+        raise InvalidRequest("Unknown job type", {"type": f"'{type}' is not a registered job type"})
+    if registered.payload_model is not None:
+        payload = validated_payload(registered.payload_model, payload or {})
+    now = utcnow()
+    job = Job(
+        id=new_id("job"),
+        type=type,
+        payload=payload or {},
+        max_attempts=registered.max_attempts or get_settings().job_max_attempts,
+        created_by=actor.user_id,
+        enqueued_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(job)
+    session.flush()
+    audit.record(session=session, actor=actor, action="job.create", entity_type="job", entity_id=job.id,
+                 summary={"type": type})
+    after_commit(session, lambda: send_job(job.id))
+    return job
+
+
+def validated_payload(model: type[BaseModel], payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload checked against the job type's model (REQ_001 naming each bad field)."""
+    try:
+        return model.model_validate(payload).model_dump(by_alias=True)
+    except ValidationError as exc:
+        fields = {".".join(str(p) for p in ("payload", *err["loc"])): err["msg"] for err in exc.errors()}
+        raise InvalidRequest("The job payload is invalid", fields) from exc
+
+
+def get_job(*, session: Session, actor: Principal, job_id: str) -> Job:
+    """The job, if it exists and the actor started it (admins see all)."""
+    job = session.get(Job, job_id)
+    if job is None or (job.created_by != actor.user_id and not actor.is_admin):
+        raise AISystemError("JOB_001", "No such job", {"jobId": job_id})
+    return job
+
+
+def list_jobs(
+    *, session: Session, actor: Principal, params: PageParams, status: str | None = None, type: str | None = None  # noqa: A002
+) -> tuple[list[Job], str | None]:
+    query = select(Job)
+    if not actor.is_admin:
+        query = query.where(Job.created_by == actor.user_id)
+    if status:
+        query = query.where(Job.status == status)
+    if type:
+        query = query.where(Job.type == type)
+    return paginate(session, query, params=params, order=[Job.id], descending=True)
+
+
+def cancel_job(*, session: Session, actor: Principal, job_id: str) -> Job:
+    """Cancel a queued job at once; ask a running one to stop at its next check."""
+    job = get_job(session=session, actor=actor, job_id=job_id)
+    if job.status in FINISHED:
+        raise AISystemError("JOB_002", f"The job is already {job.status}", {"status": job.status})
+    now = utcnow()
+    if job.status == "queued":
+        job.status, job.finished_at, job.message = "cancelled", now, "cancelled before it started"
+    else:
+        job.cancel_requested = True
+    job.updated_at = now
+    session.add(job)
+    audit.record(session=session, actor=actor, action="job.cancel", entity_type="job", entity_id=job.id,
+                 summary={"status": job.status})
+    return job
+
+
+def count_by_status(*, session: Session) -> dict[str, int]:
+    return dict(session.exec(select(Job.status, func.count()).group_by(Job.status)).all())
+
+
+# --- the worker's side -------------------------------------------------------------------------
+
+
+def _lease_until():
+    return utcnow() + timedelta(seconds=get_settings().job_lease_seconds)
+
+
+def claim_job(*, session: Session, job_id: str, worker: str) -> Job | None:
+    """Take the job if it is queued; None for a duplicate delivery or a finished job."""
+    now = utcnow()
+    claimed = session.exec(
+        update(Job)
+        .where(col(Job.id) == job_id, col(Job.status) == "queued", col(Job.cancel_requested).is_(False))
+        .values(
+            status="running", lease_owner=worker, lease_expires_at=_lease_until(), attempts=Job.attempts + 1,
+            started_at=func.coalesce(Job.started_at, now), updated_at=now, message=None,
+        )
+    ).rowcount
+    if claimed != 1:
+        return None
+    session.flush()
+    job = session.get(Job, job_id)
+    session.refresh(job)
+    return job
+
+
+def renew_lease(*, session: Session, job_id: str, worker: str) -> bool:
+    """Extend the lease; False means this worker lost the job."""
+    return session.exec(
+        update(Job)
+        .where(col(Job.id) == job_id, col(Job.lease_owner) == worker, col(Job.status) == "running")
+        .values(lease_expires_at=_lease_until(), updated_at=utcnow())
+    ).rowcount == 1
+
+
+def report_progress(*, session: Session, job_id: str, worker: str, fraction: float, message: str | None) -> bool:
+    return session.exec(
+        update(Job)
+        .where(col(Job.id) == job_id, col(Job.lease_owner) == worker, col(Job.status) == "running")
+        .values(progress=max(0.0, min(1.0, fraction)), message=(message or None) and message[:500],
+                lease_expires_at=_lease_until(), updated_at=utcnow())
+    ).rowcount == 1
+
+
+def is_cancel_requested(*, session: Session, job_id: str) -> bool:
+    return bool(session.exec(select(Job.cancel_requested).where(Job.id == job_id)).first())
+
+
+def finish_job(
+    *, session: Session, job_id: str, worker: str, status: str, result: dict | None = None, error: str | None = None
+) -> None:
+    """Record the outcome, only if this worker still holds the lease (else LeaseLost: roll back)."""
+    now = utcnow()
+    done = session.exec(
+        update(Job)
+        .where(col(Job.id) == job_id, col(Job.lease_owner) == worker, col(Job.status) == "running")
+        .values(status=status, result=result, error=error and error[:2000], finished_at=now, updated_at=now,
+                progress=1.0 if status == "succeeded" else Job.progress, lease_owner=None, lease_expires_at=None)
+    ).rowcount
+    if done != 1:
+        raise LeaseLost(job_id)
+    job = session.get(Job, job_id)
+    actor = Principal(user_id=job.created_by or "system", username="worker", role="system",
+                      credential_id=worker, credential_type="system") if job else None
+    audit.record(session=session, actor=actor, action=f"job.{'completed' if status == 'succeeded' else status}",
+                 entity_type="job", entity_id=job_id,
+                 summary={"type": job.type if job else None, "attempts": job.attempts if job else None,
+                          "error": error})
+
+
+def reap(*, session: Session) -> dict[str, int]:
+    """Recover lost work: re-queue (or fail) jobs whose lease expired, re-send stale queued jobs."""
+    settings = get_settings()
+    now = utcnow()
+    expired = session.exec(
+        select(Job).where(Job.status == "running", col(Job.lease_expires_at) < now).with_for_update(skip_locked=True)
+    ).all()
+    requeued, failed = [], 0
+    for job in expired:
+        if job.attempts >= job.max_attempts:
+            job.status, job.finished_at = "failed", now
+            job.error = f"worker lost: the lease expired and all {job.attempts} attempts are used"
+            failed += 1
+        elif job.cancel_requested:
+            job.status, job.finished_at, job.message = "cancelled", now, "cancelled; its worker was lost"
+        else:
+            job.status, job.enqueued_at = "queued", now
+            job.message = f"re-queued after its worker was lost (attempt {job.attempts} of {job.max_attempts})"
+            requeued.append(job.id)
+        job.lease_owner, job.lease_expires_at, job.updated_at = None, None, now
+        session.add(job)
+    stale_before = now - timedelta(seconds=settings.job_requeue_after_seconds)
+    stale = session.exec(
+        select(Job).where(
+            Job.status == "queued",
+            or_(col(Job.enqueued_at).is_(None), and_(col(Job.enqueued_at) < stale_before)),
+        ).limit(500)
+    ).all()
+    for job in stale:
+        job.enqueued_at = now
+        session.add(job)
+        requeued.append(job.id)
+    if failed or expired:
+        audit.record(session=session, actor=None, actor_name="reaper", action="job.reap", entity_type="job",
+                     summary={"requeued": [j.id for j in expired if j.status == "queued"], "failed": failed})
+    for job_id in requeued:
+        after_commit(session, lambda job_id=job_id: send_job(job_id))
+    return {"requeued": len(requeued), "failed": failed}
+
+
+def beat(*, session: Session, name: str, gpu_names: list[str]) -> None:
+    """Upsert this worker's heartbeat row."""
+    row = session.get(WorkerHeartbeat, name)
+    now = utcnow()
+    if row is None:
+        host, _, pid = name.rpartition(":")
+        row = WorkerHeartbeat(name=name, hostname=host, pid=int(pid or 0), started_at=now)
+    row.last_seen_at, row.gpu_names, row.gpu_count = now, gpu_names, len(gpu_names)
+    session.add(row)
+
+
+def live_workers(*, session: Session) -> list[WorkerHeartbeat]:
+    horizon = utcnow() - timedelta(seconds=get_settings().worker_heartbeat_seconds * 3)
+    return list(session.exec(select(WorkerHeartbeat).where(WorkerHeartbeat.last_seen_at >= horizon)).all())
