@@ -95,10 +95,7 @@ def _reset_sqlite(url: str) -> None:
     shutil.copyfile(SQLITE_TEMPLATE, target)
 
 
-@pytest.fixture(params=BACKENDS)
-def db_backend(request, migrated_backends) -> Iterator[str]:
-    """A clean, migrated database: SQLite always, PostgreSQL when configured."""
-    backend = request.param
+def _fresh_database(backend: str, migrated_backends: dict[str, str]) -> None:
     if backend not in migrated_backends:
         pytest.skip("PostgreSQL tests need AISYSTEM_TEST_DATABASE_URL")
     url = migrated_backends[backend]
@@ -109,7 +106,21 @@ def db_backend(request, migrated_backends) -> Iterator[str]:
     else:
         _reset_postgres(url)
         _use_database(url)
-    yield backend
+
+
+@pytest.fixture(params=BACKENDS)
+def db_backend(request, migrated_backends) -> Iterator[str]:
+    """A clean, migrated database: SQLite always, PostgreSQL when configured."""
+    _fresh_database(request.param, migrated_backends)
+    yield request.param
+    _use_database(None)
+
+
+@pytest.fixture
+def sqlite_db(migrated_backends) -> Iterator[str]:
+    """A clean SQLite database, for tests that need to run only once (fuzzing, benchmarks)."""
+    _fresh_database("sqlite", migrated_backends)
+    yield "sqlite"
     _use_database(None)
 
 

@@ -14,7 +14,7 @@ from backend.auth.permissions import ROLES, grants_of
 from backend.auth.principal import SYSTEM, Principal
 from backend.core import security
 from backend.core.config import get_settings
-from backend.core.db import session_scope
+from backend.core.db import is_write_session, session_scope
 from backend.core.errors import AISystemError, InvalidRequest, NotAuthenticated, TooManyAttempts
 from backend.core.ids import new_id
 from backend.core.pagination import PageParams, paginate
@@ -220,7 +220,7 @@ def principal_from_api_key(*, session: Session, key: str, expected_kind: str) ->
     if user is None or not user.is_active:
         raise NotAuthenticated("The account is disabled or no longer exists")
     if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
-        _touch_key(row.id, now)
+        _touch_key(session, row.id, now)
     return principal_for(
         user,
         credential_id=row.id,
@@ -229,11 +229,15 @@ def principal_from_api_key(*, session: Session, key: str, expected_kind: str) ->
     )
 
 
-def _touch_key(key_id: str, when) -> None:  # noqa: ANN001
-    # Its own short transaction: a read request must not hold the write lock for bookkeeping.
-    try:
-        with session_scope() as session:
-            session.exec(update(ApiKey).where(col(ApiKey.id) == key_id).values(last_used_at=when))
+def _touch_key(session: Session, key_id: str, when) -> None:  # noqa: ANN001
+    """Record a key's last use (a plain UPDATE: bookkeeping, not an audited change)."""
+    statement = update(ApiKey).where(col(ApiKey.id) == key_id).values(last_used_at=when)
+    if is_write_session(session):  # committed with the request; a second writer would wait on our own lock
+        session.exec(statement)
+        return
+    try:  # a read request must not take the write lock: its own short transaction
+        with session_scope() as own:
+            own.exec(statement)
     except Exception:
         log.warning("could not record the API key's last use", exc_info=True)
 

@@ -77,6 +77,11 @@ def new_session(*, write: bool = True) -> Session:
     return Session(bind, expire_on_commit=False)
 
 
+def is_write_session(session: Session) -> bool:
+    """Whether the session was opened for writing (on SQLite: it holds the write lock once begun)."""
+    return bool(session.get_bind().get_execution_options().get(_WRITE_OPTION))
+
+
 @contextmanager
 def session_scope(*, write: bool = True) -> Iterator[Session]:
     """Unit of work for Reflex handlers, tasks and scripts: commit on success, roll back on error."""

@@ -72,4 +72,4 @@ def error_responses(*statuses: int) -> dict[int | str, dict]:
 
 
 # Every route can answer these; routers add them once.
-COMMON_ERRORS = error_responses(401, 403, 422, 500, 503)
+COMMON_ERRORS = error_responses(400, 401, 403, 413, 422, 500, 503)

@@ -48,9 +48,24 @@ def job_handler(
     return register
 
 
+def _load_task_modules() -> None:
+    """Import every module the worker runs (they register their handlers), so a process that
+    creates jobs knows the same types as the worker without importing them by hand first
+    (a script or UI handler calling `jobs_service.create_job` got REQ_001 "Unknown job type")."""
+    import importlib
+
+    from backend.core.celery_app import TASK_MODULES
+
+    for module in TASK_MODULES:
+        importlib.import_module(module)
+
+
 def job_type(name: str) -> JobType | None:
+    if name not in _REGISTRY:
+        _load_task_modules()
     return _REGISTRY.get(name)
 
 
 def job_types() -> list[JobType]:
+    _load_task_modules()
     return sorted(_REGISTRY.values(), key=lambda t: t.name)

@@ -185,11 +185,23 @@ def finish_job(
         raise LeaseLost(job_id)
     job = session.get(Job, job_id)
     actor = Principal(user_id=job.created_by or "system", username="worker", role="system",
-                      credential_id=worker, credential_type="system") if job else None
+                      credential_id=_audit_credential(worker), credential_type="system") if job else None
     audit.record(session=session, actor=actor, action=f"job.{'completed' if status == 'succeeded' else status}",
                  entity_type="job", entity_id=job_id,
                  summary={"type": job.type if job else None, "attempts": job.attempts if job else None,
-                          "error": error})
+                          "worker": worker, "error": error})
+
+
+_AUDIT_CREDENTIAL_MAX = 64  # governance_audit_record.credential_id
+
+
+def _audit_credential(worker: str) -> str:
+    """The worker name cut to the audit column, keeping the pid: a pod hostname (63 chars) plus
+    `:pid` overflows it, and PostgreSQL then refused every job completion (the full name is in the summary)."""
+    if len(worker) <= _AUDIT_CREDENTIAL_MAX:
+        return worker
+    host, _, pid = worker.rpartition(":")
+    return f"{host[: _AUDIT_CREDENTIAL_MAX - len(pid) - 2]}…:{pid}"[-_AUDIT_CREDENTIAL_MAX:]
 
 
 def reap(*, session: Session) -> dict[str, int]:
