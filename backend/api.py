@@ -225,9 +225,9 @@ def create_rest_api() -> FastAPI:
         title="AI System API",
         version="1.0",
         description=API_DESCRIPTION,
-        docs_url="/docs",
+        docs_url="/docs" if settings.api_docs else None,
         redoc_url=None,
-        openapi_url="/openapi.json",
+        openapi_url="/openapi.json" if settings.api_docs else None,
         servers=[{"url": API_PREFIX}],
         root_path_in_servers=False,
     )

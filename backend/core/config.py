@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     reaper_interval_seconds: float = 10.0
     worker_heartbeat_seconds: float = 5.0
 
+    api_docs: bool = Field(default=True, description="Serve /api/v1/docs and /api/v1/openapi.json")
     log_level: str = "INFO"
 
     @field_validator("allowed_origins", "trusted_proxies", mode="before")
