@@ -13,18 +13,7 @@ QUEUE = "aisystem"
 TASK_MODULES = ["backend.jobs.tasks"]
 
 
-def _exempt_broker_tables_from_audit() -> None:
-    """kombu's SQLAlchemy transport keeps messages in ORM tables of its own; the unit-of-work rules
-    (registered for every SQLAlchemy Session in the process) would refuse each publish and each
-    fetch as an unaudited change, so the embedded broker never delivered anything."""
-    from kombu.transport.sqlalchemy.models import ModelBase
-
-    ModelBase.__audited__ = False
-
-
 def create_celery(broker_url: str) -> Celery:
-    if broker_url.startswith(("sqla+", "sqlalchemy+")):
-        _exempt_broker_tables_from_audit()
     # kombu's SQLAlchemy transport hands its options to create_engine, so it gets none.
     transport_options = {} if broker_url.startswith(("sqla+", "sqlalchemy+")) else {"visibility_timeout": 3600}
     app = Celery("aisystem", broker=broker_url, include=TASK_MODULES)
@@ -64,3 +53,27 @@ def send_job(job_id: str) -> None:
 
 # `celery -A backend.core.celery_app worker` finds this.
 app = get_celery()
+
+
+def purge_consumed_messages(older_than_seconds: int = 3600) -> int:
+    """kombu's SQLAlchemy transport only hides consumed messages; delete old ones so the embedded
+    broker's file stays small. A no-op on other brokers."""
+    url = get_settings().celery_broker_url
+    if not url.startswith("sqla+"):
+        return 0
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import create_engine, inspect, text
+
+    engine = create_engine(url.removeprefix("sqla+"))
+    try:
+        if not inspect(engine).has_table("kombu_message"):
+            return 0
+        cutoff = datetime.now() - timedelta(seconds=older_than_seconds)  # kombu stores local naive time
+        with engine.begin() as conn:
+            return conn.execute(
+                text("DELETE FROM kombu_message WHERE visible = :hidden AND timestamp < :cutoff"),
+                {"hidden": False, "cutoff": cutoff},
+            ).rowcount
+    finally:
+        engine.dispose()

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from sqlalchemy import event
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import SessionTransaction
+from sqlmodel import SQLModel
 
 from backend.core.errors import UnauditedChange
 
@@ -42,7 +43,9 @@ def exempt_from_audit(session: OrmSession, reason: str) -> None:
 
 
 def _is_audited_type(obj: object) -> bool:
-    return getattr(type(obj), "__audited__", True)
+    # Only the platform's own tables: other libraries' ORM sessions (kombu's SQLAlchemy broker,
+    # Optuna's storage) share the Session class these listeners hang on.
+    return isinstance(obj, SQLModel) and getattr(type(obj), "__audited__", True)
 
 
 @event.listens_for(OrmSession, "before_flush")

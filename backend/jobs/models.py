@@ -32,6 +32,7 @@ class Job(SQLModel, table=True):
     lease_owner: str | None = Field(default=None, max_length=200)
     lease_expires_at: datetime | None = Field(default=None, index=True)
     enqueued_at: datetime | None = None
+    resends: int = 0  # times the reaper sent it again; each re-send waits twice as long as the last
     cancel_requested: bool = False
     created_by: str | None = Field(default=None, index=True, max_length=40)
     created_at: datetime = Field(default_factory=utcnow)

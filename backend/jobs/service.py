@@ -233,7 +233,11 @@ def reap(*, session: Session) -> dict[str, int]:
         ).limit(500)
     ).all()
     for job in stale:
-        job.enqueued_at = now
+        # Back off: a job waiting behind long work is re-sent after 1, 2, 4 … intervals, not every one.
+        if job.enqueued_at and job.enqueued_at > now - timedelta(seconds=settings.job_requeue_after_seconds
+                                                                   * 2 ** min(job.resends, 6)):
+            continue
+        job.enqueued_at, job.resends = now, job.resends + 1
         session.add(job)
         requeued.append(job.id)
     if failed or expired:

@@ -14,7 +14,7 @@ from pydantic import Field
 from sqlalchemy import func
 from sqlmodel import select
 
-from backend.core.celery_app import RUN_JOB_TASK
+from backend.core.celery_app import RUN_JOB_TASK, purge_consumed_messages
 from backend.core.config import get_settings
 from backend.core.db import session_scope
 from backend.core.ids import new_id
@@ -142,6 +142,7 @@ def housekeeping_loop(name: str, stop: threading.Event) -> None:
                     outcome = jobs_service.reap(session=session)
                 if any(outcome.values()):
                     log.info("reaper: %s", outcome)
+                purge_consumed_messages()
                 next_reap = time.monotonic() + settings.reaper_interval_seconds
         except Exception:
             log.warning("housekeeping failed; retrying", exc_info=True)

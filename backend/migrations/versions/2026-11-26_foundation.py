@@ -118,6 +118,7 @@ def upgrade() -> None:
         sa.Column("lease_owner", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column("lease_expires_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("enqueued_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("resends", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("cancel_requested", sa.Boolean(), nullable=False),
         sa.Column("created_by", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
