@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -40,7 +40,7 @@ def activity_by_day(*, session: Session, days: int = 14) -> list[dict]:
     day = func.date(AuditRecord.occurred_at)
     rows = session.exec(
         select(day, AuditRecord.outcome, func.count())
-        .where(AuditRecord.occurred_at >= start)
+        .where(AuditRecord.occurred_at >= datetime.combine(start, time(), tzinfo=UTC))
         .group_by(day, AuditRecord.outcome)
     ).all()
     counts: dict[str, dict[str, int]] = defaultdict(dict)

@@ -1,0 +1,155 @@
+"""Who is calling an event handler, re-derived from the database on every call.
+
+Any public method of a Reflex state can be called by any client over the websocket, so the
+handlers never trust a public var: they pass the backend-only user id to `run_as`, which
+reloads the user, checks the permission and only then runs the service call. Everything
+here is plain Python (no Reflex) and runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from sqlmodel import Session
+
+from aisystem_app import routes
+from backend.auth import service as auth_service
+from backend.auth.models import User
+from backend.auth.principal import Principal
+from backend.core.config import get_settings
+from backend.core.context import RequestContext, new_request_id, reset_request_context, set_request_context
+from backend.core.db import session_scope
+from backend.core.errors import NotAuthenticated, PermissionDenied
+from backend.core.timeutil import to_utc
+from backend.governance import service as audit
+
+T = TypeVar("T")
+UI_CREDENTIAL = "session"
+ROLE_LABELS = {
+    "admin": "Administrator",
+    "ml_engineer": "ML engineer",
+    "data_scientist": "Data scientist",
+    "ml_ops": "ML ops",
+    "data_engineer": "Data engineer",
+    "business_user": "Business user",
+}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The sender of an event, from the tab's backend-only vars: user id and sign-in time (None when
+    signed out, seconds since the epoch) and the client address."""
+
+    user_id: str | None
+    signed_in_at: float | None = None
+    client_ip: str | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The signed-in user as the UI needs them; only the names, role and routes reach the browser."""
+
+    user_id: str
+    username: str
+    display_name: str
+    role: str
+    nav_routes: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def request_context(caller: Caller) -> Iterator[None]:
+    """Expose the client's address and a request id to services (the audit trail reads them)."""
+    token = set_request_context(RequestContext(request_id=new_request_id(), client_ip=caller.client_ip))
+    try:
+        yield
+    finally:
+        reset_request_context(token)
+
+
+def principal_of(session: Session, caller: Caller) -> Principal:
+    """The caller's principal, reloaded from the database.
+
+    AUTH_001 when signed out, when the account is gone or disabled, and when the session is older
+    than a token may live or than the user's last password change.
+    """
+    if not caller.user_id or caller.signed_in_at is None:
+        raise NotAuthenticated()
+    user = auth_service.get_user(session=session, user_id=caller.user_id)
+    if not user.is_active:
+        raise NotAuthenticated("The account is disabled")
+    if session_lapsed(user, caller.signed_in_at):
+        raise NotAuthenticated("The session has expired")
+    return session_principal(user)
+
+
+def session_lapsed(user: User, signed_in_at: float) -> bool:
+    """Whether a UI session started at `signed_in_at` has outlived its term or a password change."""
+    max_age = get_settings().access_token_minutes * 60
+    return time.time() - signed_in_at > max_age or to_utc(user.password_changed_at).timestamp() > signed_in_at
+
+
+def session_principal(user: User) -> Principal:
+    """The principal of a user signed in to the web UI."""
+    return auth_service.principal_for(user, credential_id=None, credential_type=UI_CREDENTIAL)
+
+
+def run_as(
+    caller: Caller,
+    work: Callable[[Session, Principal], T],
+    *,
+    permission: str | None = None,
+    write: bool = False,
+) -> T:
+    """Run `work(session, principal)` in one unit of work once the caller holds `permission`.
+
+    Raises AUTH_001 when the caller is not (or no longer) signed in, AUTH_002 (after auditing the
+    denial) when the role lacks the permission.
+    """
+    with request_context(caller):
+        with session_scope(write=write) as session:
+            principal = principal_of(session, caller)
+            if permission is None or principal.can(permission):
+                return work(session, principal)
+        _record_denial(principal, permission)
+        raise PermissionDenied(permission)
+
+
+def _record_denial(principal: Principal, permission: str) -> None:
+    with session_scope() as session:
+        audit.record(session=session, actor=principal, action="auth.denied", outcome="denied",
+                     summary={"channel": "ui", "code": "AUTH_002", "permission": permission})
+
+
+def profile_for(session: Session, principal: Principal) -> Profile:
+    """The public profile of a signed-in principal."""
+    user = auth_service.get_user(session=session, user_id=principal.user_id)
+    return Profile(user.id, user.username, user.display_name, user.role, routes.allowed_routes(principal))
+
+
+def sign_in(username: str, password: str, client_ip: str | None) -> Profile | None:
+    """Check the password (audited, throttled); the profile on success, None on bad credentials.
+
+    Raises AUTH_003 when the account or the client failed too often.
+    """
+    with request_context(Caller(None, client_ip=client_ip)), session_scope() as session:
+        result = auth_service.attempt_login(
+            session=session, username=username.strip(), password=password, client_ip=client_ip
+        )
+        if result.user is None:
+            return None
+        return profile_for(session, session_principal(result.user))
+
+
+def sign_out(caller: Caller) -> None:
+    """Audit the logout of a signed-in caller (nothing to do when the session already ended)."""
+
+    def record(session: Session, principal: Principal) -> None:
+        audit.record(session=session, actor=principal, action="auth.logout", entity_type="user",
+                     entity_id=principal.user_id)
+
+    with suppress(NotAuthenticated):
+        run_as(caller, record, write=True)

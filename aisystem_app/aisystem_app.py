@@ -1,0 +1,16 @@
+"""The Reflex app: UI pages, their websocket, and the REST API on one server."""
+
+import reflex as rx
+
+from aisystem_app import (
+    pages,  # noqa: F401  (registers the pages)
+    styles,
+)
+from backend.api import create_api
+
+app = rx.App(
+    api_transformer=create_api(),
+    style=styles.BASE_STYLE,
+    head_components=[rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml")],
+    html_lang="en",
+)

@@ -1,0 +1,1 @@
+"""Reusable UI pieces: page layout, tables, stat cards, charts, forms, badges and feedback states."""

@@ -1,0 +1,49 @@
+"""Page routes and the navigation built from them: a page appears in the sidebar by adding one entry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backend.auth.principal import Principal
+
+LOGIN = "/login"
+HOME = "/"
+AUDIT = "/governance/audit"
+
+
+@dataclass(frozen=True)
+class NavEntry:
+    """One sidebar link; `permission=None` means every signed-in user sees it."""
+
+    label: str
+    route: str
+    icon: str
+    section: str | None = None
+    permission: str | None = None
+
+
+# Order of the sidebar. Sections planned but without pages yet (Marketplace, Catalog: Models,
+# Datasets, Experiments, Pipelines, Features, Endpoints; Training, Compare, Generator, Monitoring)
+# get their entries here when their pages land; a section with no visible entry is not shown.
+NAV: tuple[NavEntry, ...] = (
+    NavEntry("Home", HOME, "layout-dashboard"),
+    NavEntry("Audit log", AUDIT, "scroll-text", section="Governance", permission="audit:read"),
+)
+
+
+def sections() -> list[tuple[str | None, list[NavEntry]]]:
+    """The entries grouped by section, in sidebar order (`None` is the top group without a heading)."""
+    groups: dict[str | None, list[NavEntry]] = {}
+    for entry in NAV:
+        groups.setdefault(entry.section, []).append(entry)
+    return list(groups.items())
+
+
+def allowed_routes(principal: Principal) -> list[str]:
+    """Routes of the entries this principal may open, in sidebar order."""
+    return [e.route for e in NAV if e.permission is None or principal.can(e.permission)]
+
+
+def permission_for(route: str) -> str | None:
+    """The permission a page needs (None: any signed-in user)."""
+    return next((e.permission for e in NAV if e.route == route), None)

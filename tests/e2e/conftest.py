@@ -1,0 +1,68 @@
+"""Browser tests against the production build: one server per session, one browser context per test."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.e2e.server import DEMO_PASSWORD, Server, free_port, run_cli, serve, server_env
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+UI_TIMEOUT_MS = 20_000
+XSS_PAYLOAD = "<img src=x onerror=alert(1)>"
+XSS_USERNAME = "xss_probe"
+XSS_PASSWORD = "xss-probe-password-1"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The migrated, seeded app served by `reflex run --env prod --single-port` on a free port."""
+    env = server_env(free_port(), tmp_path_factory.mktemp("aisystem-e2e"))
+    run_cli(env, "migrate")
+    run_cli(env, "seed")
+    # A stored-XSS probe: a user whose display name is markup.
+    run_cli(env, "create-user", XSS_USERNAME, "--role", "business_user", "--display-name", XSS_PAYLOAD,
+            "--password-stdin", stdin=XSS_PASSWORD + "\n")
+    with serve(env, "--single-port") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless; per module, because Playwright's sync API holds an asyncio loop
+    in the main thread while it runs, which async tests collected later could not share."""
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(server: Server, browser: Browser) -> Iterator[Page]:
+    """A fresh tab (own storage, so its own Reflex session) at laptop size."""
+    context = browser.new_context(base_url=server.base_url, viewport={"width": 1366, "height": 900})
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    yield context.new_page()
+    context.close()
+
+
+def sign_in(page: Page, username: str, password: str = DEMO_PASSWORD) -> None:
+    """Sign in through the form and wait for the home page."""
+    page.goto("/login")
+    page.locator("#username").fill(username)
+    page.locator("#password").fill(password)
+    page.locator("#sign-in").click()
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(page.locator("#main-nav")).to_be_visible()
+
+
+def sign_out(page: Page) -> None:
+    """Sign out through the user menu."""
+    page.locator("#user-menu").click()
+    page.locator("#sign-out").click()
+    expect(page).to_have_url(re.compile(r"/login/?$"))
