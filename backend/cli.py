@@ -91,11 +91,24 @@ def tool_env() -> dict[str, str]:
     env["PATH"] = f"{ROOT / '.tools' / 'node_modules' / '.bin'}{os.pathsep}{env.get('PATH', '')}"
     env["REFLEX_USE_SYSTEM_BUN"] = "1"
     env.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
+    env.setdefault("REFLEX_CHECK_LATEST_VERSION", "false")
     return env
 
 
+def build_ui(env: dict[str, str]) -> None:
+    """Build the UI's production bundle unless the last build used the same sources and port."""
+    ui = [sys.executable, "-m", "aisystem_app.serve"]
+    if subprocess.run([*ui, "--check"], cwd=ROOT, env=env).returncode == 0:
+        print("UI build is current")
+        return
+    print("building the UI (about a minute the first time)")
+    subprocess.run([sys.executable, "-m", "reflex", "export", "--frontend-only", "--no-zip", "--env", "prod",
+                    "--loglevel", "warning"], cwd=ROOT, env=env, check=True)
+    subprocess.run([*ui, "--record"], cwd=ROOT, env=env, check=True)
+
+
 def serve() -> None:
-    """Migrate, seed, then serve UI + API on one port with one background worker beside it."""
+    """Migrate, seed, build the UI if needed, then serve UI + API on one port with one worker beside it."""
     settings = get_settings()
     problems = settings.production_problems()
     if problems:
@@ -103,12 +116,10 @@ def serve() -> None:
     migrate()
     seed()
     env = tool_env()
+    build_ui(env)
     worker_proc = subprocess.Popen(worker_command(), cwd=ROOT, env=env, start_new_session=True)
-    web = subprocess.Popen(
-        [sys.executable, "-m", "reflex", "run", "--env", "prod", "--single-port",
-         "--backend-port", str(settings.port), "--loglevel", "warning"],
-        cwd=ROOT, env=env, start_new_session=True,
-    )
+    web = subprocess.Popen([sys.executable, "-m", "aisystem_app.serve", str(settings.port)],
+                           cwd=ROOT, env=env, start_new_session=True)
     print(f"AI System: http://127.0.0.1:{settings.port}  (API docs: /api/v1/docs)")
 
     def stop(*_args) -> None:
