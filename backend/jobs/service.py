@@ -187,7 +187,7 @@ def finish_job(
     actor = Principal(user_id=job.created_by or "system", username="worker", role="system",
                       credential_id=_audit_credential(worker), credential_type="system") if job else None
     audit.record(session=session, actor=actor, action=f"job.{'completed' if status == 'succeeded' else status}",
-                 entity_type="job", entity_id=job_id,
+                 entity_type="job", entity_id=job_id, outcome="success" if status == "succeeded" else "failure",
                  summary={"type": job.type if job else None, "attempts": job.attempts if job else None,
                           "worker": worker, "error": error})
 
