@@ -255,4 +255,24 @@ def create_api() -> FastAPI:
         raise SystemExit("refusing to start in production: " + "; ".join(problems))
     root = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     root.mount(API_PREFIX, create_rest_api())
+    root.add_middleware(UnroutableApiPath)
     return root
+
+
+async def _unknown_route(scope: Scope, receive: Receive, send: Send) -> None:
+    await error_response("REQ_003", "No API route matches this path")(scope, receive, send)
+
+
+class UnroutableApiPath:
+    """An /api/v1 path the mount cannot match (a line break in it) still gets the API's JSON 404,
+    not the UI's page."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path.startswith(API_PREFIX + "/") and any(c in path for c in "\r\n"):
+            await RequestGuard(_unknown_route)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

@@ -168,3 +168,10 @@ def test_openapi_documents_every_route(api):
             if path not in ("/health", "/version", "/docs/errors", "/auth/login"):
                 assert "401" in operation["responses"] and "403" in operation["responses"], f"{method} {path}"
     assert api.get("/api/v1/docs").status_code == 200
+
+
+def test_line_breaks_in_api_paths_get_the_json_404(api, auth):
+    for path in ("/api/v1/jobs/x%0A/cancel", "/api/v1/auth/api-keys/a%0Db"):
+        response = api.post(path, headers=auth.headers("admin")) if "cancel" in path else api.delete(
+            path, headers=auth.headers("admin"))
+        assert_error(response, 404, "REQ_003")
