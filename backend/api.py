@@ -29,11 +29,12 @@ from backend.governance import api as audit_api
 from backend.health import api as health_api
 from backend.jobs import api as jobs_api
 from backend.jobs import tasks as _job_types  # noqa: F401  (registers the platform job types)
+from backend.marketplace import api as marketplace_api
 
 log = logging.getLogger("aisystem.api")
 
 API_PREFIX = "/api/v1"
-ROUTERS = [health_api.router, auth_api.router, audit_api.router, jobs_api.router]
+ROUTERS = [health_api.router, auth_api.router, audit_api.router, jobs_api.router, marketplace_api.router]
 _UPLOAD_TYPES = ("multipart/form-data", "application/octet-stream")
 _SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY")]
 

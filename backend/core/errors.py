@@ -55,6 +55,15 @@ ERROR_CATALOGUE: dict[str, ErrorCode] = _codes(
     ("REQ_004", 405, "Method not allowed", "The route exists but not with this method."),
     ("JOB_001", 404, "Job not found", "The job does not exist or is not yours."),
     ("JOB_002", 409, "Job state conflict", "The job is in a state that refuses the action."),
+    ("MARKET_001", 404, "Listing not found",
+     "The marketplace listing (or the category, provider, review or subscription the path names) does not "
+     "exist or you may not see it."),
+    ("MARKET_002", 409, "Marketplace conflict",
+     "The action conflicts with what exists: a second review of the same listing, a subscription to the tier "
+     "you already have, a licence you already bought, a catalog model that is already listed."),
+    ("MARKET_003", 403, "Not allowed by licence or marketplace terms",
+     "The licence or the marketplace's terms refuse this action: a licence that forbids commercial use for a "
+     "commercial cost centre, a tier sold only through sales, a review that is not yours; `details.reason` says which."),
     ("SYS_001", 500, "Internal error", "Something failed on the server; quote the requestId to an admin."),
     ("SYS_002", 503, "Service unavailable", "The database or another backing service is unavailable."),
 )

@@ -8,6 +8,7 @@ MODEL_MODULES = [
     "backend.auth.models",
     "backend.governance.models",
     "backend.jobs.models",
+    "backend.marketplace.models",
     "backend.catalog.datasets.models",
 ]
 

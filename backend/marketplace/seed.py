@@ -1,0 +1,252 @@
+"""Demo marketplace: categories, providers and listings from `seed_data.py`, plus generated demo reviews,
+usage, one subscription and favourites, and a few company models from the demo catalog when its seed
+has run. Idempotent: what exists (by slug) is left alone; demo activity is generated only for listings
+created in this run.
+
+Demo reviews and usage come from `random.Random` seeded with a fixed string per listing, so every
+install gets the same figures (relative to the day it was seeded); they are stored with `is_demo`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert
+from sqlmodel import Session, col, select
+
+from backend.auth.models import User
+from backend.auth.principal import SYSTEM, Principal
+from backend.auth.service import principal_for
+from backend.core.errors import AISystemError
+from backend.core.ids import new_id
+from backend.core.pagination import PageParams
+from backend.core.timeutil import utcnow
+from backend.governance import service as audit
+from backend.marketplace import schemas as s
+from backend.marketplace import service
+from backend.marketplace.models import (
+    Category,
+    Favorite,
+    Listing,
+    Provider,
+    Review,
+    Subscription,
+    UsageCounter,
+)
+from backend.marketplace.seed_data import (
+    CATEGORIES,
+    LICENSES,
+    LISTINGS,
+    PRICING,
+    PROVIDERS,
+    REVIEW_TEXTS,
+    REVIEWER_NAMES,
+)
+
+log = logging.getLogger(__name__)
+
+DEMO_SEED = "aisystem-marketplace-demo-1"
+DEMO_DAYS = 90
+COMPANY_MODELS_MAX = 4
+COMPANY_PRICING = {"model": "subscription", "tiers": [
+    {"name": "Team", "price": 0, "requests": 100_000, "features": ["Served by the platform", "Internal chargeback"]},
+    {"name": "Department", "price": 250, "requests": 2_000_000, "features": ["Priority capacity", "Usage reports"]},
+    {"name": "Enterprise", "price": "Contact", "requests": "Unlimited", "features": ["Dedicated endpoint", "SLA"]},
+]}
+OPEN_PRICING = {"open", "open-supported", "research", "ultralytics"}
+
+
+def seed_marketplace(session: Session) -> str:
+    """The demo marketplace (SEED_STEPS entry)."""
+    now = utcnow()
+    categories = _ensure_categories(session)
+    providers = _ensure_providers(session)
+    created = _ensure_listings(session, now)
+    reviews = usage = 0
+    for listing, entry in created:
+        reviews += _insert(session, Review, demo_reviews(entry, listing.id, now))
+        usage += _insert(session, UsageCounter, demo_usage(entry, listing.id, now.date()))
+    extras = _demo_customer(session, {lst.slug: lst for lst, _ in created}, now)
+    company = publish_company_models(session)
+    if categories or providers or created or company or extras:
+        audit.record(session=session, actor=None, actor_name="seed", action="marketplace.seed",
+                     entity_type="marketplace_listing",
+                     summary={"categories": categories, "providers": providers, "listings": len(created),
+                              "demoReviews": reviews, "demoUsageRows": usage, "companyModels": company})
+    if not (created or company):
+        return "marketplace present"
+    return (f"{len(created)} listings, {categories} categories, {providers} providers, {reviews} demo reviews, "
+            f"{usage} demo usage rows, {company} company models")
+
+
+def _ensure_categories(session: Session) -> int:
+    have = set(session.exec(select(Category.slug)).all())
+    for position, (slug, name, icon, description) in enumerate(CATEGORIES):
+        if slug not in have:
+            session.add(Category(id=new_id("category"), slug=slug, name=name, icon=icon, description=description,
+                                 position=position))
+    session.flush()
+    return len([c for c in CATEGORIES if c[0] not in have])
+
+
+def _ensure_providers(session: Session) -> int:
+    have = set(session.exec(select(Provider.slug)).all())
+    for slug, name, verified, website in PROVIDERS:
+        if slug not in have:
+            session.add(Provider(id=new_id("provider"), slug=slug, name=name, verified=verified, website=website,
+                                 description=f"{name} — models listed from public model cards."))
+    session.flush()
+    return len([p for p in PROVIDERS if p[0] not in have])
+
+
+def listing_input(entry: dict[str, Any]) -> s.ListingCreate:
+    """The publishing document of one seed entry."""
+    specs = {**entry["specs"], "parameters": entry["params"], "contextLength": entry["context"]}
+    provider_site = next(p[3] for p in PROVIDERS if p[0] == entry["provider"])
+    support = entry["support"] or {"documentation": provider_site, "responseTime": "Community forum",
+                                   "languages": ["English"]}
+    return s.ListingCreate.model_validate({
+        "name": entry["name"], "category": entry["category"], "provider": entry["provider"],
+        "version": entry["version"], "releaseDate": entry["releaseDate"], "lastUpdated": entry["lastUpdated"],
+        "description": entry["description"], "features": entry["features"], "specifications": specs,
+        "pricing": PRICING[entry["pricing"]], "licenses": LICENSES[entry["license"]], "support": support,
+        "tags": entry["tags"], "featuredRank": entry["featured"], "visibility": "public",
+    })
+
+
+def _ensure_listings(session: Session, now: datetime) -> list[tuple[Listing, dict[str, Any]]]:
+    have = set(session.exec(select(Listing.slug)).all())
+    created = []
+    for entry in LISTINGS:
+        if service._slugify(entry["name"]) in have:
+            continue
+        listing = service.publish_listing(session=session, actor=SYSTEM, data=listing_input(entry))
+        created.append((listing, entry))
+    return created
+
+
+def _insert(session: Session, table: type, rows: list[dict[str, Any]]) -> int:
+    if rows:
+        session.execute(insert(table), rows)
+    return len(rows)
+
+
+def _clamp(value: float, low: int = 1, high: int = 5) -> int:
+    return max(low, min(high, round(value)))
+
+
+def demo_reviews(entry: dict[str, Any], listing_id: str, now: datetime) -> list[dict[str, Any]]:
+    """Deterministic demo reviews of one listing (rows for `marketplace_review`)."""
+    rng = random.Random(f"{DEMO_SEED}:reviews:{entry['name']}")
+    popularity = entry["popularity"]
+    quality = rng.uniform(3.5, 4.6) + (0.2 if popularity >= 4 else 0.0)
+    released = datetime.fromisoformat(entry["releaseDate"]).replace(tzinfo=UTC)
+    since = max(released, now - timedelta(days=720))
+    rows = []
+    for _ in range(rng.randint(2, 6) * popularity):
+        overall = _clamp(rng.gauss(quality, 0.8))
+        sentiment = "good" if overall >= 4 else "mixed" if overall == 3 else "bad"
+        title, text = rng.choice(REVIEW_TEXTS[sentiment]) if rng.random() < 0.75 else (None, None)
+        aspects = {a: (_clamp(overall + rng.choice((-1, 0, 0, 0, 1))) if rng.random() < 0.8 else None)
+                   for a in service.ASPECTS}
+        at = since + (now - since) * rng.random()
+        rows.append({"id": new_id("review"), "listing_id": listing_id, "user_id": None,
+                     "author_name": rng.choice(REVIEWER_NAMES), "overall": overall, **aspects, "title": title,
+                     "text": text, "verified_use": rng.random() < 0.45, "is_demo": True, "created_at": at,
+                     "updated_at": at})
+    return rows
+
+
+def demo_usage(entry: dict[str, Any], listing_id: str, today: date) -> list[dict[str, Any]]:
+    """Deterministic demo usage of one listing (rows for `marketplace_usage`): a population of demo
+    users, each active on a few days of the last 90; busy ("hot") listings cluster in recent days."""
+    rng = random.Random(f"{DEMO_SEED}:usage:{entry['name']}")
+    popularity = entry["popularity"]
+    base = {1: 20, 2: 60, 3: 150, 4: 400, 5: 1000}[popularity]
+    mean_age = 5 if entry["hot"] else 35
+    downloads_possible = entry["pricing"] in OPEN_PRICING
+    counters: dict[tuple[str, date], dict[str, Any]] = {}
+    for _ in range(popularity * rng.randint(3, 9)):
+        consumer = f"demo:{rng.randrange(10_000):04d}"
+        first = True
+        for _ in range(rng.randint(1, 10)):
+            day = today - timedelta(days=min(int(rng.expovariate(1 / mean_age)), DEMO_DAYS - 1))
+            requests = max(1, int(base * rng.lognormvariate(0, 0.8)))
+            row = counters.setdefault((consumer, day), {
+                "listing_id": listing_id, "consumer": consumer, "day": day, "subscription_id": "",
+                "period_index": -1, "requests": 0, "downloads": 0, "latency_ms_total": 0.0, "latency_samples": 0,
+                "is_demo": True, "updated_at": utcnow()})
+            row["requests"] += requests
+            row["latency_ms_total"] += requests * entry["latency"] * rng.uniform(0.85, 1.2)
+            row["latency_samples"] += requests
+            if first and downloads_possible and rng.random() < 0.6:
+                row["downloads"] += 1
+            first = False
+    return sorted(counters.values(), key=lambda r: (r["consumer"], r["day"]))
+
+
+def _user(session: Session, username: str) -> Principal | None:
+    user = session.exec(select(User).where(User.username == username)).first()
+    return principal_for(user, credential_id=None, credential_type="system") if user else None
+
+
+def _demo_customer(session: Session, created: dict[str, Listing], now: datetime) -> int:
+    """business_user subscribes to SmartVision AI (Pro) 12 days ago and uses it; two favourites."""
+    buyer = _user(session, "business_user")
+    smartvision = created.get("smartvision-ai")
+    if buyer is None or smartvision is None:
+        return 0
+    started = now - timedelta(days=12)
+    result = service.subscribe(session=session, actor=buyer, listing_id=smartvision.id, tier="Pro", now=started)
+    sub = session.get(Subscription, result.subscription.id)
+    sub.is_demo = True
+    session.add(sub)
+    rng = random.Random(f"{DEMO_SEED}:customer")
+    for days_ago in range(12, -1, -1):
+        at = now - timedelta(days=days_ago)
+        service._count(session, listing_id=smartvision.id, consumer=buyer.user_id, day=at.date(),
+                       subscription_id=sub.id, period_index=service.period_index_at(sub, at),
+                       requests=rng.randint(300, 900), latency_ms=rng.uniform(40, 55), is_demo=True)
+    for slug in ("gpt-4o", "whisper-large-v3"):
+        if slug in created:
+            session.add(Favorite(user_id=buyer.user_id, listing_id=created[slug].id, created_at=now))
+    session.flush()
+    return 1
+
+
+def publish_company_models(session: Session) -> int:
+    """Publish up to four demo catalog models as company listings, if the catalog (and its seed) is there.
+    Models in deployment or monitoring come first."""
+    svc = service._catalog_service()
+    if svc is None or not hasattr(svc, "list_models"):
+        return 0
+    try:
+        found = service.catalog_call(svc.list_models, session=session, actor=SYSTEM, params=PageParams(limit=200))
+    except (AISystemError, TypeError) as exc:  # TypeError: the catalog's signature differs from the contract
+        log.warning("company models not published: %s", exc)
+        return 0
+    rows = list(found[0] if isinstance(found, tuple) else found or [])
+    rows.sort(key=lambda m: (str(service._attr(m, "status")) not in ("deployment", "monitoring"),
+                             str(service._attr(m, "name"))))
+    publisher = _user(session, "ml_engineer") or SYSTEM
+    listed = len(session.exec(select(Listing.id).where(col(Listing.source_model_id).is_not(None))).all())
+    published = 0
+    for model in rows:
+        if listed + published >= COMPANY_MODELS_MAX:
+            break
+        model_id = service._attr(model, "id")
+        category = service.category_for_model(session, model)
+        if not model_id or category is None or service.find_listing_for_model(session=session, model_id=str(model_id)):
+            continue
+        try:
+            with session.begin_nested():
+                service.publish_listing(session=session, actor=publisher, data=s.ListingCreate.model_validate(
+                    {"sourceModelId": str(model_id), "category": category.slug, "pricing": COMPANY_PRICING}))
+        except AISystemError as exc:
+            log.warning("company model %s not published: %s", model_id, exc)
+            continue
+        published += 1
+    return published
