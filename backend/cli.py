@@ -17,7 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("aisystem.cli")
 
 # Seed steps of each domain, run in order by `seed`; each is idempotent: fn(session) -> summary str.
-SEED_STEPS = ["backend.auth.seed:seed_demo_users", "backend.marketplace.seed:seed_marketplace"]
+SEED_STEPS = [
+    "backend.auth.seed:seed_demo_users",
+    "backend.catalog.datasets.seed:seed_demo_datasets",
+    "backend.marketplace.seed:seed_marketplace",
+]
 
 
 def migrate() -> None:

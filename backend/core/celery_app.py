@@ -10,7 +10,7 @@ from backend.core.config import get_settings
 
 RUN_JOB_TASK = "aisystem.run_job"
 QUEUE = "aisystem"
-TASK_MODULES = ["backend.jobs.tasks"]
+TASK_MODULES = ["backend.jobs.tasks", "backend.catalog.datasets.tasks"]
 
 
 def create_celery(broker_url: str) -> Celery:

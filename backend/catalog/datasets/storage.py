@@ -17,7 +17,7 @@ import re
 import secrets
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -151,7 +151,5 @@ def commit_blob(staged: Path, ext: str = "parquet") -> tuple[str, int, bool]:
 
 def remove_blob(sha256: str, ext: str = "parquet") -> None:
     """Remove a blob this process just created for a transaction that then rolled back."""
-    try:
+    with suppress(AISystemError, OSError):
         blob_path(sha256, ext).unlink(missing_ok=True)
-    except (AISystemError, OSError):
-        pass

@@ -1,0 +1,806 @@
+"""Datasets: create, share, upload immutable versions, download, split, transform, validate, profile, analyze.
+
+Every function is keyword-only, session first, actor explicit, and is called the same way by the
+REST routes, the Reflex pages and the worker. Visibility follows the dataset's ACL: its owner and
+admins always; users, roles or departments named in an access entry with `read` or `write`. Anyone
+else gets DATA_001 exactly as if the dataset did not exist.
+
+Slow file work (ingesting, transforming) runs outside the database transaction where the caller
+has nothing pending, so SQLite's write lock is not held for seconds; the version row and its audit
+record are then written in one short transaction. A blob written for a transaction that rolls back
+is removed again (see `_discard_new_blobs`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import logging
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import polars as pl
+from sqlalchemy import and_, event, func, or_
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import Session, col, select
+
+from backend.auth.principal import Principal
+from backend.catalog.datasets import ingest, profiling, storage, transforms, validation
+from backend.catalog.datasets.models import Dataset, DatasetAccess, DatasetProfile, DatasetVersion
+from backend.catalog.datasets.schemas import (
+    AccessEntry,
+    DatasetCreate,
+    DatasetUpdate,
+    Rule,
+    SplitRequest,
+    ValidateRequest,
+)
+from backend.core.config import get_settings
+from backend.core.db import session_scope
+from backend.core.errors import AISystemError, InvalidRequest, PermissionDenied
+from backend.core.ids import new_id
+from backend.core.pagination import PageParams, paginate
+from backend.core.timeutil import utcnow
+from backend.governance import service as audit
+from backend.platform_stats.service import register_counter
+
+log = logging.getLogger(__name__)
+
+ID_PATTERN = re.compile(r"^dataset_[0-9a-f]{20}$")
+LEVELS = {"read": 1, "write": 2, "owner": 3, "admin": 4}
+EXPORT_FORMATS = ("parquet", "csv", "jsonl")
+SPLIT_NAMES = ("train", "validation", "test")
+SORTS = {"name": Dataset.name, "createdAt": Dataset.created_at, "updatedAt": Dataset.updated_at,
+         "size": Dataset.size_bytes, "recordCount": Dataset.record_count}
+_NEW_BLOBS = "datasets_new_blobs"
+
+
+def not_found(dataset_id: str) -> AISystemError:
+    return AISystemError("DATA_001", "No such dataset", {"datasetId": str(dataset_id)[:60]})
+
+
+# --- blobs written for a transaction that then rolls back are removed ------------------------------
+
+
+def _remember_new_blob(session: Session, sha256: str) -> None:
+    session.info.setdefault(_NEW_BLOBS, []).append(sha256)
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _keep_new_blobs(session: OrmSession) -> None:
+    session.info.pop(_NEW_BLOBS, None)
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _discard_new_blobs(session: OrmSession) -> None:
+    for sha in session.info.pop(_NEW_BLOBS, []):
+        storage.remove_blob(sha)
+
+
+def _end_read(session: Session) -> None:
+    """End the caller's transaction before slow file work, if it has nothing pending (else keep it)."""
+    pending = session.new or session.dirty or session.deleted or session.info.get("aisystem_needs_audit")
+    if not pending and session.in_transaction():
+        session.rollback()
+
+
+# --- access ----------------------------------------------------------------------------------------
+
+
+def _department(actor: Principal) -> str | None:
+    return (actor.attributes or {}).get("department")
+
+
+def access_level(*, session: Session, actor: Principal, dataset: Dataset) -> str | None:
+    """admin | owner | write | read | None for this actor on this dataset."""
+    if actor.is_admin:
+        return "admin"
+    if dataset.created_by == actor.user_id:
+        return "owner"
+    subjects = [and_(DatasetAccess.subject_type == "user", DatasetAccess.subject == actor.user_id),
+                and_(DatasetAccess.subject_type == "role", DatasetAccess.subject == actor.role)]
+    if _department(actor):
+        subjects.append(and_(DatasetAccess.subject_type == "department", DatasetAccess.subject == _department(actor)))
+    permissions = session.exec(
+        select(DatasetAccess.permission).where(DatasetAccess.dataset_id == dataset.id, or_(*subjects))
+    ).all()
+    if "write" in permissions:
+        return "write"
+    return "read" if permissions else None
+
+
+def find_dataset(*, session: Session, actor: Principal, dataset_id: str) -> Dataset | None:
+    """The dataset if it exists, is not deleted and the actor may see it; else None."""
+    if not isinstance(dataset_id, str) or not ID_PATTERN.match(dataset_id):
+        return None
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None or dataset.deleted_at is not None:
+        return None
+    if access_level(session=session, actor=actor, dataset=dataset) is None:
+        return None
+    return dataset
+
+
+def get_dataset(*, session: Session, actor: Principal, dataset_id: str, need: str = "read") -> Dataset:
+    """The dataset (DATA_001 when missing or invisible; AUTH_002 when visible but `need` is not met)."""
+    dataset = find_dataset(session=session, actor=actor, dataset_id=dataset_id)
+    if dataset is None:
+        raise not_found(dataset_id)
+    level = access_level(session=session, actor=actor, dataset=dataset)
+    required = {"read": 1, "write": 2, "manage": 3}[need]
+    if LEVELS[level] < required:
+        raise PermissionDenied("dataset:share" if need == "manage" else "dataset:write")
+    return dataset
+
+
+def _visible(query, actor: Principal):  # noqa: ANN001, ANN202
+    if actor.is_admin:
+        return query
+    subjects = [and_(DatasetAccess.subject_type == "user", DatasetAccess.subject == actor.user_id),
+                and_(DatasetAccess.subject_type == "role", DatasetAccess.subject == actor.role)]
+    if _department(actor):
+        subjects.append(and_(DatasetAccess.subject_type == "department", DatasetAccess.subject == _department(actor)))
+    shared = select(DatasetAccess.dataset_id).where(or_(*subjects))
+    return query.where(or_(Dataset.created_by == actor.user_id, col(Dataset.id).in_(shared)))
+
+
+# --- CRUD ------------------------------------------------------------------------------------------
+
+
+def _as(model: type, data: Any) -> Any:
+    return data if isinstance(data, model) else model.model_validate(data)
+
+
+def create_dataset(*, session: Session, actor: Principal, data: DatasetCreate | dict) -> Dataset:
+    """Create an empty dataset owned by the actor (data comes with the first upload)."""
+    data = _as(DatasetCreate, data)
+    now = utcnow()
+    dataset = Dataset(
+        id=new_id("dataset"), name=data.name, description=data.description, type=data.type,
+        label_column=data.label_column, descriptive=data.metadata.model_dump(by_alias=True),
+        compliance=list(data.compliance), retention=data.retention, created_by=actor.user_id,
+        created_at=now, updated_at=now,
+    )
+    session.add(dataset)
+    session.flush()
+    audit.record(session=session, actor=actor, action="dataset.create", entity_type="dataset", entity_id=dataset.id,
+                 summary={"name": dataset.name, "type": dataset.type})
+    return dataset
+
+
+def list_datasets(
+    *, session: Session, actor: Principal, params: PageParams, type: str | None = None,  # noqa: A002
+    status: str | None = None, q: str | None = None, tag: str | None = None, created_by: str | None = None,
+    sort: str = "-updatedAt",
+) -> tuple[list[Dataset], str | None]:
+    """The datasets the actor may see, filtered, sorted (`name`, `-createdAt`, …) and keyset-paginated."""
+    query = _visible(select(Dataset).where(col(Dataset.deleted_at).is_(None)), actor)
+    if type:
+        query = query.where(Dataset.type == type)
+    if status:
+        query = query.where(Dataset.status == status)
+    if created_by:
+        query = query.where(Dataset.created_by == created_by)
+    if q:
+        query = query.where(func.lower(Dataset.name).contains(q.lower()))
+    if tag:
+        # tags are a JSON list; match the quoted value in its text form (portable across both databases)
+        query = query.where(func.lower(func.cast(Dataset.descriptive, pl_text())).contains(f'"{tag.lower()}"'))
+    descending = sort.startswith("-")
+    key = sort.lstrip("-")
+    if key not in SORTS:
+        raise InvalidRequest("Unknown sort", {"sort": f"one of {', '.join(SORTS)} (prefix - for descending)"})
+    column = SORTS[key]
+    parse = [datetime.fromisoformat, str] if key in ("createdAt", "updatedAt") else None
+    return paginate(session, query, params=params, order=[column, Dataset.id], descending=descending, parse=parse)
+
+
+def pl_text():  # noqa: ANN201
+    from sqlalchemy import Text
+
+    return Text()
+
+
+def update_dataset(*, session: Session, actor: Principal, dataset_id: str, data: DatasetUpdate | dict) -> Dataset:
+    """Change the descriptive fields (never the data, the owner or any computed figure)."""
+    data = _as(DatasetUpdate, data)
+    dataset = get_dataset(session=session, actor=actor, dataset_id=dataset_id, need="write")
+    changes = data.model_dump(exclude_unset=True)
+    if "type" in changes and changes["type"] != dataset.type and dataset.current_version is not None:
+        raise InvalidRequest("The type of a dataset with data cannot change", {"type": "the dataset has versions"})
+    for field in ("name", "description", "type", "label_column", "compliance", "retention"):
+        if field in changes and (changes[field] is not None or field in ("label_column", "retention")):
+            setattr(dataset, field, changes[field])
+    if data.metadata is not None:
+        dataset.descriptive = data.metadata.model_dump(by_alias=True)
+    dataset.updated_at = utcnow()
+    session.add(dataset)
+    session.flush()
+    audit.record(session=session, actor=actor, action="dataset.update", entity_type="dataset", entity_id=dataset.id,
+                 summary={"fields": sorted(changes)})
+    return dataset
+
+
+def delete_dataset(*, session: Session, actor: Principal, dataset_id: str) -> None:
+    """Soft-delete: the dataset disappears from every route; its versions and files are kept."""
+    dataset = get_dataset(session=session, actor=actor, dataset_id=dataset_id, need="manage")
+    dataset.deleted_at = dataset.updated_at = utcnow()
+    dataset.status = "deleted"
+    session.add(dataset)
+    session.flush()
+    audit.record(session=session, actor=actor, action="dataset.delete", entity_type="dataset", entity_id=dataset.id,
+                 summary={"name": dataset.name})
+
+
+def count_datasets(session: Session) -> int:
+    return session.exec(select(func.count()).select_from(Dataset).where(col(Dataset.deleted_at).is_(None))).one()
+
+
+register_counter("datasets", count_datasets)
+
+
+# --- versions --------------------------------------------------------------------------------------
+
+
+def get_version(*, session: Session, actor: Principal, dataset_id: str, version: int | None = None,
+                need: str = "read") -> tuple[Dataset, DatasetVersion]:
+    """The dataset and one of its versions (the newest when `version` is None); DATA_001 if missing."""
+    dataset = get_dataset(session=session, actor=actor, dataset_id=dataset_id, need=need)
+    number = version if version is not None else dataset.current_version
+    row = None
+    if number is not None:
+        row = session.exec(select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id,
+                                                        DatasetVersion.number == number)).first()
+    if row is None:
+        if version is None:
+            raise AISystemError("DATA_004", "The dataset has no data yet; upload a file first",
+                                {"datasetId": dataset.id})
+        raise AISystemError("DATA_001", "No such dataset version", {"datasetId": dataset.id, "version": version})
+    return dataset, row
+
+
+def list_versions(*, session: Session, actor: Principal, dataset_id: str,
+                  params: PageParams) -> tuple[list[DatasetVersion], str | None]:
+    """Versions, newest first."""
+    dataset = get_dataset(session=session, actor=actor, dataset_id=dataset_id)
+    query = select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id)
+    return paginate(session, query, params=params, order=[DatasetVersion.number], descending=True, parse=[int])
+
+
+@dataclass
+class Prepared:
+    """Data ready to become a version: a Parquet file in staging and what we learnt about it."""
+
+    parquet: Path
+    source_sha256: str | None
+    source_format: str
+    filename: str | None
+    encoding: str | None
+    fields: list[dict[str, Any]]
+    record_count: int
+
+
+def _prepared(parquet: Path, *, source_sha256: str | None, source_format: str, filename: str | None,
+              encoding: str | None) -> Prepared:
+    fields = profiling.infer_fields(parquet)
+    rows = pl.scan_parquet(parquet).select(pl.len()).collect().item()
+    return Prepared(parquet, source_sha256, source_format, filename, encoding, fields, rows)
+
+
+def _add_version(*, session: Session, actor: Principal, dataset_id: str, prepared: Prepared, operation: str,
+                 parent: int | None = None, steps: list | None = None, message: str | None = None,
+                 anonymized: bool = False, blob: tuple[str, int, bool] | None = None,
+                 action: str = "dataset.version.create") -> DatasetVersion:
+    """Store the blob (unless given) and write the version row, the dataset's figures and the audit."""
+    dataset = session.exec(select(Dataset).where(Dataset.id == dataset_id).with_for_update()).one()
+    sha, size, created = blob or storage.commit_blob(prepared.parquet)
+    if created:
+        _remember_new_blob(session, sha)
+    number = (session.exec(select(func.max(DatasetVersion.number))
+                           .where(DatasetVersion.dataset_id == dataset.id)).one() or 0) + 1
+    row = DatasetVersion(
+        id=new_id("dsv"), dataset_id=dataset.id, number=number, blob_sha256=sha, size_bytes=size,
+        source_sha256=prepared.source_sha256, source_format=prepared.source_format,
+        source_filename=prepared.filename, source_encoding=prepared.encoding, record_count=prepared.record_count,
+        column_count=len(prepared.fields), fields=prepared.fields, parent_number=parent, operation=operation,
+        steps=steps, message=message, anonymized=anonymized, created_by=actor.user_id, created_at=utcnow(),
+    )
+    session.add(row)
+    dataset.current_version, dataset.size_bytes, dataset.record_count = number, size, prepared.record_count
+    dataset.status, dataset.updated_at = "available", utcnow()
+    session.add(dataset)
+    session.flush()
+    audit.record(session=session, actor=actor, action=action, entity_type="dataset", entity_id=dataset.id,
+                 summary={"version": number, "operation": operation, "sha256": sha, "rows": prepared.record_count,
+                          "parent": parent, "format": prepared.source_format})
+    return row
+
+
+def create_version_from(*, session: Session, actor: Principal, dataset_id: str, from_version: int,
+                        message: str | None = None) -> DatasetVersion:
+    """A new version with the content of an older one (a restore); the blob is shared, not copied."""
+    _dataset, source = get_version(session=session, actor=actor, dataset_id=dataset_id, version=from_version,
+                                   need="write")
+    prepared = Prepared(Path(), source.source_sha256, source.source_format, source.source_filename,
+                        source.source_encoding, source.fields, source.record_count)
+    storage.existing_blob(source.blob_sha256)
+    return _add_version(session=session, actor=actor, dataset_id=dataset_id, prepared=prepared, operation="restore",
+                        parent=source.number, message=message or f"restored from version {source.number}",
+                        anonymized=source.anonymized, blob=(source.blob_sha256, source.size_bytes, False))
+
+
+@dataclass
+class UploadOutcome:
+    version: DatasetVersion
+    duplicate: bool
+    message: str
+
+
+def _open(source: BinaryIO | str | Path):  # noqa: ANN202
+    if isinstance(source, str | Path):
+        return open(source, "rb")
+    return _Borrowed(source)
+
+
+class _Borrowed:
+    """A caller's stream used as a context manager without closing it."""
+
+    def __init__(self, stream: BinaryIO):
+        self.stream = stream
+
+    def __enter__(self) -> BinaryIO:
+        return self.stream
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def upload(*, session: Session, actor: Principal, dataset_id: str, source: BinaryIO | str | Path,
+           filename: str | None = None, labels: BinaryIO | str | Path | None = None,
+           message: str | None = None) -> UploadOutcome:
+    """Ingest a file (a binary stream or a path) as a new version.
+
+    CSV/TSV (delimiter and encoding sniffed), Parquet, JSON and JSON Lines become Parquet (zstd);
+    image/audio datasets take a ZIP (optionally with `labels.csv`, or `labels` beside it). The same
+    bytes uploaded again give the existing version back with `duplicate=True`.
+    """
+    dataset = get_dataset(session=session, actor=actor, dataset_id=dataset_id, need="write")
+    kind = dataset.type
+    _end_read(session)
+    with storage.staging() as work:
+        with _open(source) as stream:
+            staged = storage.stage_stream(stream, work.path("upload"))
+        labels_staged = None
+        if labels is not None:
+            with _open(labels) as stream:
+                labels_staged = storage.stage_stream(stream, work.path("labels.csv"), limit=64 * 1024 * 1024)
+        fingerprint = staged.sha256 if labels_staged is None else hashlib.sha256(
+            (staged.sha256 + labels_staged.sha256).encode()).hexdigest()
+        existing = session.exec(select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id,
+                                                             DatasetVersion.source_sha256 == fingerprint)
+                                .order_by(col(DatasetVersion.number))).first()
+        if existing is not None:
+            get_dataset(session=session, actor=actor, dataset_id=dataset_id, need="write")
+            return UploadOutcome(existing, True, f"These bytes were uploaded before as version {existing.number}; "
+                                                 "no new version was made")
+        _end_read(session)
+        name = ingest.sanitize_filename(filename)
+        fmt = ingest.detect_format(name, staged.head)
+        if fmt == "zip":
+            if kind not in ("image", "audio"):
+                raise AISystemError("DATA_002", f"A {kind} dataset takes CSV/TSV, Parquet, JSON or JSON Lines, "
+                                                "not a ZIP archive")
+            result = ingest.ingest_archive(staged, kind, work, labels_staged)
+        else:
+            if kind in ("image", "audio"):
+                raise AISystemError("DATA_002", f"An {kind} dataset takes a ZIP archive of {kind} files")
+            result = ingest.ingest_tabular(staged, fmt, work)
+        prepared = _prepared(result.parquet, source_sha256=fingerprint, source_format=result.source_format,
+                             filename=name, encoding=result.encoding)
+        get_dataset(session=session, actor=actor, dataset_id=dataset_id, need="write")  # still allowed?
+        row = _add_version(session=session, actor=actor, dataset_id=dataset_id, prepared=prepared,
+                           operation="upload", message=message, action="dataset.upload")
+    return UploadOutcome(row, False, f"Stored as version {row.number}: {row.record_count} records, "
+                                     f"{row.column_count} columns")
+
+
+def open_frame(*, session: Session, actor: Principal, dataset_id: str, version: int | None = None) -> pl.LazyFrame:
+    """A lazy frame over a version's data (for training, feature sets and benchmarks)."""
+    _dataset, row = get_version(session=session, actor=actor, dataset_id=dataset_id, version=version)
+    return pl.scan_parquet(storage.existing_blob(row.blob_sha256))
+
+
+# --- download --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Download:
+    path: Path
+    size: int
+    sha256: str
+    filename: str
+    media_type: str = "application/octet-stream"
+
+
+def download(*, session: Session, actor: Principal, dataset_id: str, version: int | None = None,
+             fmt: str = "parquet") -> Download:
+    """The file to stream: the stored Parquet, or a cached CSV/JSONL export of it."""
+    if fmt not in EXPORT_FORMATS:
+        raise InvalidRequest("Unknown format", {"format": f"one of {', '.join(EXPORT_FORMATS)}"})
+    dataset, row = get_version(session=session, actor=actor, dataset_id=dataset_id, version=version)
+    blob = storage.existing_blob(row.blob_sha256)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", dataset.name).strip("._")[:80] or "dataset"
+    filename = f"{safe}-v{row.number}.{fmt}"
+    if fmt == "parquet":
+        return Download(blob, row.size_bytes, row.blob_sha256, filename)
+    target = storage.export_path(row.blob_sha256, fmt)
+    sidecar = storage.export_path(row.blob_sha256, fmt + "sha")
+    if not (target.is_file() and sidecar.is_file()):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with storage.staging() as work:
+            tmp = work.path(f"export.{fmt}")
+            lf = pl.scan_parquet(blob)
+            keep = [c for c, t in lf.collect_schema().items() if profiling.kind_of(t) not in ("binary", "list", "struct")]
+            lf = lf.select(keep)
+            lf.sink_csv(tmp) if fmt == "csv" else lf.sink_ndjson(tmp)
+            digest = storage.sha256_of(tmp)
+            os.replace(tmp, target)
+            sidecar_tmp = work.path("sidecar")
+            sidecar_tmp.write_text(digest)
+            os.replace(sidecar_tmp, sidecar)
+    digest = sidecar.read_text().strip()
+    return Download(target, target.stat().st_size, digest, filename)
+
+
+# --- split -----------------------------------------------------------------------------------------
+
+
+def split(*, session: Session, actor: Principal, dataset_id: str, request: SplitRequest | dict) -> DatasetVersion:
+    """Assign every row of a version to train/validation/test (random or stratified, deterministic
+    for a seed) and store the assignment with the version."""
+    request = _as(SplitRequest, request)
+    _dataset, row = get_version(session=session, actor=actor, dataset_id=dataset_id, version=request.version,
+                                need="write")
+    lf = pl.scan_parquet(storage.existing_blob(row.blob_sha256))
+    n = row.record_count
+    ratios = (request.train, request.validation, request.test)
+    rng = np.random.default_rng(request.seed)
+    assignment = np.empty(n, dtype=np.int8)
+    if request.stratify_by:
+        if request.stratify_by not in lf.collect_schema():
+            raise AISystemError("DATA_003", f"No column '{request.stratify_by[:100]}' to stratify by",
+                                {"column": request.stratify_by[:256]})
+        labels = lf.select(pl.col(request.stratify_by).cast(pl.String).fill_null("\x00null")).collect().to_series()
+        groups = (pl.DataFrame({"label": labels}).with_row_index("i").group_by("label")
+                  .agg(pl.col("i")).sort("label"))
+        for indices in groups["i"].to_list():
+            _assign(assignment, rng.permutation(np.asarray(indices, dtype=np.int64)), ratios)
+    else:
+        _assign(assignment, rng.permutation(n), ratios)
+    counts = {name: int((assignment == i).sum()) for i, name in enumerate(SPLIT_NAMES)}
+    empty = [name for name, ratio in zip(SPLIT_NAMES, ratios, strict=True) if ratio > 0 and counts[name] == 0]
+    if empty:
+        raise AISystemError("DATA_004", f"Too few rows ({n}) for this split: '{empty[0]}' would be empty",
+                            {"rows": n, "emptySplits": empty})
+    _end_read(session)
+    with storage.staging() as work:
+        out = work.path("split.parquet")
+        pl.DataFrame({"split": pl.Series(assignment).cast(pl.Int8)}).write_parquet(out, compression="zstd")
+        sha, _size, created = storage.commit_blob(out)
+    _dataset, row = get_version(session=session, actor=actor, dataset_id=dataset_id, version=row.number,
+                                need="write")
+    if created:
+        _remember_new_blob(session, sha)
+    row.split = {"train": request.train, "validation": request.validation, "test": request.test,
+                 "seed": request.seed, "stratifyBy": request.stratify_by, "counts": counts}
+    row.split_blob_sha256 = sha
+    session.add(row)
+    session.flush()
+    audit.record(session=session, actor=actor, action="dataset.split", entity_type="dataset", entity_id=dataset_id,
+                 summary={"version": row.number, **row.split})
+    return row
+
+
+def _assign(assignment: np.ndarray, order: np.ndarray, ratios: tuple[float, float, float]) -> None:
+    m = len(order)
+    n_train = int(round(m * ratios[0]))
+    n_val = min(int(round(m * ratios[1])), m - n_train)
+    assignment[order[:n_train]] = 0
+    assignment[order[n_train:n_train + n_val]] = 1
+    assignment[order[n_train + n_val:]] = 2
+
+
+def split_frames(*, session: Session, actor: Principal, dataset_id: str,
+                 version: int | None = None) -> dict[str, pl.LazyFrame]:
+    """{train, validation, test} lazy frames of a split version (DATA_004 when it was never split)."""
+    _dataset, row = get_version(session=session, actor=actor, dataset_id=dataset_id, version=version)
+    if not row.split_blob_sha256:
+        raise AISystemError("DATA_004", "This version has not been split yet", {"version": row.number})
+    data = pl.scan_parquet(storage.existing_blob(row.blob_sha256))
+    labels = pl.scan_parquet(storage.existing_blob(row.split_blob_sha256)).select(pl.col("split").alias("__split"))
+    joined = pl.concat([data, labels], how="horizontal")
+    return {name: joined.filter(pl.col("__split") == i).drop("__split") for i, name in enumerate(SPLIT_NAMES)}
+
+
+# --- transform -------------------------------------------------------------------------------------
+
+
+def _mask_key(dataset_id: str) -> bytes:
+    return hmac.new(get_settings().jwt_secret().encode(), f"dataset-mask:{dataset_id}".encode(), "sha256").digest()
+
+
+def transform(*, session: Session, actor: Principal, dataset_id: str, steps: list, version: int | None = None,
+              message: str | None = None) -> DatasetVersion:
+    """Run declarative steps lazily in polars; the result is a new version with lineage to its parent."""
+    parsed = transforms.parse_steps(steps)
+    _dataset, parent = get_version(session=session, actor=actor, dataset_id=dataset_id, version=version,
+                                   need="write")
+    source = storage.existing_blob(parent.blob_sha256)
+    parent_number, parent_anonymized = parent.number, parent.anonymized
+    _end_read(session)
+    key = _mask_key(dataset_id)
+    plan = transforms.apply_steps(pl.scan_parquet(source), parsed, mask_key=key)
+    with storage.staging() as work:
+        out = work.path("data.parquet")
+        try:
+            plan.sink_parquet(out, compression="zstd", row_group_size=128_000)
+        except pl.exceptions.PolarsError as exc:
+            out.unlink(missing_ok=True)
+            index = transforms.failing_step(pl.scan_parquet(source), parsed, mask_key=key,
+                                            scratch=work.path("probe.parquet"))
+            index = len(parsed) - 1 if index is None else index
+            raise transforms.step_error(index, parsed[index].op, ingest._short(exc)) from exc
+        names = pl.scan_parquet(out).collect_schema().names()
+        if not names:
+            raise AISystemError("DATA_004", "The transform leaves no columns")
+        ingest.check_column_names(list(names))
+        prepared = _prepared(out, source_sha256=None, source_format="parquet", filename=None, encoding=None)
+        if prepared.record_count == 0:
+            raise AISystemError("DATA_004", "The transform leaves no rows", {"steps": len(parsed)})
+        get_dataset(session=session, actor=actor, dataset_id=dataset_id, need="write")
+        return _add_version(
+            session=session, actor=actor, dataset_id=dataset_id, prepared=prepared, operation="transform",
+            parent=parent_number, steps=transforms.describe_steps(parsed), message=message,
+            anonymized=parent_anonymized or any(s.op == "mask_pii" for s in parsed), action="dataset.transform",
+        )
+
+
+# --- validate --------------------------------------------------------------------------------------
+
+
+def validate(*, session: Session, actor: Principal, dataset_id: str, rules: list[Rule | dict],
+             version: int | None = None, gate: bool = False) -> dict[str, Any]:
+    """A report per rule (failing-row counts and examples); with `gate`, DATA_002 when any rule fails."""
+    request = ValidateRequest.model_validate({"rules": [r.model_dump(by_alias=True, exclude_unset=True)
+                                                        if isinstance(r, Rule) else r for r in rules],
+                                              "version": version, "gate": gate})
+    _dataset, row = get_version(session=session, actor=actor, dataset_id=dataset_id, version=request.version)
+    frame = pl.read_parquet(storage.existing_blob(row.blob_sha256))
+    results = validation.run_rules(frame, request.rules)
+    report = {"datasetId": dataset_id, "version": row.number, "passed": all(r["passed"] for r in results),
+              "rows": frame.height, "engine": validation.ENGINE,
+              "results": [{**r, "failingRows": r.pop("failing_rows")} for r in results]}
+    if gate and not report["passed"]:
+        failed = [r["rule"] for r in report["results"] if not r["passed"]]
+        raise AISystemError("DATA_002", f"{len(failed)} validation rule(s) failed", {"failedRules": failed[:50],
+                                                                                     "report": report})
+    return report
+
+
+# --- statistics / profile / quality ----------------------------------------------------------------
+
+
+def profile(*, session: Session, actor: Principal, dataset_id: str,
+            version: int | None = None) -> tuple[Dataset, DatasetVersion, dict[str, Any]]:
+    """The version's profile, computed once (two polars passes) and cached."""
+    dataset, row = get_version(session=session, actor=actor, dataset_id=dataset_id, version=version)
+    cached = session.get(DatasetProfile, row.id)
+    if cached is not None and cached.algorithm == profiling.ALGORITHM:
+        return dataset, row, cached.profile
+    result = profiling.compute_profile(storage.existing_blob(row.blob_sha256), label_column=dataset.label_column)
+    _store_profile(row.id, result)
+    return dataset, row, result
+
+
+def cached_profile(*, session: Session, version: DatasetVersion) -> dict[str, Any] | None:
+    cached = session.get(DatasetProfile, version.id)
+    return cached.profile if cached is not None and cached.algorithm == profiling.ALGORITHM else None
+
+
+def _store_profile(version_id: str, result: dict[str, Any]) -> None:
+    """Cache in a short transaction of its own; losing a race or a busy database only skips caching."""
+    try:
+        with session_scope() as cache:
+            existing = cache.get(DatasetProfile, version_id)
+            if existing is None:
+                cache.add(DatasetProfile(version_id=version_id, algorithm=profiling.ALGORITHM, profile=result))
+            else:
+                existing.algorithm, existing.profile, existing.computed_at = profiling.ALGORITHM, result, utcnow()
+                cache.add(existing)
+    except (IntegrityError, OperationalError):
+        log.info("profile of %s not cached (concurrent write or busy database)", version_id)
+
+
+# --- analysis (background) -------------------------------------------------------------------------
+
+ANALYZE_JOB = "catalog.datasets.analyze"
+
+
+def start_analysis(*, session: Session, actor: Principal, dataset_id: str, version: int | None = None,
+                   baseline_version: int | None = None):  # noqa: ANN201
+    """Queue the analysis job (correlations, PII detection, drift against `baseline_version`)."""
+    from backend.catalog.datasets import tasks  # noqa: F401  (registers the job type in this process)
+    from backend.jobs import service as jobs_service
+
+    _dataset, row = get_version(session=session, actor=actor, dataset_id=dataset_id, version=version, need="write")
+    if baseline_version is not None:
+        get_version(session=session, actor=actor, dataset_id=dataset_id, version=baseline_version)
+    return jobs_service.create_job(session=session, actor=actor, type=ANALYZE_JOB, payload={
+        "datasetId": dataset_id, "version": row.number, "baselineVersion": baseline_version})
+
+
+def correlations(frame: pl.DataFrame, *, max_columns: int = 50) -> dict[str, Any]:
+    """Pearson correlations between numeric columns (the first `max_columns`)."""
+    numeric = [c for c, t in frame.schema.items() if t.is_numeric()][:max_columns]
+    if len(numeric) < 2:
+        return {"method": "pearson", "columns": numeric, "matrix": []}
+    exprs = [pl.corr(a, b).alias(f"{i}\x00{j}") for i, a in enumerate(numeric) for j, b in enumerate(numeric) if i < j]
+    row = frame.select(exprs).row(0, named=True)
+    matrix = [[1.0 if i == j else row.get(f"{min(i, j)}\x00{max(i, j)}") for j in range(len(numeric))]
+              for i in range(len(numeric))]
+    strongest = sorted(((abs(v), numeric[int(k.split("\x00")[0])], numeric[int(k.split("\x00")[1])], v)
+                        for k, v in row.items() if v is not None and np.isfinite(v)), reverse=True)[:10]
+    return profiling.clean({"method": "pearson", "columns": numeric, "matrix": matrix,
+                            "strongest": [{"a": a, "b": b, "r": r} for _abs, a, b, r in strongest]})
+
+
+def read_version_frame(*, session: Session, dataset_id: str, version: int) -> tuple[DatasetVersion, pl.LazyFrame]:
+    """For the worker: a version by number, no ACL (the job was authorized when it was queued)."""
+    dataset = session.get(Dataset, dataset_id)
+    row = session.exec(select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id,
+                                                    DatasetVersion.number == version)).first()
+    if dataset is None or dataset.deleted_at is not None or row is None:
+        raise not_found(dataset_id)
+    return row, pl.scan_parquet(storage.existing_blob(row.blob_sha256))
+
+
+def record_analysis(*, session: Session, job_id: str, dataset_id: str, version: int, analysis: dict[str, Any]) -> None:
+    """Store an analysis result on its version and mark PII (inside the job's finishing transaction)."""
+    row = session.exec(select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id,
+                                                    DatasetVersion.number == version)).one()
+    row.analysis = analysis
+    row.contains_pii = bool(analysis.get("pii", {}).get("containsPII"))
+    session.add(row)
+    session.flush()
+    audit.record(session=session, actor=None, actor_name=f"job:{job_id}", action="dataset.analyze",
+                 entity_type="dataset", entity_id=dataset_id,
+                 summary={"version": version, "containsPII": row.contains_pii,
+                          "driftScore": (analysis.get("drift") or {}).get("driftScore")})
+
+
+# --- sharing ---------------------------------------------------------------------------------------
+
+
+def get_access(*, session: Session, actor: Principal, dataset_id: str) -> tuple[Dataset, list[DatasetAccess]]:
+    dataset = get_dataset(session=session, actor=actor, dataset_id=dataset_id)
+    entries = session.exec(select(DatasetAccess).where(DatasetAccess.dataset_id == dataset.id)
+                           .order_by(col(DatasetAccess.subject_type), col(DatasetAccess.subject))).all()
+    return dataset, list(entries)
+
+
+def _check_subject(session: Session, entry: AccessEntry) -> None:
+    from backend.auth.models import User
+    from backend.auth.permissions import ROLES
+
+    if entry.subject_type == "role" and entry.subject not in ROLES:
+        raise InvalidRequest("Unknown role", {"subject": f"one of {', '.join(ROLES)}"})
+    if entry.subject_type == "user" and session.get(User, entry.subject) is None:
+        raise InvalidRequest("Unknown user", {"subject": "a user id"})
+
+
+def share(*, session: Session, actor: Principal, dataset_id: str, entry: AccessEntry | dict) -> list[DatasetAccess]:
+    """Grant (or change) one subject's access; owner and admins only."""
+    entry = _as(AccessEntry, entry)
+    dataset = get_dataset(session=session, actor=actor, dataset_id=dataset_id, need="manage")
+    _check_subject(session, entry)
+    _upsert(session, actor, dataset.id, entry)
+    session.flush()
+    audit.record(session=session, actor=actor, action="dataset.share", entity_type="dataset", entity_id=dataset.id,
+                 summary=entry.model_dump(by_alias=True))
+    return get_access(session=session, actor=actor, dataset_id=dataset_id)[1]
+
+
+def _upsert(session: Session, actor: Principal, dataset_id: str, entry: AccessEntry) -> None:
+    row = session.exec(select(DatasetAccess).where(
+        DatasetAccess.dataset_id == dataset_id, DatasetAccess.subject_type == entry.subject_type,
+        DatasetAccess.subject == entry.subject)).first()
+    if row is None:
+        session.add(DatasetAccess(id=new_id("dsacl"), dataset_id=dataset_id, subject_type=entry.subject_type,
+                                  subject=entry.subject, permission=entry.permission, granted_by=actor.user_id))
+    elif row.permission != entry.permission:
+        row.permission = entry.permission
+        session.add(row)
+
+
+def set_access(*, session: Session, actor: Principal, dataset_id: str,
+               entries: list[AccessEntry | dict]) -> list[DatasetAccess]:
+    """Replace the whole access list; owner and admins only."""
+    entries = [_as(AccessEntry, e) for e in entries]
+    dataset = get_dataset(session=session, actor=actor, dataset_id=dataset_id, need="manage")
+    keys = [(e.subject_type, e.subject) for e in entries]
+    if len(set(keys)) != len(keys):
+        raise InvalidRequest("A subject appears twice", {"entries": "one entry per subject"})
+    for entry in entries:
+        _check_subject(session, entry)
+    for row in session.exec(select(DatasetAccess).where(DatasetAccess.dataset_id == dataset.id)).all():
+        if (row.subject_type, row.subject) not in keys:
+            session.delete(row)
+    session.flush()
+    for entry in entries:
+        _upsert(session, actor, dataset.id, entry)
+    session.flush()
+    audit.record(session=session, actor=actor, action="dataset.access.update", entity_type="dataset",
+                 entity_id=dataset.id, summary={"entries": [e.model_dump(by_alias=True) for e in entries]})
+    return get_access(session=session, actor=actor, dataset_id=dataset_id)[1]
+
+
+# --- the wire documents ----------------------------------------------------------------------------
+
+
+def version_document(row: DatasetVersion, *, include_analysis: bool = True) -> dict[str, Any]:
+    return {
+        "version": row.number, "id": row.id, "datasetId": row.dataset_id, "sha256": row.blob_sha256,
+        "sourceSha256": row.source_sha256, "size": row.size_bytes, "recordCount": row.record_count,
+        "columnCount": row.column_count, "sourceFormat": row.source_format, "sourceFilename": row.source_filename,
+        "sourceEncoding": row.source_encoding, "parentVersion": row.parent_number, "operation": row.operation,
+        "steps": row.steps, "message": row.message, "schema": {"fields": row.fields}, "splits": row.split,
+        "containsPII": row.contains_pii, "anonymized": row.anonymized,
+        "analysis": row.analysis if include_analysis else None, "createdAt": row.created_at,
+        "createdBy": row.created_by,
+    }
+
+
+def dataset_document(*, session: Session, actor: Principal, dataset: Dataset, compute: bool = False) -> dict[str, Any]:
+    """The design's Dataset document; statistics/quality come from the cached profile (computed
+    first when `compute`)."""
+    row = None
+    if dataset.current_version is not None:
+        row = session.exec(select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id,
+                                                        DatasetVersion.number == dataset.current_version)).first()
+    prof = None
+    if row is not None:
+        prof = cached_profile(session=session, version=row)
+        if prof is None and compute:
+            try:
+                prof = profile(session=session, actor=actor, dataset_id=dataset.id, version=row.number)[2]
+            except AISystemError:
+                prof = None
+    level = access_level(session=session, actor=actor, dataset=dataset)
+    return {
+        "id": dataset.id, "name": dataset.name, "description": dataset.description, "type": dataset.type,
+        "format": "parquet" if row else None, "size": dataset.size_bytes, "recordCount": dataset.record_count,
+        "version": dataset.current_version, "status": dataset.status, "createdAt": dataset.created_at,
+        "updatedAt": dataset.updated_at, "createdBy": dataset.created_by, "labelColumn": dataset.label_column,
+        "schema": {"fields": row.fields if row else []},
+        "statistics": prof["statistics"] if prof else None,
+        "quality": prof["quality"] if prof else None,
+        "splits": row.split if row else None,
+        "privacy": {"containsPII": row.contains_pii if row else None, "anonymized": bool(row and row.anonymized),
+                    "encryptionType": "none", "compliance": dataset.compliance},
+        "storage": {"location": f"datasets/blobs/{row.blob_sha256[:2]}/{row.blob_sha256}.parquet",
+                    "compression": "zstd", "partitioning": "none", "retention": dataset.retention} if row else None,
+        "metadata": dataset.descriptive,
+        "access": level or "read",
+    }
+
+
+def read_upload_bytes(data: bytes) -> io.BytesIO:
+    """A stream over in-memory bytes (for seeds and tests)."""
+    return io.BytesIO(data)

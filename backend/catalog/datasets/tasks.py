@@ -1,0 +1,81 @@
+"""Background analysis of a dataset version: correlations, PII detection and drift against a baseline.
+
+The worker must import this module to know the job type: it belongs in
+`backend.core.celery_app.TASK_MODULES` ("backend.catalog.datasets.tasks").
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from pydantic import Field
+
+from backend.catalog.datasets import drift, pii
+from backend.catalog.datasets import service as datasets_service
+from backend.core.db import session_scope
+from backend.core.schemas import InputModel
+from backend.core.tasks import job_handler
+from backend.jobs import service as jobs_service
+
+log = logging.getLogger(__name__)
+MAX_ANALYSIS_ROWS = 1_000_000  # correlations and PII run on a sample of this size at most
+
+
+class AnalyzePayload(InputModel):
+    dataset_id: str = Field(max_length=40)
+    version: int = Field(ge=1)
+    baseline_version: int | None = Field(default=None, ge=1)
+
+
+def _stop_if_cancelled(ctx) -> bool:  # noqa: ANN001
+    if not ctx.cancelled():
+        return False
+    with session_scope() as session:
+        jobs_service.finish_job(session=session, job_id=ctx.job_id, worker=ctx.worker, status="cancelled")
+    ctx.finished = True
+    return True
+
+
+@job_handler(datasets_service.ANALYZE_JOB, description="Correlations, PII detection and drift of a dataset version",
+             payload_model=AnalyzePayload)
+def analyze(ctx) -> dict | None:  # noqa: ANN001
+    """Expensive analysis in phases, reporting progress; the result lands on the version."""
+    started = time.perf_counter()
+    dataset_id = ctx.payload["datasetId"]
+    number = int(ctx.payload["version"])
+    baseline = ctx.payload.get("baselineVersion")
+    ctx.progress(0.05, "loading the data")
+    with session_scope(write=False) as session:
+        _row, lf = datasets_service.read_version_frame(session=session, dataset_id=dataset_id, version=number)
+        base_lf = None
+        if baseline is not None:
+            _base, base_lf = datasets_service.read_version_frame(session=session, dataset_id=dataset_id,
+                                                                 version=int(baseline))
+    frame = lf.head(MAX_ANALYSIS_ROWS).collect()
+    binary = [c for c, t in frame.schema.items() if str(t) == "Binary"]
+    frame = frame.drop(binary)
+    if _stop_if_cancelled(ctx):
+        return None
+    ctx.progress(0.25, "correlations")
+    analysis: dict = {"rowsAnalyzed": frame.height, "correlations": datasets_service.correlations(frame)}
+    if _stop_if_cancelled(ctx):
+        return None
+    ctx.progress(0.5, "PII detection")
+    analysis["pii"] = pii.detect(frame)
+    if base_lf is not None:
+        if _stop_if_cancelled(ctx):
+            return None
+        ctx.progress(0.75, f"drift against version {baseline}")
+        analysis["drift"] = {"baselineVersion": int(baseline),
+                             **drift.drift_report(base_lf.drop(binary, strict=False), frame)}
+    analysis["seconds"] = round(time.perf_counter() - started, 3)
+    ctx.progress(0.95, "saving")
+    summary = {"datasetId": dataset_id, "version": number, "containsPII": analysis["pii"]["containsPII"],
+               "piiColumns": sorted(analysis["pii"]["columns"]),
+               "driftScore": analysis.get("drift", {}).get("driftScore")}
+    ctx.result = summary
+    with ctx.finishing_transaction() as session:
+        datasets_service.record_analysis(session=session, job_id=ctx.job_id, dataset_id=dataset_id, version=number,
+                                         analysis=analysis)
+    return summary

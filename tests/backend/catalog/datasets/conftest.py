@@ -1,0 +1,94 @@
+"""Helpers of the dataset tests: principals, sample files, upload helpers and a data-dir snapshot."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from backend.auth.principal import Principal
+from backend.catalog.datasets import media
+from backend.core.config import get_settings
+
+API = "/api/v1/catalog/datasets"
+
+FEEDBACK_CSV = (
+    b"id,text,sentiment,rating,email\n"
+    b"1,Great product,positive,5,ann@example.com\n"
+    b"2,Terrible support,negative,1,\n"
+    b"3,It is fine,neutral,3,bob@example.org\n"
+    b"4,Love it,positive,5,\n"
+    b"5,Broken on arrival,negative,1,\n"
+    b"6,Okay I guess,neutral,3,\n"
+    b"7,Superb,positive,4,\n"
+    b"8,Awful,negative,2,\n"
+    b"9,Meh,neutral,,\n"
+    b"10,Fantastic value,positive,500,\n"
+)
+
+
+@pytest.fixture
+def principals(demo_users) -> dict[str, Principal]:
+    """username (= role) -> Principal with the demo user's department, as services see it."""
+    from backend.auth import service as auth_service
+    from backend.auth.models import User
+    from backend.core.db import session_scope
+
+    with session_scope(write=False) as s:
+        return {name: auth_service.principal_for(s.get(User, uid), credential_id=None, credential_type="session")
+                for name, uid in demo_users.items()}
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list[str]:
+    """Job ids handed to the broker, recorded instead of sent."""
+    from backend.jobs import service as jobs_service
+
+    calls: list[str] = []
+    monkeypatch.setattr(jobs_service, "send_job", calls.append)
+    return calls
+
+
+def data_files() -> set[str]:
+    """Every file under the platform's data dir except the databases (relative paths)."""
+    root = get_settings().resolved_data_dir
+    return {str(p.relative_to(root)) for p in root.rglob("*")
+            if p.is_file() and not p.name.startswith(("aisystem.db", "template.db", "audit-checkpoint", "secret_key"))}
+
+
+def datasets_root() -> Path:
+    return get_settings().artifacts_dir / "datasets"
+
+
+def create(api, headers, name="Feedback", type="tabular", **extra) -> str:  # noqa: A002
+    response = api.post(API, json={"name": name, "type": type, **extra}, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def upload(api, headers, dataset_id, data: bytes, filename="data.csv", labels: bytes | None = None, message=None):
+    files = {"file": (filename, data, "application/octet-stream")}
+    if labels is not None:
+        files["labels"] = ("labels.csv", labels, "text/csv")
+    return api.post(f"{API}/{dataset_id}/upload", files=files, data={"message": message} if message else None,
+                    headers=headers)
+
+
+def make_zip(members: dict[str, bytes], *, compression=zipfile.ZIP_STORED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def image_zip() -> bytes:
+    return make_zip({"cat/a.png": media.png_bytes([[0, 255], [255, 0]]),
+                     "cat/b.png": media.png_bytes([[1, 2, 3], [4, 5, 6]]),
+                     "dog/c.png": media.png_bytes([[9] * 4] * 3)})
+
+
+def error_code(response) -> str:
+    return response.json()["error"]["code"]
