@@ -17,7 +17,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 # Separate from `.web/` so a `make run` serving at the same time keeps its build.
-WEB_DIR = ".web-test"
+WEB_DIR = os.environ.get("AISYSTEM_E2E_WEB_DIR", ".web-test")
 BUILD_TIMEOUT_S = float(os.environ.get("AISYSTEM_E2E_BUILD_TIMEOUT", "900"))
 DEMO_PASSWORD = "e2e-demo-password-42"
 
