@@ -1,0 +1,74 @@
+"""/marketplace/subscriptions and /marketplace/favourites: the signed-in user's own marketplace."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from aisystem_app import routes
+from aisystem_app.components.feedback import empty_state, loading_rows
+from aisystem_app.components.layout import page_header, protected_page
+from aisystem_app.components.listing_card import card_grid
+from aisystem_app.state.marketplace import FavouritesState, SubscriptionsState, SubscriptionView
+
+STATUS_COLORS = {"active": "green", "cancelling": "amber", "ended": "gray"}
+
+
+def subscription_card(sub: rx.Var[SubscriptionView]) -> rx.Component:
+    """A subscription: listing, tier and price, requests used of the quota, renewal or end."""
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.link(sub.listing, href=sub.href, size="3", weight="bold"),
+                rx.spacer(),
+                rx.badge(sub.status, color_scheme=rx.match(sub.status, *STATUS_COLORS.items(), "gray"), variant="soft"),
+                width="100%",
+                align="center",
+            ),
+            rx.text(sub.tier, " · ", sub.price, size="2"),
+            rx.text(sub.usage, size="2", color_scheme="gray"),
+            rx.cond(sub.metered, rx.progress(value=sub.percent, max=100, width="100%")),
+            rx.text(sub.period, size="1", color_scheme="gray"),
+            spacing="2",
+            width="100%",
+        ),
+        width="100%",
+        data_subscription=sub.listing_id,
+    )
+
+
+@protected_page(routes.MARKETPLACE_SUBSCRIPTIONS, "My subscriptions", on_load=[SubscriptionsState.load])
+def subscriptions() -> rx.Component:
+    """The user's live subscriptions."""
+    return rx.vstack(
+        page_header("Your marketplace subscriptions, their quotas and renewals.",
+                    rx.link("Browse models", href=routes.MARKETPLACE_SEARCH, size="2")),
+        rx.cond(
+            SubscriptionsState.loading,
+            loading_rows(3, "6rem"),
+            rx.cond(SubscriptionsState.subscriptions.length() == 0,
+                    empty_state("No subscriptions yet", "Subscribe to a tier on a model's Pricing tab.", icon="receipt"),
+                    rx.grid(rx.foreach(SubscriptionsState.subscriptions, subscription_card),
+                            columns=rx.breakpoints(initial="1", md="2"), spacing="4", width="100%",
+                            id="subscriptions")),
+        ),
+        spacing="4",
+        width="100%",
+    )
+
+
+@protected_page(routes.MARKETPLACE_FAVOURITES, "Favourites", on_load=[FavouritesState.load])
+def favourites() -> rx.Component:
+    """The user's favourite listings."""
+    return rx.vstack(
+        page_header("Models you marked as favourites.",
+                    rx.link("Browse models", href=routes.MARKETPLACE_SEARCH, size="2")),
+        rx.cond(
+            FavouritesState.loading,
+            loading_rows(3, "8rem"),
+            rx.cond(FavouritesState.cards.length() == 0,
+                    empty_state("No favourites yet", "Use the heart on a model's page to keep it here.", icon="heart"),
+                    card_grid(FavouritesState.cards, grid_id="favourites")),
+        ),
+        spacing="4",
+        width="100%",
+    )
