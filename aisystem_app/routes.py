@@ -14,8 +14,6 @@ MARKETPLACE_SEARCH = "/marketplace/search"
 MARKETPLACE_SUBSCRIPTIONS = "/marketplace/subscriptions"
 MARKETPLACE_FAVOURITES = "/marketplace/favourites"
 MARKETPLACE_LISTING = "/marketplace/models/[listing_id]"
-MODELS = "/catalog/models"
-MODEL_DETAIL = "/catalog/models/[model_id]"
 DATASETS = "/catalog/datasets"
 DATASET = "/catalog/datasets/[dataset_id]"
 
@@ -36,11 +34,10 @@ class NavEntry:
 # get their entries here when their pages land; a section with no visible entry is not shown.
 NAV: tuple[NavEntry, ...] = (
     NavEntry("Home", HOME, "layout-dashboard"),
-    NavEntry("Models", MODELS, "box", section="Catalog", permission="model:read"),
-    NavEntry("Datasets", DATASETS, "database", section="Catalog", permission="dataset:read"),
     NavEntry("Browse", MARKETPLACE, "store", section="Marketplace", permission="marketplace:read"),
     NavEntry("My subscriptions", MARKETPLACE_SUBSCRIPTIONS, "receipt", section="Marketplace", permission="marketplace:read"),
     NavEntry("Favourites", MARKETPLACE_FAVOURITES, "heart", section="Marketplace", permission="marketplace:read"),
+    NavEntry("Datasets", DATASETS, "database", section="Catalog", permission="dataset:read"),
     NavEntry("Audit log", AUDIT, "scroll-text", section="Governance", permission="audit:read"),
 )
 
