@@ -173,6 +173,7 @@ class SearchState(rx.State):
 
     loading: bool = True
     query: str = ""
+    shown_query: str = ""  # the search text of the results on screen (lags `query` while loading)
     sort: str = "relevance"
     cards: list[ListingCard] = []
     groups: list[FacetGroup] = []
@@ -229,6 +230,7 @@ class SearchState(rx.State):
             self.cards, self.total, self.groups = results.cards, results.total, results.groups
             self._next_cursor, self.has_next = results.next_cursor, results.next_cursor is not None
             self.page_number = len(self._cursors)
+            self.shown_query = params.get("q", "")
         return outcome.events or None
 
     @rx.event

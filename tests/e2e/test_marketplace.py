@@ -56,6 +56,8 @@ def test_find_favourite_subscribe_and_review(page: Page) -> None:
     page.locator("#market-search").fill("vision")
     page.locator("#market-search-submit").click()
     expect(page).to_have_url(re.compile(r"q=vision"))
+    # The facets re-render when the results for "vision" arrive; click only after that.
+    expect(page.locator("#result-count")).to_have_attribute("data-query", "vision")
     facet = page.locator(f"[data-facet=category][data-value='{CATEGORY}']")
     expect(facet.locator(".facet-count")).to_have_text(re.compile(r"^\d+$"))
     facet.click()

@@ -90,7 +90,8 @@ def pager() -> rx.Component:
 def results() -> rx.Component:
     """The count, sort, cards and pager."""
     return rx.vstack(
-        rx.hstack(rx.text(SearchState.total_label, size="2", weight="medium", id="result-count"), rx.spacer(),
+        rx.hstack(rx.text(SearchState.total_label, size="2", weight="medium", id="result-count",
+                          custom_attrs={"data-query": SearchState.shown_query}), rx.spacer(),
                   sort_select(), width="100%", align="center"),
         rx.cond(
             SearchState.loading & (SearchState.cards.length() == 0),
