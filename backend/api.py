@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.auth import api as auth_api
 from backend.catalog.datasets import api as datasets_api
+from backend.catalog.model_registry import api as model_registry_api
 from backend.core.config import get_settings
 from backend.core.context import (
     RequestContext,
@@ -35,8 +36,15 @@ from backend.marketplace import api as marketplace_api
 log = logging.getLogger("aisystem.api")
 
 API_PREFIX = "/api/v1"
-ROUTERS = [health_api.router, auth_api.router, audit_api.router, jobs_api.router, marketplace_api.router,
-           datasets_api.router]
+ROUTERS = [
+    health_api.router,
+    auth_api.router,
+    audit_api.router,
+    jobs_api.router,
+    model_registry_api.router,
+    datasets_api.router,
+    marketplace_api.router,
+]
 _UPLOAD_TYPES = ("multipart/form-data", "application/octet-stream")
 _SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY")]
 

@@ -19,6 +19,7 @@ log = logging.getLogger("aisystem.cli")
 # Seed steps of each domain, run in order by `seed`; each is idempotent: fn(session) -> summary str.
 SEED_STEPS = [
     "backend.auth.seed:seed_demo_users",
+    "backend.catalog.model_registry.seed:seed_models",
     "backend.catalog.datasets.seed:seed_demo_datasets",
     "backend.marketplace.seed:seed_marketplace",
 ]

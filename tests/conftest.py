@@ -137,10 +137,11 @@ def session(db_backend):
 @pytest.fixture
 def demo_users(db_backend) -> dict[str, str]:
     """The six demo users (username = role); returns username -> user id."""
+    from sqlmodel import select
+
     from backend.auth import service as auth_service
     from backend.auth.models import User
     from backend.core.db import session_scope
-    from sqlmodel import select
 
     with session_scope() as s:
         auth_service.ensure_demo_users(session=s)

@@ -10,7 +10,14 @@ from sqlmodel import Session
 from backend.auth import service
 from backend.auth.deps import PUBLIC, require
 from backend.auth.principal import Principal
-from backend.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, LoginRequest, LoginResponse, UserRead
+from backend.auth.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyRead,
+    LoginRequest,
+    LoginResponse,
+    UserRead,
+)
 from backend.core.errors import NotAuthenticated
 from backend.core.http import COMMON_ERRORS, client_ip, error_responses, get_session
 from backend.core.pagination import PageParams, page_params

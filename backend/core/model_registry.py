@@ -9,6 +9,7 @@ MODEL_MODULES = [
     "backend.governance.models",
     "backend.jobs.models",
     "backend.marketplace.models",
+    "backend.catalog.model_registry.models",
     "backend.catalog.datasets.models",
 ]
 

@@ -18,12 +18,22 @@ import_all_models()
 target_metadata = metadata
 
 
+# Tables that migrations manage by hand-written SQL and no ORM class describes (SQLite FTS5 keeps
+# companion tables); autogenerate must not propose dropping them.
+HAND_MANAGED_PREFIXES = ("catalog_model_search",)
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001
+    return not (type_ == "table" and reflected and compare_to is None and str(name).startswith(HAND_MANAGED_PREFIXES))
+
+
 def _url() -> str:
     return config.attributes.get("url") or get_settings().sqlalchemy_url
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True, render_as_batch=True)
+    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True, render_as_batch=True,
+                      include_object=include_object)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -36,6 +46,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -33,7 +33,7 @@ class RegisteredModel(SQLModel, table=True):
               sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL")),
         Index("ix_catalog_model_created_at_id", "created_at", "id"),
         Index("ix_catalog_model_updated_at_id", "updated_at", "id"),
-        Index("ix_catalog_model_name_id", "name", "id"),
+        Index("ix_catalog_model_name_key_id", "name_key", "id"),
         Index("ix_catalog_model_sort_accuracy_id", "sort_accuracy", "id"),
         Index("ix_catalog_model_sort_parameters_id", "sort_parameters", "id"),
     )

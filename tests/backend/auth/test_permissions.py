@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from backend.api import create_rest_api
 from backend.auth.deps import route_inventory
 from backend.auth.permissions import ROLES, has_permission

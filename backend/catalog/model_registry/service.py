@@ -1,0 +1,990 @@
+"""The model registry: models, lifecycle, versions, artifacts, stages and their history, metadata,
+metrics, lineage and activity.
+
+Every function is keyword-only with the session first and the actor explicit, so REST routes,
+Reflex event handlers and background jobs call the same code. Functions `flush()`; the caller
+commits (routes before returning, others with `session_scope()`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func
+from sqlmodel import Session, col, select
+
+from backend.auth.principal import Principal
+from backend.catalog.model_registry import artifacts
+from backend.catalog.model_registry.models import (
+    LIFECYCLE,
+    LineageEdge,
+    ModelActivity,
+    ModelEmbedding,
+    ModelLabel,
+    ModelVersion,
+    RegisteredModel,
+    StageHistory,
+)
+from backend.catalog.model_registry.schemas import (
+    ArtifactRead,
+    Deployment,
+    LineageEdgeRead,
+    LineageGraph,
+    LineageNode,
+    MetricsRead,
+    ModelCreate,
+    ModelMetadata,
+    ModelRead,
+    ModelUpdate,
+    Performance,
+    Pricing,
+    SeriesPoint,
+    StageHistoryRead,
+    Training,
+    VersionCreate,
+    VersionMetrics,
+    VersionRead,
+    VersionUpdate,
+    parse_semver,
+)
+from backend.core.errors import AISystemError, InvalidRequest
+from backend.core.ids import new_id
+from backend.core.pagination import PageParams, decode_cursor, paginate
+from backend.core.timeutil import to_utc, utcnow
+from backend.core.unit_of_work import after_commit
+from backend.governance import service as audit
+
+log = logging.getLogger(__name__)
+
+# Lifecycle moves that make sense; anything else is refused naming these.
+STATUS_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "development": ("training", "retirement"),
+    "training": ("validation", "development"),
+    "validation": ("deployment", "development"),
+    "deployment": ("monitoring", "validation"),
+    "monitoring": ("training", "retirement"),
+    "retirement": (),
+}
+STAGE_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "none": ("staging", "production", "archived"),
+    "staging": ("production", "archived", "none"),
+    "production": ("archived",),
+    "archived": ("staging", "production"),
+}
+SORTS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
+    "name": (RegisteredModel.name_key, str),
+    "createdAt": (RegisteredModel.created_at, datetime.fromisoformat),
+    "updatedAt": (RegisteredModel.updated_at, datetime.fromisoformat),
+    "accuracy": (RegisteredModel.sort_accuracy, float),
+    "parameters": (RegisteredModel.sort_parameters, int),
+}
+SORT_CHOICES = tuple(s for name in SORTS for s in (name, f"-{name}"))
+ACTIVITY_KINDS = ("view", "download", "version", "deployment", "prediction", "favourite", "create", "train")
+
+
+def not_found(model_id: str, version: str | None = None) -> AISystemError:
+    details = {"modelId": model_id} | ({"version": version} if version else {})
+    what = f"Version {version} of model {model_id}" if version else f"Model {model_id}"
+    return AISystemError("MODEL_001", f"{what} does not exist", details)
+
+
+# --- documents ------------------------------------------------------------------------------------
+
+
+def model_read(model: RegisteredModel) -> ModelRead:
+    """The design's AI Model document of a row."""
+    return ModelRead(
+        id=model.id, name=model.name, type=model.type, category=model.category, framework=model.framework,
+        architecture=model.architecture, version=model.version, status=model.status,
+        deployment_type=model.deployment_type, created_at=model.created_at, updated_at=model.updated_at,
+        created_by=model.created_by, parameters=model.parameters, context_length=model.context_length,
+        capabilities=list(model.capabilities or []),
+        metadata=ModelMetadata.model_construct(description=model.description, tags=list(model.tags or []),
+                                               documentation=model.documentation, paper=model.paper,
+                                               license=model.license),
+        training=Training.model_validate(model.training or {}),
+        performance=Performance.model_validate(model.performance or {}),
+        pricing=Pricing.model_validate(model.pricing or {}),
+        deployment=Deployment.model_validate(model.deployment or {}),
+    )
+
+
+def version_read(version: ModelVersion) -> VersionRead:
+    artifact = None
+    if version.artifact_id:
+        artifact = ArtifactRead(
+            format=version.artifact_format, size_bytes=version.artifact_size or 0,
+            sha256=version.artifact_sha256 or "", file_name=version.artifact_file_name,
+            uploaded_at=version.artifact_uploaded_at, uploaded_by=version.artifact_uploaded_by,
+            integrity=version.artifact_integrity or "unverified", verified_at=version.artifact_verified_at,
+            details=version.artifact_details or {},
+        )
+    return VersionRead(
+        id=version.id, model_id=version.model_id, version=version.version, stage=version.stage,
+        stage_changed_at=version.stage_changed_at, source=version.source or {},
+        hyperparameters=version.hyperparameters or {}, metrics=version.metrics or {}, notes=version.notes,
+        artifact=artifact, created_by=version.created_by, created_at=version.created_at,
+        updated_at=version.updated_at,
+    )
+
+
+def history_read(row: StageHistory) -> StageHistoryRead:
+    return StageHistoryRead.model_validate(row)
+
+
+# --- models ---------------------------------------------------------------------------------------
+
+
+def _dump(part) -> dict[str, Any]:  # noqa: ANN001
+    return part.model_dump(by_alias=True, exclude_none=True) if part is not None else {}
+
+
+def _apply_fields(model: RegisteredModel, data: ModelCreate | ModelUpdate, fields: set[str]) -> None:
+    simple = ("name", "type", "category", "framework", "architecture", "deployment_type", "parameters",
+              "context_length", "status")
+    for name in simple:
+        if name in fields:
+            setattr(model, name, getattr(data, name))
+    if "name" in fields:
+        model.name_key = model.name.lower()
+    if "capabilities" in fields:
+        model.capabilities = list(data.capabilities or [])
+    if "metadata" in fields:
+        meta = data.metadata or ModelMetadata()
+        model.description, model.tags = meta.description, list(meta.tags)
+        model.documentation, model.paper, model.license = meta.documentation, meta.paper, meta.license
+    for name in ("training", "performance", "pricing", "deployment"):
+        if name in fields:
+            setattr(model, name, _dump(getattr(data, name)))
+    model.accuracy = (model.performance or {}).get("accuracy")
+    model.sort_accuracy = model.accuracy if model.accuracy is not None else -1.0
+    model.sort_parameters = model.parameters if model.parameters is not None else -1
+
+
+def _check_name_free(session: Session, name: str, model_id: str | None = None) -> None:
+    query = select(RegisteredModel.id).where(RegisteredModel.name_key == name.lower(),
+                                             col(RegisteredModel.deleted_at).is_(None))
+    other = session.exec(query).first()
+    if other and other != model_id:
+        raise AISystemError("MODEL_002", f"A model named '{name}' exists already",
+                            {"name": name, "modelId": other})
+
+
+def _sync_labels(session: Session, model: RegisteredModel) -> None:
+    session.exec(delete(ModelLabel).where(col(ModelLabel.model_id) == model.id))
+    labels = {("tag", t) for t in model.tags or []} | {("capability", c) for c in model.capabilities or []}
+    labels |= {("endpoint", e) for e in (model.deployment or {}).get("endpoints", [])}
+    session.add_all(ModelLabel(model_id=model.id, kind=k, value=v[:80]) for k, v in sorted(labels))
+
+
+def create_model(*, session: Session, actor: Principal, data: ModelCreate, embed: bool = True) -> RegisteredModel:
+    """Register a model (and its first version when `data.version` is given)."""
+    from backend.catalog.model_registry import search
+
+    _check_name_free(session, data.name)
+    now = utcnow()
+    model = RegisteredModel(id=new_id("model"), name=data.name, name_key=data.name.lower(), type=data.type,
+                            category=data.category, framework=data.framework, created_by=actor.user_id,
+                            created_at=now, updated_at=now)
+    _apply_fields(model, data, set(type(data).model_fields) - {"version"})
+    session.add(model)
+    session.flush()
+    _sync_labels(session, model)
+    _lineage_from_document(session, actor, model, previous_endpoints=set())
+    search.index_model(session, model)
+    record_activity(session=session, model_id=model.id, user_id=actor.user_id, kind="create")
+    audit.record(session=session, actor=actor, action="model.create", entity_type="model", entity_id=model.id,
+                 summary={"name": model.name, "type": model.type, "status": model.status})
+    if data.version:
+        create_version(session=session, actor=actor, model_id=model.id, data=VersionCreate(version=data.version))
+    if embed:
+        schedule_embeddings(session=session, actor=actor, model_ids=[model.id])
+    return model
+
+
+def find_model(*, session: Session, model_id: str, for_update: bool = False) -> RegisteredModel | None:
+    """The live (not deleted) model, or None."""
+    query = select(RegisteredModel).where(RegisteredModel.id == model_id, col(RegisteredModel.deleted_at).is_(None))
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.exec(query).first()
+
+
+def get_model(*, session: Session, model_id: str, for_update: bool = False) -> RegisteredModel:
+    """The live model; MODEL_001 when it does not exist or was deleted."""
+    model = find_model(session=session, model_id=model_id, for_update=for_update)
+    if model is None:
+        raise not_found(model_id)
+    return model
+
+
+@dataclass(frozen=True)
+class ModelFilters:
+    type: str | None = None
+    category: str | None = None
+    framework: str | None = None
+    status: str | None = None
+    tag: str | None = None
+    license: str | None = None
+    created_by: str | None = None
+
+
+def live_models_query():
+    return select(RegisteredModel).where(col(RegisteredModel.deleted_at).is_(None))
+
+
+def apply_filters(query, filters: ModelFilters):  # noqa: ANN001, ANN201
+    for name in ("type", "category", "framework", "status", "license", "created_by"):
+        value = getattr(filters, name)
+        if value is not None:
+            query = query.where(getattr(RegisteredModel, name) == value)
+    if filters.tag:
+        query = query.where(
+            select(ModelLabel.model_id).where(ModelLabel.model_id == RegisteredModel.id, ModelLabel.kind == "tag",
+                                              ModelLabel.value == filters.tag.lower()).exists()
+        )
+    return query
+
+
+def sort_spec(sort: str) -> tuple[list[Any], list[Callable[[Any], Any]], bool]:
+    """(order columns, cursor parsers, descending) of a `sort` value like `-createdAt`."""
+    descending = sort.startswith("-")
+    key = sort.lstrip("-")
+    if key not in SORTS:
+        raise InvalidRequest("Unknown sort", {"sort": f"use one of {', '.join(SORT_CHOICES)}"})
+    column, parse = SORTS[key]
+    return [column, RegisteredModel.id], [parse, str], descending
+
+
+def list_models(
+    *, session: Session, params: PageParams, filters: ModelFilters | None = None, sort: str = "-createdAt",
+    where: Any = None,
+) -> tuple[list[RegisteredModel], str | None]:
+    """A keyset-paginated page of live models; `where` is an extra SQL condition (the filter DSL)."""
+    query = apply_filters(live_models_query(), filters or ModelFilters())
+    if where is not None:
+        query = query.where(where)
+    order, parse, descending = sort_spec(sort)
+    if params.cursor:
+        # A range on the leading sort column lets the index seek straight to the page (the keyset
+        # condition alone is an OR that SQLite's planner does not turn into a range).
+        values = decode_cursor(params.cursor, len(order))
+        try:
+            lead = parse[0](values[0])
+        except (TypeError, ValueError) as exc:
+            raise InvalidRequest("The cursor is not valid", {"cursor": "not a cursor this API issued"}) from exc
+        query = query.where(order[0] <= lead if descending else order[0] >= lead)
+    return paginate(session, query, params=params, order=order, descending=descending, parse=parse)
+
+
+def update_model(*, session: Session, actor: Principal, model_id: str, data: ModelUpdate) -> RegisteredModel:
+    """Change the fields given; nested objects given replace the stored ones."""
+    from backend.catalog.model_registry import search
+
+    model = get_model(session=session, model_id=model_id)
+    fields = set(data.model_fields_set)
+    for required in ("name", "type", "category", "framework"):
+        if required in fields and getattr(data, required) is None:
+            raise InvalidRequest("A required field cannot be cleared", {required: "must not be null"})
+    if "name" in fields:
+        _check_name_free(session, data.name, model.id)
+    before_text = search.embedding_text(model)
+    previous_endpoints = set((model.deployment or {}).get("endpoints", []))
+    _apply_fields(model, data, fields)
+    model.updated_at = utcnow()
+    session.add(model)
+    session.flush()
+    _sync_labels(session, model)
+    _lineage_from_document(session, actor, model, previous_endpoints=previous_endpoints)
+    search.index_model(session, model)
+    audit.record(session=session, actor=actor, action="model.update", entity_type="model", entity_id=model.id,
+                 summary={"fields": sorted(data.model_dump(by_alias=True, exclude_unset=True))})
+    if search.embedding_text(model) != before_text:
+        schedule_embeddings(session=session, actor=actor, model_ids=[model.id])
+    return model
+
+
+def change_status(*, session: Session, actor: Principal, model_id: str, status: str,
+                  reason: str | None = None) -> RegisteredModel:
+    """Move the model along its lifecycle; 409 (MODEL_002) naming the allowed moves otherwise."""
+    model = get_model(session=session, model_id=model_id, for_update=True)
+    if status not in LIFECYCLE:
+        raise InvalidRequest("Unknown status", {"status": f"use one of {', '.join(LIFECYCLE)}"})
+    allowed = STATUS_TRANSITIONS[model.status]
+    if status not in allowed:
+        allowed_text = ", ".join(allowed) if allowed else "none (it is final)"
+        raise AISystemError(
+            "MODEL_002", f"A model in '{model.status}' cannot move to '{status}'; allowed: {allowed_text}",
+            {"status": model.status, "requested": status, "allowed": list(allowed)},
+        )
+    previous, model.status, model.updated_at = model.status, status, utcnow()
+    session.add(model)
+    audit.record(session=session, actor=actor, action="model.status", entity_type="model", entity_id=model.id,
+                 summary={"from": previous, "to": status, "reason": reason})
+    return model
+
+
+def delete_model(*, session: Session, actor: Principal, model_id: str, force: bool = False) -> RegisteredModel:
+    """Soft-delete. Refused while a version is in production or endpoints serve it, unless an admin forces."""
+    from backend.catalog.model_registry import search
+
+    model = get_model(session=session, model_id=model_id, for_update=True)
+    production = _production_version(session, model.id)
+    endpoints = list((model.deployment or {}).get("endpoints", []))
+    if (production or endpoints) and not force:
+        raise AISystemError(
+            "MODEL_002",
+            "The model is in use: " + "; ".join(filter(None, [
+                production and f"version {production.version} is in production",
+                endpoints and f"{len(endpoints)} endpoint(s) serve it"])) + ". An admin may delete it with force=true",
+            {"productionVersion": production.version if production else None, "endpoints": endpoints},
+        )
+    if force and (production or endpoints) and not actor.is_admin:
+        raise AISystemError("AUTH_002", "Only an admin may force the deletion of a model in use",
+                            {"permission": "admin"})
+    now = utcnow()
+    model.deleted_at, model.deleted_by, model.updated_at = now, actor.user_id, now
+    session.add(model)
+    session.exec(delete(ModelEmbedding).where(col(ModelEmbedding.model_id) == model.id))
+    search.unindex_model(session, model.id)
+    audit.record(session=session, actor=actor, action="model.delete", entity_type="model", entity_id=model.id,
+                 summary={"name": model.name, "forced": bool(force and (production or endpoints)),
+                          "productionVersion": production.version if production else None,
+                          "endpoints": endpoints})
+    return model
+
+
+def get_metadata(*, session: Session, model_id: str) -> ModelMetadata:
+    return model_read(get_model(session=session, model_id=model_id)).metadata
+
+
+def update_metadata(*, session: Session, actor: Principal, model_id: str, metadata: ModelMetadata) -> ModelMetadata:
+    """Replace the model's metadata (description, tags, documentation, paper, licence)."""
+    model = update_model(session=session, actor=actor, model_id=model_id, data=ModelUpdate(metadata=metadata))
+    return model_read(model).metadata
+
+
+# --- versions -------------------------------------------------------------------------------------
+
+
+def _refresh_current_version(session: Session, model: RegisteredModel) -> None:
+    """The model's `version`: the production version, else the highest one."""
+    production = _production_version(session, model.id)
+    if production is not None:
+        model.version = production.version
+        return
+    highest = session.exec(
+        select(ModelVersion.version).where(ModelVersion.model_id == model.id)
+        .order_by(col(ModelVersion.major).desc(), col(ModelVersion.minor).desc(), col(ModelVersion.patch).desc())
+        .limit(1)
+    ).first()
+    model.version = highest
+
+
+def _production_version(session: Session, model_id: str) -> ModelVersion | None:
+    return session.exec(
+        select(ModelVersion).where(ModelVersion.model_id == model_id, ModelVersion.stage == "production")
+    ).first()
+
+
+def find_version(*, session: Session, model_id: str, version: str) -> ModelVersion | None:
+    return session.exec(
+        select(ModelVersion).where(ModelVersion.model_id == model_id, ModelVersion.version == version)
+    ).first()
+
+
+def get_version(*, session: Session, model_id: str, version: str) -> ModelVersion:
+    """The version of a live model; MODEL_001 otherwise."""
+    get_model(session=session, model_id=model_id)
+    row = find_version(session=session, model_id=model_id, version=version)
+    if row is None:
+        raise not_found(model_id, version)
+    return row
+
+
+def list_versions(*, session: Session, model_id: str, params: PageParams,
+                  descending: bool = False) -> tuple[list[ModelVersion], str | None]:
+    """Versions in semantic order (2.9.0 before 2.10.0), sorted by SQL on integer columns."""
+    get_model(session=session, model_id=model_id)
+    query = select(ModelVersion).where(ModelVersion.model_id == model_id)
+    return paginate(session, query, params=params, descending=descending,
+                    order=[ModelVersion.major, ModelVersion.minor, ModelVersion.patch, ModelVersion.id],
+                    parse=[int, int, int, str])
+
+
+def create_version(*, session: Session, actor: Principal, model_id: str, data: VersionCreate) -> ModelVersion:
+    """Record a new version (stage `none`); MODEL_002 when the number exists. Its source becomes lineage."""
+    model = get_model(session=session, model_id=model_id, for_update=True)
+    major, minor, patch = parse_semver(data.version)
+    if find_version(session=session, model_id=model_id, version=data.version):
+        raise AISystemError("MODEL_002", f"Version {data.version} of this model exists already",
+                            {"modelId": model_id, "version": data.version})
+    source = data.source
+    parent = None
+    if source and source.parent:
+        parent = find_version(session=session, model_id=source.parent.model_id, version=source.parent.version)
+        parent_model = find_model(session=session, model_id=source.parent.model_id)
+        if parent is None or parent_model is None:
+            raise InvalidRequest("The parent version does not exist",
+                                 {"source.parent": f"{source.parent.model_id} {source.parent.version} not found"})
+    now = _instant()
+    row = ModelVersion(
+        id=new_id("modelver"), model_id=model_id, version=data.version, major=major, minor=minor, patch=patch,
+        stage="none", stage_changed_at=now, source=_dump(source), hyperparameters=dict(data.hyperparameters),
+        metrics=dict(data.metrics), notes=data.notes, created_by=actor.user_id, created_at=now, updated_at=now,
+    )
+    session.add(row)
+    session.flush()
+    _open_history(session, row, stage="none", from_stage=None, action="register", actor=actor, at=now,
+                  reason="registered")
+    model_node = ("model", model.id, model.name)
+    version_node = ("model_version", f"{model.id}@{row.version}", f"{model.name} {row.version}")
+    add_lineage_edge(session=session, actor=actor, model_id=model.id, source=model_node, target=version_node,
+                     relation="has_version", audited=False)
+    for ds in (source.datasets if source else []):
+        if ds.version:
+            ds_version = ("dataset_version", f"{ds.id}@{ds.version}", f"{ds.id} {ds.version}")
+            add_lineage_edge(session=session, actor=actor, model_id=model.id, source=("dataset", ds.id, ds.id),
+                             target=ds_version, relation="has_version", audited=False)
+            add_lineage_edge(session=session, actor=actor, model_id=model.id, source=version_node,
+                             target=ds_version, relation="trained_on", audited=False)
+        else:
+            add_lineage_edge(session=session, actor=actor, model_id=model.id, source=version_node,
+                             target=("dataset", ds.id, ds.id), relation="trained_on", audited=False)
+    if source and source.experiment_run_id:
+        add_lineage_edge(session=session, actor=actor, model_id=model.id, source=version_node,
+                         target=("run", source.experiment_run_id, source.experiment_run_id),
+                         relation="produced_by", audited=False)
+    if source and source.training_job_id:
+        add_lineage_edge(session=session, actor=actor, model_id=model.id, source=version_node,
+                         target=("training_job", source.training_job_id, source.training_job_id),
+                         relation="produced_by", audited=False)
+    if parent is not None:
+        add_lineage_edge(session=session, actor=actor, model_id=model.id, source=version_node,
+                         target=("model_version", f"{parent.model_id}@{parent.version}",
+                                 f"{parent_model.name} {parent.version}"),
+                         relation="fine_tuned_from", audited=False)
+    model.updated_at = now
+    _refresh_current_version(session, model)
+    session.add(model)
+    record_activity(session=session, model_id=model.id, user_id=actor.user_id, kind="version")
+    audit.record(session=session, actor=actor, action="model.version.create", entity_type="model",
+                 entity_id=model.id, summary={"version": row.version, "source": row.source})
+    return row
+
+
+def update_version(*, session: Session, actor: Principal, model_id: str, version: str,
+                   data: VersionUpdate) -> ModelVersion:
+    """Change notes, metrics or hyperparameters of a version."""
+    row = get_version(session=session, model_id=model_id, version=version)
+    fields = data.model_fields_set
+    if "notes" in fields:
+        row.notes = data.notes
+    if "metrics" in fields:
+        row.metrics = dict(data.metrics or {})
+    if "hyperparameters" in fields:
+        row.hyperparameters = dict(data.hyperparameters or {})
+    row.updated_at = utcnow()
+    session.add(row)
+    audit.record(session=session, actor=actor, action="model.version.update", entity_type="model",
+                 entity_id=model_id, summary={"version": version, "fields": sorted(fields)})
+    return row
+
+
+# --- artifacts ------------------------------------------------------------------------------------
+
+
+def check_artifact_upload(*, session: Session, model_id: str, version: str) -> ModelVersion:
+    """Before receiving bytes: the version exists and may (still) take an artifact."""
+    row = get_version(session=session, model_id=model_id, version=version)
+    if row.artifact_id and row.stage in ("production", "archived", "staging"):
+        raise AISystemError(
+            "MODEL_002", f"Version {version} is in stage '{row.stage}'; its artifact can no longer be replaced. "
+                         "Register a new version instead", {"version": version, "stage": row.stage})
+    return row
+
+
+def attach_artifact(*, session: Session, actor: Principal, model_id: str, version: str,
+                    received: artifacts.ReceivedFile, declared_format: str | None = None) -> ModelVersion:
+    """Check a received file and make it the version's artifact (the temp file is consumed either way).
+
+    The file moves into the store under a new id before the row changes, so a reader never sees a row
+    pointing at a half-written file; a replaced artifact's file is removed after the commit.
+    """
+    try:
+        row = check_artifact_upload(session=session, model_id=model_id, version=version)
+        try:
+            inspection = artifacts.inspect(received, declared_format)
+        except AISystemError as exc:
+            # The operation fails: end the caller's transaction (it may hold SQLite's write lock)
+            # so the rejection can be audited in a transaction of its own.
+            session.rollback()
+            _audit_rejection(actor, model_id, version, received, exc)
+            raise
+        artifact_id = new_id("artifact")
+        artifacts.move_into_store(received, artifact_id)
+    except BaseException:
+        received.path.unlink(missing_ok=True)
+        raise
+    old = row.artifact_id
+    now = utcnow()
+    row.artifact_id, row.artifact_format, row.artifact_size = artifact_id, inspection.format, received.size
+    row.artifact_sha256, row.artifact_file_name = received.sha256, received.file_name
+    row.artifact_details, row.artifact_uploaded_at = inspection.details, now
+    row.artifact_uploaded_by, row.artifact_integrity, row.artifact_verified_at = actor.user_id, "ok", now
+    row.updated_at = now
+    session.add(row)
+    audit.record(session=session, actor=actor, action="model.artifact.upload", entity_type="model",
+                 entity_id=model_id, summary={"version": version, "format": inspection.format,
+                                              "sizeBytes": received.size, "sha256": received.sha256,
+                                              "replaced": old})
+    if old:
+        after_commit(session, lambda: artifacts.artifact_path(old).unlink(missing_ok=True))
+    return row
+
+
+def _audit_rejection(actor: Principal, model_id: str, version: str, received: artifacts.ReceivedFile,
+                     exc: AISystemError) -> None:
+    """A refused artifact leaves an audit record (its own transaction: the request itself fails)."""
+    from backend.core.db import session_scope
+
+    try:
+        with session_scope() as own:
+            audit.record(session=own, actor=actor, action="model.artifact.rejected", entity_type="model",
+                         entity_id=model_id, outcome="failure",
+                         summary={"version": version, "reason": exc.message, "sizeBytes": received.size,
+                                  "sha256": received.sha256, "fileName": received.file_name})
+    except Exception:
+        log.exception("could not audit a rejected artifact")
+
+
+def store_artifact(*, session: Session, actor: Principal, model_id: str, version: str, chunks,  # noqa: ANN001
+                   file_name: str | None = None, config: dict | None = None,
+                   declared_format: str | None = None) -> ModelVersion:
+    """Receive an iterable of byte chunks and attach it (for Reflex handlers, scripts and seeds)."""
+    check_artifact_upload(session=session, model_id=model_id, version=version)
+    received = artifacts.receive(chunks, file_name=file_name, config=config)
+    return attach_artifact(session=session, actor=actor, model_id=model_id, version=version, received=received,
+                           declared_format=declared_format)
+
+
+@dataclass(frozen=True)
+class ArtifactFile:
+    path: Path
+    sha256: str
+    size: int
+    format: str
+    download_name: str
+
+
+def verify_artifact(*, session: Session, actor: Principal | None, row: ModelVersion) -> None:
+    """Re-hash the stored file; on a mismatch flag the version (own transaction, audited) and raise MODEL_004."""
+    if not row.artifact_id:
+        raise AISystemError("MODEL_004", f"Version {row.version} has no artifact", {"version": row.version})
+    path = artifacts.artifact_path(row.artifact_id)
+    actual = artifacts.file_sha256(path) if path.is_file() else None
+    if actual == row.artifact_sha256:
+        return
+    state = "missing" if actual is None else "mismatch"
+    expected, model_id, version, version_id = row.artifact_sha256, row.model_id, row.version, row.id
+    session.rollback()  # the operation fails; free the caller's write lock for the flag's own transaction
+    _flag_integrity(actor, version_id, state)
+    raise AISystemError(
+        "MODEL_004", f"The artifact of version {version} failed its integrity check ({state}); it will not be served",
+        {"modelId": model_id, "version": version, "integrity": state, "expectedSha256": expected},
+    )
+
+
+def _flag_integrity(actor: Principal | None, version_id: str, state: str) -> None:
+    from backend.core.db import session_scope
+
+    try:
+        with session_scope() as own:
+            row = own.get(ModelVersion, version_id)
+            if row is None:
+                return
+            row.artifact_integrity, row.artifact_verified_at = state, utcnow()
+            own.add(row)
+            audit.record(session=own, actor=actor, actor_name=None if actor else "system",
+                         action="model.artifact.integrity_failed", entity_type="model", entity_id=row.model_id,
+                         outcome="failure", summary={"version": row.version, "integrity": state,
+                                                     "expectedSha256": row.artifact_sha256})
+    except Exception:
+        log.exception("could not flag the artifact of %s", version_id)
+
+
+def open_artifact(*, session: Session, actor: Principal, model_id: str, version: str) -> ArtifactFile:
+    """The verified artifact file of a version, for download; MODEL_004 when it no longer matches its hash."""
+    model = get_model(session=session, model_id=model_id)
+    row = get_version(session=session, model_id=model_id, version=version)
+    if not row.artifact_id:
+        raise AISystemError("MODEL_001", f"Version {version} has no artifact",
+                            {"modelId": model_id, "version": version})
+    verify_artifact(session=session, actor=actor, row=row)
+    base = artifacts.sanitize_file_name(f"{model.name}-{row.version}") or row.version
+    return ArtifactFile(path=artifacts.artifact_path(row.artifact_id), sha256=row.artifact_sha256,
+                        size=row.artifact_size or 0, format=row.artifact_format,
+                        download_name=base.replace(" ", "_") + artifacts.EXTENSIONS.get(row.artifact_format, ".bin"))
+
+
+# --- stages ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PromotionContext:
+    session: Session
+    actor: Principal
+    model: RegisteredModel
+    version: ModelVersion
+    stage: str
+    action: str  # promote | rollback
+
+
+PromotionHook = Callable[[PromotionContext], None]
+
+
+def production_needs_artifact_and_metrics(ctx: PromotionContext) -> None:
+    """Today's policy: a production version has a verified artifact and recorded metrics."""
+    if ctx.stage != "production":
+        return
+    problems = []
+    if not ctx.version.artifact_id:
+        problems.append("it has no artifact")
+    if not ctx.version.metrics:
+        problems.append("it has no metrics")
+    if problems:
+        raise AISystemError("MODEL_004", f"Version {ctx.version.version} cannot go to production: "
+                            + " and ".join(problems), {"version": ctx.version.version, "problems": problems})
+    verify_artifact(session=ctx.session, actor=ctx.actor, row=ctx.version)
+
+
+# Governance appends its policy checks here; each raises an AISystemError to refuse the move.
+PROMOTION_HOOKS: list[PromotionHook] = [production_needs_artifact_and_metrics]
+
+
+def promotion_hook(fn: PromotionHook) -> PromotionHook:
+    """Decorator: run `fn(ctx)` before every stage move (promotion and rollback)."""
+    PROMOTION_HOOKS.append(fn)
+    return fn
+
+
+def _instant() -> datetime:
+    """Now, cut to the millisecond the wire shows, so `?at=<a startedAt from the API>` finds that row."""
+    now = utcnow()
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _open_history(session: Session, version: ModelVersion, *, stage: str, from_stage: str | None, action: str,
+                  actor: Principal, at: datetime, reason: str | None) -> StageHistory:
+    row = StageHistory(id=new_id("stagehist"), model_id=version.model_id, version_id=version.id,
+                       version=version.version, stage=stage, from_stage=from_stage, action=action, started_at=at,
+                       moved_by=actor.user_id, moved_by_name=actor.username, reason=reason)
+    session.add(row)
+    return row
+
+
+def _move(session: Session, version: ModelVersion, stage: str, *, action: str, actor: Principal, at: datetime,
+          reason: str | None) -> None:
+    """Close the version's open history row and open the next one at the same instant."""
+    current = session.exec(
+        select(StageHistory).where(StageHistory.version_id == version.id, col(StageHistory.ended_at).is_(None))
+    ).first()
+    if current is not None:
+        current.ended_at = at
+        session.add(current)
+        session.flush()  # the partial unique index allows one open row per version
+    previous = version.stage
+    version.stage, version.stage_changed_at, version.updated_at = stage, at, at
+    session.add(version)
+    session.flush()
+    _open_history(session, version, stage=stage, from_stage=previous, action=action, actor=actor, at=at,
+                  reason=reason)
+
+
+def _run_hooks(ctx: PromotionContext) -> None:
+    for hook in list(PROMOTION_HOOKS):
+        hook(ctx)
+
+
+def _switch_production(session: Session, actor: Principal, model: RegisteredModel, target: ModelVersion,
+                       *, action: str, reason: str | None) -> ModelVersion | None:
+    now = _instant()
+    replaced = _production_version(session, model.id)
+    if replaced is not None and replaced.id != target.id:
+        why = f"replaced by {target.version}" + (f": {reason}" if reason else "")
+        _move(session, replaced, "archived", action="replaced" if action == "promote" else action, actor=actor,
+              at=now, reason=why)
+    _move(session, target, "production", action=action, actor=actor, at=now, reason=reason)
+    return replaced if replaced is not None and replaced.id != target.id else None
+
+
+def promote_version(*, session: Session, actor: Principal, model_id: str, version: str, stage: str,
+                    reason: str | None = None,
+                    expected_current_version: str | None = None) -> tuple[RegisteredModel, ModelVersion,
+                                                                          ModelVersion | None]:
+    """Move a version to a stage. To production: the previous production version is archived and the
+    model's `version` follows. Returns (model, version, replaced production version or None).
+
+    The model row is locked (PostgreSQL `FOR UPDATE`; SQLite write transactions are serialised), so
+    concurrent moves apply one after the other and never leave two production versions. With
+    `expected_current_version`, a move whose premise changed meanwhile is refused: exactly one of
+    several racing promotions wins.
+    """
+    model = get_model(session=session, model_id=model_id, for_update=True)
+    row = find_version(session=session, model_id=model_id, version=version)
+    if row is None:
+        raise not_found(model_id, version)
+    current = _production_version(session, model.id)
+    if expected_current_version is not None and (current.version if current else None) != expected_current_version:
+        raise AISystemError(
+            "MODEL_002", "The production version changed meanwhile; reload and try again",
+            {"expectedCurrentVersion": expected_current_version,
+             "currentVersion": current.version if current else None})
+    if row.stage == stage:
+        raise AISystemError("MODEL_002", f"Version {version} is in stage '{stage}' already",
+                            {"version": version, "stage": stage})
+    allowed = STAGE_TRANSITIONS[row.stage]
+    if stage not in allowed:
+        raise AISystemError("MODEL_002", f"A version in stage '{row.stage}' cannot move to '{stage}'; "
+                            f"allowed: {', '.join(allowed)}",
+                            {"version": version, "stage": row.stage, "requested": stage, "allowed": list(allowed)})
+    _run_hooks(PromotionContext(session=session, actor=actor, model=model, version=row, stage=stage,
+                                action="promote"))
+    replaced = None
+    if stage == "production":
+        replaced = _switch_production(session, actor, model, row, action="promote", reason=reason)
+    else:
+        _move(session, row, stage, action="promote" if stage == "staging" else "demote", actor=actor,
+              at=_instant(), reason=reason)
+    model.stage_revision += 1
+    model.updated_at = utcnow()
+    _refresh_current_version(session, model)
+    session.add(model)
+    session.flush()
+    audit.record(session=session, actor=actor, action="model.version.promote", entity_type="model",
+                 entity_id=model.id, summary={"version": version, "stage": stage, "reason": reason,
+                                              "replaced": replaced.version if replaced else None})
+    if stage == "production":
+        record_activity(session=session, model_id=model.id, user_id=actor.user_id, kind="deployment")
+    return model, row, replaced
+
+
+def rollback(*, session: Session, actor: Principal, model_id: str, reason: str | None = None,
+             to_version: str | None = None) -> tuple[RegisteredModel, ModelVersion, ModelVersion | None]:
+    """Put back the version that was in production before the current one (or `to_version`)."""
+    model = get_model(session=session, model_id=model_id, for_update=True)
+    current = _production_version(session, model.id)
+    if to_version is not None:
+        target = find_version(session=session, model_id=model_id, version=to_version)
+        if target is None:
+            raise not_found(model_id, to_version)
+    else:
+        query = (select(StageHistory).where(StageHistory.model_id == model.id, StageHistory.stage == "production",
+                                            col(StageHistory.ended_at).is_not(None))
+                 .order_by(col(StageHistory.ended_at).desc(), col(StageHistory.id).desc()))
+        if current is not None:
+            query = query.where(StageHistory.version_id != current.id)
+        previous = session.exec(query.limit(1)).first()
+        if previous is None:
+            raise AISystemError("MODEL_002", "No earlier production version to roll back to",
+                                {"currentVersion": current.version if current else None})
+        target = session.get(ModelVersion, previous.version_id)
+    if current is not None and target.id == current.id:
+        raise AISystemError("MODEL_002", f"Version {target.version} is in production already",
+                            {"version": target.version})
+    _run_hooks(PromotionContext(session=session, actor=actor, model=model, version=target, stage="production",
+                                action="rollback"))
+    replaced = _switch_production(session, actor, model, target, action="rollback", reason=reason)
+    model.stage_revision += 1
+    model.updated_at = utcnow()
+    _refresh_current_version(session, model)
+    session.add(model)
+    session.flush()
+    audit.record(session=session, actor=actor, action="model.rollback", entity_type="model", entity_id=model.id,
+                 summary={"to": target.version, "from": replaced.version if replaced else None, "reason": reason})
+    record_activity(session=session, model_id=model.id, user_id=actor.user_id, kind="deployment")
+    return model, target, replaced
+
+
+def list_stage_history(*, session: Session, model_id: str, params: PageParams, at: datetime | None = None,
+                       stage: str | None = None, version: str | None = None) -> tuple[list[StageHistory], str | None]:
+    """Stage history, newest first. With `at`: the rows that held their stage at that instant
+    (so `at=T&stage=production` answers "which version was in production at T")."""
+    get_model(session=session, model_id=model_id)
+    query = select(StageHistory).where(StageHistory.model_id == model_id)
+    if stage:
+        query = query.where(StageHistory.stage == stage)
+    if version:
+        query = query.where(StageHistory.version == version)
+    if at is not None:
+        at = to_utc(at)
+        query = query.where(StageHistory.started_at <= at,
+                            (col(StageHistory.ended_at).is_(None)) | (col(StageHistory.ended_at) > at))
+    return paginate(session, query, params=params, order=[StageHistory.started_at, StageHistory.id],
+                    descending=True, parse=[datetime.fromisoformat, str])
+
+
+# --- metrics --------------------------------------------------------------------------------------
+
+
+def model_metrics(*, session: Session, model_id: str, limit: int = 500) -> MetricsRead:
+    """Metrics of every version (semantic order) and, per metric, its series across versions."""
+    model = get_model(session=session, model_id=model_id)
+    rows = session.exec(
+        select(ModelVersion).where(ModelVersion.model_id == model_id)
+        .order_by(col(ModelVersion.major), col(ModelVersion.minor), col(ModelVersion.patch)).limit(limit)
+    ).all()
+    series: dict[str, list[SeriesPoint]] = {}
+    for row in rows:
+        for name, value in (row.metrics or {}).items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                series.setdefault(name, []).append(SeriesPoint(version=row.version, value=float(value),
+                                                               created_at=row.created_at))
+    return MetricsRead(
+        model_id=model.id, performance=Performance.model_validate(model.performance or {}),
+        versions=[VersionMetrics(version=r.version, stage=r.stage, created_at=r.created_at,
+                                 metrics=r.metrics or {}) for r in rows],
+        series=dict(sorted(series.items())),
+    )
+
+
+# --- lineage --------------------------------------------------------------------------------------
+
+Node = tuple[str, str, str | None]  # (type, ref, label)
+
+
+def add_lineage_edge(*, session: Session, actor: Principal, model_id: str, source: Node, target: Node,
+                     relation: str, audited: bool = True) -> LineageEdge:
+    """Store one relation of a model's lineage graph (idempotent). Other domains call this, e.g. the
+    endpoints service: `source=("model", model_id, name), target=("endpoint", id, name), relation="served_by"`."""
+    from backend.catalog.model_registry.schemas import LineageEdgeCreate
+
+    checked = LineageEdgeCreate(source_type=source[0], source_id=source[1], source_label=source[2],
+                                target_type=target[0], target_id=target[1], target_label=target[2],
+                                relation=relation)
+    existing = session.exec(select(LineageEdge).where(
+        LineageEdge.model_id == model_id, LineageEdge.source_type == checked.source_type,
+        LineageEdge.source_id == checked.source_id, LineageEdge.target_type == checked.target_type,
+        LineageEdge.target_id == checked.target_id, LineageEdge.relation == checked.relation)).first()
+    if existing is not None:
+        return existing
+    if audited:
+        get_model(session=session, model_id=model_id)
+    edge = LineageEdge(id=new_id("edge"), model_id=model_id, source_type=checked.source_type,
+                       source_id=checked.source_id, source_label=checked.source_label,
+                       target_type=checked.target_type, target_id=checked.target_id,
+                       target_label=checked.target_label, relation=checked.relation, created_by=actor.user_id)
+    session.add(edge)
+    session.flush()
+    if audited:
+        audit.record(session=session, actor=actor, action="model.lineage.add", entity_type="model",
+                     entity_id=model_id, summary={"source": f"{checked.source_type}:{checked.source_id}",
+                                                  "target": f"{checked.target_type}:{checked.target_id}",
+                                                  "relation": checked.relation})
+    return edge
+
+
+def _lineage_from_document(session: Session, actor: Principal, model: RegisteredModel, *,
+                           previous_endpoints: set[str]) -> None:
+    node = ("model", model.id, model.name)
+    dataset = (model.training or {}).get("dataset")
+    if dataset:
+        add_lineage_edge(session=session, actor=actor, model_id=model.id, source=node,
+                         target=("dataset", dataset, dataset), relation="trained_on", audited=False)
+    for endpoint in (model.deployment or {}).get("endpoints", []):
+        if endpoint not in previous_endpoints:
+            add_lineage_edge(session=session, actor=actor, model_id=model.id, source=node,
+                             target=("endpoint", endpoint, endpoint), relation="served_by", audited=False)
+            record_activity(session=session, model_id=model.id, user_id=actor.user_id, kind="deployment")
+
+
+def lineage_graph(*, session: Session, model_id: str, limit: int = 2000) -> LineageGraph:
+    """The stored lineage of a model as nodes and edges."""
+    model = get_model(session=session, model_id=model_id)
+    edges = session.exec(select(LineageEdge).where(LineageEdge.model_id == model_id)
+                         .order_by(col(LineageEdge.created_at), col(LineageEdge.id)).limit(limit)).all()
+    nodes: dict[str, LineageNode] = {f"model:{model.id}": LineageNode(id=f"model:{model.id}", type="model",
+                                                                       label=model.name, ref=model.id)}
+    out = []
+    for e in edges:
+        for kind, ref, label in ((e.source_type, e.source_id, e.source_label),
+                                 (e.target_type, e.target_id, e.target_label)):
+            key = f"{kind}:{ref}"
+            nodes.setdefault(key, LineageNode(id=key, type=kind, label=label or ref, ref=ref))
+        out.append(LineageEdgeRead(**{"from": f"{e.source_type}:{e.source_id}",
+                                      "to": f"{e.target_type}:{e.target_id}", "relation": e.relation}))
+    return LineageGraph(model_id=model.id, nodes=list(nodes.values()), edges=out)
+
+
+# --- activity -------------------------------------------------------------------------------------
+
+
+def record_activity(*, session: Session, model_id: str, user_id: str | None, kind: str, count: int = 1,
+                    at: datetime | None = None) -> ModelActivity:
+    """Record an activity event (views, downloads, versions, deployments, predictions...) for trending and
+    recommendations. Other domains call it too (e.g. the endpoints service for predictions, with `count`)."""
+    if kind not in ACTIVITY_KINDS:
+        raise InvalidRequest("Unknown activity kind", {"kind": f"use one of {', '.join(ACTIVITY_KINDS)}"})
+    when = to_utc(at) if at else utcnow()
+    row = ModelActivity(model_id=model_id, user_id=user_id, kind=kind, count=max(1, int(count)),
+                        occurred_at=when, hour_bucket=int(when.timestamp() // 3600))
+    session.add(row)
+    return row
+
+
+def record_activity_now(*, model_id: str, user_id: str | None, kind: str, throttle_seconds: int = 0) -> None:
+    """Record an event in its own short transaction (after a read request's response); never raises.
+    With `throttle_seconds`, a repeat by the same user within that time is not counted again."""
+    from datetime import timedelta
+
+    from backend.core.db import session_scope
+
+    try:
+        with session_scope() as session:
+            if throttle_seconds and user_id:
+                since = utcnow() - timedelta(seconds=throttle_seconds)
+                recent = session.exec(select(func.count()).select_from(ModelActivity).where(
+                    ModelActivity.user_id == user_id, ModelActivity.model_id == model_id,
+                    ModelActivity.kind == kind, ModelActivity.occurred_at >= since)).one()
+                if recent:
+                    return
+            record_activity(session=session, model_id=model_id, user_id=user_id, kind=kind)
+    except Exception:
+        log.warning("could not record %s activity on %s", kind, model_id, exc_info=True)
+
+
+# --- embeddings -----------------------------------------------------------------------------------
+
+EMBED_JOB = "catalog.embed_models"
+
+
+def schedule_embeddings(*, session: Session, actor: Principal, model_ids: list[str]) -> None:
+    """Queue the background job that (re)computes the models' sentence embeddings after the commit."""
+    from backend.catalog.model_registry import tasks  # noqa: F401  (registers the job type)
+    from backend.jobs import service as jobs_service
+
+    if not model_ids:
+        return
+    for start in range(0, len(model_ids), 500):
+        jobs_service.create_job(session=session, actor=actor, type=EMBED_JOB,
+                                payload={"modelIds": model_ids[start:start + 500]})
+
+
+def count_models(session: Session) -> int:
+    """Live models (the platform dashboard's counter)."""
+    return session.exec(select(func.count()).select_from(RegisteredModel)
+                        .where(col(RegisteredModel.deleted_at).is_(None))).one()
+
+
+def _register_counter() -> None:
+    from backend.platform_stats.service import register_counter
+
+    register_counter("models", count_models)
+
+
+_register_counter()

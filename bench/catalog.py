@@ -1,0 +1,308 @@
+"""Model registry benchmark: seed N models into a fresh SQLite database, start the API with granian on
+a free port, and report p50/p95/p99 latency and requests/s for list (first and deep page), keyword
+search, semantic search and filter, with 1 and with 16 concurrent clients.
+
+    .venv/bin/python bench/catalog.py                 # N = 100,000
+    .venv/bin/python bench/catalog.py --models 10000  # smaller
+    .venv/bin/python bench/catalog.py --readme        # also write the figures into bench/README.md
+
+Seeding writes rows straight into the tables (the service would audit and embed 100,000 models one
+by one): model rows, tags and capabilities, the keyword index and the embeddings. Descriptions come
+from ~400 templates (task × domain × type); each model's embedding is its template's, computed with
+the real all-MiniLM-L6-v2, so semantic search scans N real vectors. Not a timed test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PASSWORD = "bench-demo-password-1"
+
+TYPES = {
+    "NLP": ["sentiment analysis", "topic classification", "named entity recognition", "summarization",
+            "intent detection", "toxicity detection", "translation"],
+    "Vision": ["object detection", "image classification", "defect detection", "segmentation", "OCR",
+               "face blurring"],
+    "Tabular": ["churn prediction", "fraud detection", "credit scoring", "demand forecasting", "price estimation",
+                "anomaly detection"],
+    "Speech": ["speech recognition", "speaker diarization", "keyword spotting", "text to speech"],
+    "Generative": ["text generation", "code generation", "image generation", "question answering"],
+}
+DOMAINS = ["customer", "retail", "finance", "health", "manufacturing", "legal", "media", "energy", "logistics",
+           "telecom", "insurance", "travel"]
+FRAMEWORKS = ["PyTorch", "TensorFlow", "JAX", "scikit-learn", "XGBoost", "LightGBM", "ONNX"]
+LICENSES = ["Apache-2.0", "MIT", "BSD-3-Clause", "Proprietary", "CC-BY-4.0"]
+STATUSES = ["development", "training", "validation", "deployment", "monitoring", "retirement"]
+KEYWORD_QUERIES = ["sentiment", "customer churn", "object detection", "speech", "fraud finance",
+                   "summarization legal", "retail forecasting", "defect", "translation media", "health"]
+SEMANTIC_QUERIES = ["find me something that reads customer emails and tells me if they are angry",
+                    "spot damaged products on the assembly line", "which subscribers are going to cancel",
+                    "write down what people say on phone calls", "catch stolen credit cards",
+                    "predict how much we will sell next month"]
+FILTERS = [
+    {"all": [{"field": "performance.accuracy", "op": "gte", "value": 0.9}, {"field": "type", "op": "eq", "value": "NLP"}]},
+    {"any": [{"field": "metadata.tags", "op": "contains", "value": "finance"},
+             {"field": "framework", "op": "eq", "value": "JAX"}]},
+    {"all": [{"field": "status", "op": "in", "value": ["deployment", "monitoring"]},
+             {"field": "parameters", "op": "lt", "value": 50_000_000}]},
+    {"all": [{"field": "training.optimizer", "op": "eq", "value": "AdamW"},
+             {"field": "metadata.license", "op": "eq", "value": "MIT"}]},
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def seed(n: int, rng: random.Random) -> dict:
+    """Write N models straight into the fresh database; returns a deep-page cursor and timings."""
+    import numpy as np
+    from sqlalchemy import text
+
+    from backend.auth import service as auth_service
+    from backend.catalog.model_registry import search
+    from backend.catalog.model_registry.models import ModelEmbedding, ModelLabel, RegisteredModel
+    from backend.core.db import get_engine, session_scope
+    from backend.core.ids import new_id
+    from backend.core.pagination import encode_cursor
+    from backend.core.timeutil import utcnow
+
+    with session_scope() as s:
+        auth_service.ensure_demo_users(session=s)
+        admin_id = auth_service.find_user_by_username(session=s, username="ml_engineer").id
+    templates, keys = [], {}
+    for mtype, tasks in TYPES.items():
+        for task in tasks:
+            for domain in DOMAINS:
+                keys[(mtype, task, domain)] = len(templates)
+                templates.append(f"{task.capitalize()} model for {domain} data ({mtype}): built to handle "
+                                 f"{task} on {domain} workloads with high accuracy and low latency.")
+    started = time.perf_counter()
+    vectors = search.encode(templates)
+    embed_seconds = time.perf_counter() - started
+    now = utcnow()
+    engine = get_engine()
+    started = time.perf_counter()
+    deep_row = None
+    with engine.begin() as conn:
+        for start in range(0, n, 5000):
+            models, labels, fts, embeddings = [], [], [], []
+            for i in range(start, min(n, start + 5000)):
+                mtype = rng.choice(list(TYPES))
+                task, domain = rng.choice(TYPES[mtype]), rng.choice(DOMAINS)
+                name = f"{domain.capitalize()} {task} {i:06d}"
+                accuracy = round(rng.uniform(0.6, 0.99), 3) if rng.random() > 0.1 else None
+                params = rng.choice([None, rng.randint(10_000, 70_000_000_000)])
+                tags = sorted({mtype.lower(), domain, task.split()[0].lower(), rng.choice(["beta", "prod", "internal"])})
+                caps = [task.replace(" ", "_").lower()]
+                created = now - timedelta(seconds=(n - i) * 600)
+                performance = {"latency": {"p50": 10.0, "p95": 40.0, "p99": 90.0}}
+                if accuracy is not None:
+                    performance["accuracy"] = accuracy
+                row = dict(
+                    id=new_id("model"), name=name, name_key=name.lower(), type=mtype, category=f"{task} ({mtype})",
+                    framework=rng.choice(FRAMEWORKS), architecture=rng.choice(["Transformer", "CNN", "GBDT", "RNN"]),
+                    version="1.0.0", status=rng.choice(STATUSES), deployment_type="cloud", parameters=params,
+                    context_length=None, capabilities=caps, description=templates[keys[(mtype, task, domain)]],
+                    tags=tags, documentation=None, paper=None, license=rng.choice(LICENSES),
+                    training={"dataset": f"dataset_{domain}", "optimizer": rng.choice(["Adam", "AdamW", "SGD"])},
+                    performance=performance, pricing={}, deployment={"endpoints": []},
+                    accuracy=accuracy, sort_accuracy=accuracy if accuracy is not None else -1.0,
+                    sort_parameters=params if params is not None else -1, stage_revision=0, created_by=admin_id,
+                    created_at=created, updated_at=created, deleted_at=None, deleted_by=None)
+                models.append(row)
+                labels += [dict(model_id=row["id"], kind="tag", value=t) for t in tags]
+                labels += [dict(model_id=row["id"], kind="capability", value=c) for c in caps]
+                doc = search._fields(SimpleNamespace(**row))
+                fts.append(doc | {"model_id": row["id"], "rowid": search._rowid(row["id"])})
+                embeddings.append(dict(model_id=row["id"], encoder=search.ENCODER, dimensions=search.DIMENSIONS,
+                                       vector=np.asarray(vectors[keys[(mtype, task, domain)]], np.float32).tobytes(),
+                                       text_sha256="bench", embedded_at=now))
+                if i == int(n * 0.95):
+                    deep_row = row
+            conn.execute(RegisteredModel.__table__.insert(), models)
+            conn.execute(ModelLabel.__table__.insert(), labels)
+            conn.execute(text(f"INSERT INTO {search.TABLE} (rowid, model_id, name, tags, capabilities, "
+                              "architecture, description) VALUES (:rowid, :model_id, :name, :tags, :capabilities, "
+                              ":architecture, :description)"), fts)
+            conn.execute(ModelEmbedding.__table__.insert(), embeddings)
+        conn.exec_driver_sql("ANALYZE")
+    seed_seconds = time.perf_counter() - started
+    # The default sort is newest first: the row at 95 % of the ids is 5 % deep; use the one near the end.
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT created_at, id FROM catalog_model ORDER BY created_at DESC, id DESC "
+                                 "LIMIT 1 OFFSET :o"), {"o": int(n * 0.95)}).all()
+    from datetime import datetime
+
+    from backend.core.timeutil import to_utc
+
+    created_at = rows[0][0] if not isinstance(rows[0][0], str) else datetime.fromisoformat(rows[0][0])
+    deep_cursor = encode_cursor([to_utc(created_at), rows[0][1]])
+    return {"seedSeconds": round(seed_seconds, 1), "embedTemplatesSeconds": round(embed_seconds, 1),
+            "templates": len(templates), "deepCursor": deep_cursor, "deepRow": bool(deep_row)}
+
+
+async def run_scenario(base: str, headers: dict, make_request, clients: int, total: int) -> dict:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    counter = iter(range(total))
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        for i in counter:
+            method, url, kwargs = make_request(i)
+            started = time.perf_counter()
+            response = await client.request(method, url, headers=headers, **kwargs)
+            latencies.append(time.perf_counter() - started)
+            if response.status_code != 200:
+                errors += 1
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    ordered = sorted(latencies)
+
+    def pct(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 1)
+
+    return {"requests": len(ordered), "errors": errors, "p50": pct(0.50), "p95": pct(0.95), "p99": pct(0.99),
+            "mean": round(statistics.fmean(ordered) * 1000, 1), "rps": round(len(ordered) / elapsed, 1)}
+
+
+def scenarios(deep_cursor: str) -> dict:
+    return {
+        "list, first page": lambda i: ("GET", "/catalog/models", {"params": {"limit": 50}}),
+        "list, deep page (95 %)": lambda i: ("GET", "/catalog/models", {"params": {"limit": 50, "cursor": deep_cursor}}),
+        "list, filtered + sorted": lambda i: ("GET", "/catalog/models",
+                                              {"params": {"limit": 50, "type": "Vision", "sort": "-accuracy"}}),
+        "keyword search": lambda i: ("GET", "/catalog/models/search",
+                                     {"params": {"q": KEYWORD_QUERIES[i % len(KEYWORD_QUERIES)], "limit": 20}}),
+        "semantic search": lambda i: ("GET", "/catalog/models/search",
+                                      {"params": {"q": SEMANTIC_QUERIES[i % len(SEMANTIC_QUERIES)],
+                                                  "mode": "semantic", "limit": 20}}),
+        "filter (POST /filter)": lambda i: ("POST", "/catalog/models/filter",
+                                            {"json": FILTERS[i % len(FILTERS)], "params": {"limit": 50}}),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=300, help="requests per scenario with 1 client")
+    parser.add_argument("--requests16", type=int, default=1600, help="requests per scenario with 16 clients")
+    parser.add_argument("--workers", type=int, default=2, help="granian worker processes")
+    parser.add_argument("--readme", action="store_true", help="write the figures into bench/README.md")
+    parser.add_argument("--keep", action="store_true", help="keep the data dir")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="aisystem-bench-catalog-"))
+    env = dict(os.environ, AISYSTEM_DATA_DIR=str(work), AISYSTEM_ENV="development", AISYSTEM_DEMO_PASSWORD=PASSWORD,
+               AISYSTEM_SECRET_KEY="bench-secret-key-0123456789-abcdefghijklmnop", AISYSTEM_LOG_LEVEL="WARNING",
+               HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    env.pop("AISYSTEM_DATABASE_URL", None)
+    os.environ.update(env)
+    subprocess.run([sys.executable, "-m", "backend.cli", "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
+    print(f"seeding {args.models:,} models into {work} …", flush=True)
+    figures = seed(args.models, random.Random(7))
+    print(f"seeded in {figures['seedSeconds']} s", flush=True)
+    port = free_port()
+    log = open(work / "server.log", "wb")  # noqa: SIM115
+    server = subprocess.Popen([sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host",
+                               "127.0.0.1", "--port", str(port), "--workers", str(args.workers), "--no-log",
+                               "backend.api:create_api"],
+                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}/api/v1"
+    results: dict[str, dict] = {}
+    try:
+        import httpx
+
+        with httpx.Client(base_url=base, timeout=120) as client:
+            for _ in range(600):
+                try:
+                    if client.get("/health").status_code < 500:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            login = client.post("/auth/login", json={"username": "admin", "password": PASSWORD})
+            login.raise_for_status()
+            headers = {"Authorization": f"Bearer {login.json()['accessToken']}"}
+        plans = scenarios(figures["deepCursor"])
+        # Warm-up: every worker loads the embedding model and the vectors once.
+        for name, make in plans.items():
+            asyncio.run(run_scenario(base, headers, make, 4, 24 if "semantic" in name else 8))
+        for clients, total in ((1, args.requests), (16, args.requests16)):
+            for name, make in plans.items():
+                result = asyncio.run(run_scenario(base, headers, make, clients, total))
+                results[f"{name} | {clients}"] = result
+                print(f"{name:28s} clients={clients:2d}  p50 {result['p50']:7.1f} ms  p95 {result['p95']:7.1f} ms  "
+                      f"p99 {result['p99']:7.1f} ms  {result['rps']:7.1f} req/s  errors {result['errors']}",
+                      flush=True)
+    finally:
+        os.killpg(server.pid, 15)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, 9)
+        log.close()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    report = render(args, figures, results)
+    print(report)
+    if args.readme:
+        write_readme(report)
+
+
+def render(args, figures: dict, results: dict) -> str:  # noqa: ANN001
+    load = os.getloadavg()[0]
+    lines = [
+        f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; SQLite (WAL); granian with {args.workers} worker(s); the load generator "
+        f"(httpx, asyncio) runs on the same machine. N = {args.models:,} models; seeded in {figures['seedSeconds']} s "
+        f"(+ {figures['embedTemplatesSeconds']} s to embed {figures['templates']} description templates). "
+        f"Load average at the end: {load:.1f}.",
+        "",
+        "| scenario | clients | p50 ms | p95 ms | p99 ms | req/s | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for key, r in results.items():
+        name, clients = key.split(" | ")
+        lines.append(f"| {name} | {clients} | {r['p50']} | {r['p95']} | {r['p99']} | {r['rps']} | {r['errors']} |")
+    return "\n".join(lines)
+
+
+def write_readme(report: str) -> None:
+    path = ROOT / "bench" / "README.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    block = f"<!-- catalog-bench:start -->\n{report}\n<!-- catalog-bench:end -->"
+    if "<!-- catalog-bench:start -->" in text:
+        text = re.sub(r"<!-- catalog-bench:start -->.*<!-- catalog-bench:end -->", lambda _m: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n## Model registry (`bench/catalog.py`)\n\n" + block + "\n"
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

