@@ -14,6 +14,7 @@ _TOAST_TEXT: dict[str, str] = {
     "SYS_002": "A backing service is unavailable; try again shortly",
 }
 UNEXPECTED = "Something went wrong; please try again"
+_PLATFORM_PREFIXES = frozenset({"AUTH", "REQ", "SYS"})
 
 
 def message_for(error: BaseException) -> str:
@@ -23,7 +24,13 @@ def message_for(error: BaseException) -> str:
     if error.code in _TOAST_TEXT:
         return _TOAST_TEXT[error.code]
     entry = ERROR_CATALOGUE.get(error.code)
-    return entry.title if entry else UNEXPECTED
+    if entry is None:
+        return UNEXPECTED
+    # Domain services word their messages for the user ("Version 1.2.0 already exists"); platform
+    # codes (auth, request, system) keep the catalogue's wording.
+    if error.code.split("_")[0] not in _PLATFORM_PREFIXES and error.message:
+        return error.message
+    return entry.title
 
 
 def field_errors(error: AISystemError) -> dict[str, str]:

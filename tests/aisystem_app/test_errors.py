@@ -34,3 +34,9 @@ def test_unexpected_errors_reveal_nothing() -> None:
 def test_field_errors_come_from_details() -> None:
     error = InvalidRequest("bad", {"username": "already exists"})
     assert field_errors(error) == {"username": "already exists"}
+
+
+def test_domain_errors_show_the_services_own_words():
+    error = AISystemError("MARKET_002", "You already reviewed SmartVision AI")
+    assert message_for(error) == "You already reviewed SmartVision AI"
+    assert message_for(AISystemError("AUTH_002", "needs model:write")) == "You don't have permission to do that"
