@@ -16,6 +16,8 @@ MARKETPLACE_FAVOURITES = "/marketplace/favourites"
 MARKETPLACE_LISTING = "/marketplace/models/[listing_id]"
 DATASETS = "/catalog/datasets"
 DATASET = "/catalog/datasets/[dataset_id]"
+MODELS = "/catalog/models"
+MODEL_DETAIL = "/catalog/models/[model_id]"
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ NAV: tuple[NavEntry, ...] = (
     NavEntry("Browse", MARKETPLACE, "store", section="Marketplace", permission="marketplace:read"),
     NavEntry("My subscriptions", MARKETPLACE_SUBSCRIPTIONS, "receipt", section="Marketplace", permission="marketplace:read"),
     NavEntry("Favourites", MARKETPLACE_FAVOURITES, "heart", section="Marketplace", permission="marketplace:read"),
+    NavEntry("Models", MODELS, "box", section="Catalog", permission="model:read"),
     NavEntry("Datasets", DATASETS, "database", section="Catalog", permission="dataset:read"),
     NavEntry("Audit log", AUDIT, "scroll-text", section="Governance", permission="audit:read"),
 )

@@ -1,0 +1,208 @@
+"""The models list: search (keyword or semantic), filter chips, sort, keyset pages, and the register form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import reflex as rx
+from sqlmodel import Session
+
+from aisystem_app.state import models_view as view
+from aisystem_app.state.session import invoke
+from aisystem_app.state.table import TableMixin
+from backend.auth.principal import Principal
+from backend.catalog.model_registry import schemas as s
+from backend.catalog.model_registry import search as registry_search
+from backend.catalog.model_registry import service as registry
+from backend.core.pagination import PageParams
+
+READ = "model:read"
+CREATE = "model:create"
+PAGE_SIZE = 20
+FILTER_KEYS = ("type", "status", "framework", "tag")
+MODES = ("keyword", "semantic")
+DUPLICATE_NAME = "A model with this name exists already"
+
+
+@dataclass(frozen=True)
+class Query:
+    """What the list shows: a search (when `q`), the filters and the sort, at one cursor."""
+
+    q: str = ""
+    mode: str = "keyword"
+    filters: tuple[tuple[str, str], ...] = ()
+    sort: str = "-createdAt"
+    cursor: str | None = None
+
+
+def _matches(doc: s.ModelRead, filters: dict[str, str]) -> bool:
+    tags = {t.lower() for t in doc.metadata.tags}
+    return all(value.lower() in tags if key == "tag" else getattr(doc, key) == value
+               for key, value in filters.items())
+
+
+def read_models(query: Query):
+    """A unit of work reading one page: browsing uses the service's filters and sort; a search ranks by
+    relevance and keeps the hits that pass the filters."""
+
+    def work(session: Session, principal: Principal) -> tuple[list[dict[str, str]], str | None, bool]:
+        filters = dict(query.filters)
+        if query.q:
+            page = registry_search.search_models(session=session, q=query.q, mode=query.mode, limit=PAGE_SIZE,
+                                                 cursor=query.cursor)
+            rows = [view.model_row(hit.model, view.plain_snippet(hit.highlights))
+                    for hit in page.items if _matches(hit.model, filters)]
+            return rows, page.next_cursor, principal.can(CREATE)
+        models, cursor = registry.list_models(session=session, params=PageParams(limit=PAGE_SIZE, cursor=query.cursor),
+                                              filters=registry.ModelFilters(**filters), sort=query.sort)
+        return [view.model_row(registry.model_read(m)) for m in models], cursor, principal.can(CREATE)
+
+    return work
+
+
+def register_model(data: s.ModelCreate, session: Session, principal: Principal) -> str:
+    return registry.create_model(session=session, actor=principal, data=data).id
+
+
+class ModelsState(TableMixin, rx.State):
+    """The models list page. Every handler checks `model:read` (and `model:create` to register)."""
+
+    allowed: bool = True
+    can_create: bool = False
+    query: str = ""
+    mode: str = "keyword"
+    filters: dict[str, str] = {}
+    sort: str = "-createdAt"
+    register_open: bool = False
+    register_errors: dict[str, str] = {}
+    registering: bool = False
+
+    @rx.var
+    def searching(self) -> bool:
+        return self.query != ""
+
+    @rx.var
+    def active_tag(self) -> str:
+        return self.filters.get("tag", "")
+
+    @rx.event(background=True)
+    async def load(self):
+        """Open the page on its first page."""
+        async with self:
+            self._restart()
+        return await self._fetch()
+
+    @rx.event(background=True)
+    async def search(self, form: dict):
+        """Search for the words (or the description, in semantic mode) typed in the box."""
+        async with self:
+            self.query = str(form.get("q") or "").strip()[:500]
+            self._restart()
+        return await self._fetch()
+
+    @rx.event(background=True)
+    async def choose_mode(self, mode: str | list[str]):
+        """Keyword or semantic search."""
+        mode = mode[0] if isinstance(mode, list) and mode else mode
+        async with self:
+            self.mode = mode if mode in MODES else "keyword"
+            self._restart()
+            searching = bool(self.query)
+        return await self._fetch() if searching else None
+
+    @rx.event(background=True)
+    async def toggle_filter(self, key: str, value: str):
+        """Turn a filter chip on (replacing the key's other value) or off."""
+        return await self._filter(str(key), str(value))
+
+    @rx.event(background=True)
+    async def add_tag(self, form: dict):
+        """Filter by the tag typed in the tag box."""
+        return await self._filter("tag", str(form.get("tag") or ""))
+
+    async def _filter(self, key: str, value: str):
+        if key not in FILTER_KEYS:
+            return None
+        value = value.strip()[:64]
+        async with self:
+            chosen = dict(self.filters)
+            if not value or chosen.get(key) == value:
+                chosen.pop(key, None)
+            else:
+                chosen[key] = value.lower() if key == "tag" else value
+            self.filters = chosen
+            self._restart()
+        return await self._fetch()
+
+    @rx.event(background=True)
+    async def clear(self):
+        """Drop the search and every filter."""
+        async with self:
+            self.query, self.filters = "", {}
+            self._restart()
+        return await self._fetch()
+
+    @rx.event(background=True)
+    async def choose_sort(self, sort: str):
+        """Order the list (browsing; a search is ordered by relevance)."""
+        async with self:
+            self.sort = sort if sort in view.SORTS else "-createdAt"
+            self._restart()
+        return await self._fetch()
+
+    @rx.event(background=True)
+    async def next_page(self):
+        async with self:
+            moved = self._step(forward=True)
+        return await self._fetch() if moved else None
+
+    @rx.event(background=True)
+    async def previous_page(self):
+        async with self:
+            moved = self._step(forward=False)
+        return await self._fetch() if moved else None
+
+    async def _fetch(self):
+        async with self:
+            self.loading = True
+            query = Query(self.query, self.mode, tuple(sorted(self.filters.items())), self.sort, self._cursor)
+        outcome = await invoke(self, read_models(query), permission=READ)
+        allowed = outcome.code != "AUTH_002"
+        async with self:
+            self.allowed = allowed
+            rows, cursor, can_create = outcome.value if outcome.ok else ([], None, False)
+            self.can_create = can_create
+            self._show_page(rows, cursor)
+        return outcome.events if allowed else None
+
+    # --- registering ------------------------------------------------------------------------------------
+
+    @rx.event
+    def open_register(self, is_open: bool = True):
+        """Show or hide the register dialog (a fresh form each time)."""
+        self.register_open = bool(is_open)
+        self.register_errors = {}
+
+    @rx.event(background=True)
+    async def register(self, form: dict):
+        """Check the form against the service's rules, register the model and open its page."""
+        async with self:
+            if self.registering:
+                return None
+            errors, data = view.model_form(form)
+            self.register_errors = errors
+            if data is None:
+                return None
+            self.registering = True
+        outcome = await invoke(self, partial(register_model, data), permission=CREATE, write=True)
+        async with self:
+            self.registering = False
+            if outcome.code == "MODEL_002":
+                self.register_errors = {"name": DUPLICATE_NAME}
+                return None
+            if outcome.ok:
+                self.register_open = False
+        if not outcome.ok:
+            return outcome.events
+        return [rx.toast.success(f"Registered {data.name}"), rx.redirect(view.model_href(outcome.value))]
