@@ -75,20 +75,6 @@ class AuditState(TableMixin, rx.State):
             self.verify_done = False
         return await self._fetch()
 
-    @rx.event(background=True)
-    async def next_page(self):
-        """Show the next (older) page."""
-        async with self:
-            moved = self._step(forward=True)
-        return await self._fetch() if moved else None
-
-    @rx.event(background=True)
-    async def previous_page(self):
-        """Show the previous (newer) page."""
-        async with self:
-            moved = self._step(forward=False)
-        return await self._fetch() if moved else None
-
     async def _fetch(self):
         async with self:
             self.loading = True

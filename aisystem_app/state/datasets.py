@@ -132,18 +132,6 @@ class DatasetsState(TableMixin, rx.State):
             self._restart()
         return await self._fetch()
 
-    @rx.event(background=True)
-    async def next_page(self):
-        async with self:
-            moved = self._step(forward=True)
-        return await self._fetch() if moved else None
-
-    @rx.event(background=True)
-    async def previous_page(self):
-        async with self:
-            moved = self._step(forward=False)
-        return await self._fetch() if moved else None
-
     async def _fetch(self):
         async with self:
             self.loading = True

@@ -38,6 +38,24 @@ class TableMixin(rx.State, mixin=True):
         else:
             self.sort_key, self.sort_desc = key[:64], False
 
+    @rx.event(background=True)
+    async def next_page(self):
+        """Show the next page."""
+        async with self:
+            moved = self._step(forward=True)
+        return await self._fetch() if moved else None
+
+    @rx.event(background=True)
+    async def previous_page(self):
+        """Show the previous page."""
+        async with self:
+            moved = self._step(forward=False)
+        return await self._fetch() if moved else None
+
+    async def _fetch(self):
+        """Load the page at `_cursor` (each table page defines it)."""
+        raise NotImplementedError
+
     def _show_page(self, rows: list[dict[str, str]], next_cursor: str | None) -> None:
         self.rows = rows
         self._next_cursor = next_cursor

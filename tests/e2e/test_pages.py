@@ -55,3 +55,17 @@ def test_audit_table_sorts_by_a_column(page: Page) -> None:
     header.get_by_role("button").click()
     expect(header).to_have_attribute("aria-sort", "descending")
     expect(cells).to_have_text(sorted(actions, reverse=True))
+
+
+def test_audit_table_pages_older_and_newer(page: Page) -> None:
+    sign_in(page, "admin")
+    page.goto(routes.AUDIT)
+    table = page.locator("#audit-table")
+    first_row = table.locator("tbody tr").first
+    expect(first_row).to_be_visible()
+    newest = first_row.text_content()
+    page.locator("#page-next").click()  # the seeded demo data leaves far more than one page of records
+    expect(first_row).not_to_have_text(newest)
+    expect(page.locator("#page-previous")).to_be_enabled()
+    page.locator("#page-previous").click()
+    expect(first_row).to_have_text(newest)
