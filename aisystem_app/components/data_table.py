@@ -77,11 +77,16 @@ def data_table(
         width="100%",
         id=table_id,
     )
+    return table_frame(state, table, empty_state(empty_title, empty_description))
+
+
+def table_frame(state, table: rx.Component, empty: rx.Component) -> rx.Component:  # noqa: ANN001
+    """A table page's frame: loading rows, the empty state when there are no rows, and the pager."""
     return rx.vstack(
         rx.cond(
             state.loading & (state.rows.length() == 0),
             loading_rows(),
-            rx.cond(state.rows.length() == 0, empty_state(empty_title, empty_description), 
+            rx.cond(state.rows.length() == 0, empty,
                     rx.scroll_area(table, type="auto", scrollbars="horizontal", width="100%")),
         ),
         pagination(state),

@@ -6,8 +6,8 @@ from __future__ import annotations
 import reflex as rx
 
 from aisystem_app import routes
-from aisystem_app.components.data_table import pagination
-from aisystem_app.components.feedback import empty_state, loading_rows, not_permitted
+from aisystem_app.components.data_table import table_frame
+from aisystem_app.components.feedback import empty_state, not_permitted
 from aisystem_app.components.forms import form_error, form_field
 from aisystem_app.components.layout import page_header, protected_page
 from aisystem_app.state.datasets import ALL, SORTS, TYPES, DatasetsState
@@ -52,17 +52,9 @@ def datasets_table() -> rx.Component:
         rx.table.body(rx.foreach(DatasetsState.sorted_rows, dataset_row)),
         variant="surface", size="2", width="100%", id="datasets-table",
     )
-    return rx.vstack(
-        rx.cond(
-            DatasetsState.loading & (DatasetsState.rows.length() == 0),
-            loading_rows(),
-            rx.cond(DatasetsState.rows.length() == 0,
-                    empty_state("No datasets", "Create one, or ask a colleague to share theirs.", icon="database"),
-                    rx.scroll_area(table, type="auto", scrollbars="horizontal", width="100%")),
-        ),
-        pagination(DatasetsState),
-        width="100%",
-        spacing="0",
+    return table_frame(
+        DatasetsState, table,
+        empty_state("No datasets", "Create one, or ask a colleague to share theirs.", icon="database"),
     )
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import reflex as rx
 
 from aisystem_app import routes
-from aisystem_app.components.data_table import pagination
+from aisystem_app.components.data_table import table_frame
 from aisystem_app.components.dialogs import field_error, form_dialog, text_area_field
-from aisystem_app.components.feedback import empty_state, loading_rows, not_permitted
+from aisystem_app.components.feedback import empty_state, not_permitted
 from aisystem_app.components.forms import form_field
 from aisystem_app.components.layout import page_header, protected_page
 from aisystem_app.components.tone_badge import tone_badge
@@ -157,17 +157,8 @@ def models_table() -> rx.Component:
         rx.table.body(rx.foreach(ModelsState.rows, model_row)),
         variant="surface", size="2", width="100%", id="models-table",
     )
-    return rx.vstack(
-        rx.cond(
-            ModelsState.loading & (ModelsState.rows.length() == 0),
-            loading_rows(),
-            rx.cond(ModelsState.rows.length() == 0,
-                    empty_state("No models match", "Try other words or fewer filters.", icon="box"),
-                    rx.scroll_area(table, type="auto", scrollbars="horizontal", width="100%")),
-        ),
-        pagination(ModelsState),
-        spacing="0",
-        width="100%",
+    return table_frame(
+        ModelsState, table, empty_state("No models match", "Try other words or fewer filters.", icon="box")
     )
 
 
