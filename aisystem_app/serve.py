@@ -7,6 +7,7 @@ and then starts this module, so a second `make run` starts in seconds.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
 from importlib.metadata import version
@@ -27,8 +28,15 @@ def ui_build_stamp() -> str:
                *sorted(p for p in (ROOT / "reflex.lock").rglob("*") if p.is_file())]
     for path in sources:
         digest.update(str(path.relative_to(ROOT)).encode())
-        digest.update(path.read_bytes())
+        digest.update(_content(path))
     return digest.hexdigest()
+
+
+def _content(path: Path) -> bytes:
+    # Reflex and Bun rewrite reflex.lock/package.json with different layouts; only its meaning counts.
+    if path.suffix == ".json":
+        return json.dumps(json.loads(path.read_text()), sort_keys=True).encode()
+    return path.read_bytes()
 
 
 def web_dir() -> Path:
