@@ -19,9 +19,7 @@ import asyncio
 import os
 import platform
 import random
-import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +28,9 @@ import time
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
+
+import httpx
+from harness import api_server, login, write_readme_section
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -65,12 +66,6 @@ FILTERS = [
     {"all": [{"field": "training.optimizer", "op": "eq", "value": "AdamW"},
              {"field": "metadata.license", "op": "eq", "value": "MIT"}]},
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def seed(n: int, rng: random.Random) -> dict:
@@ -162,7 +157,7 @@ def seed(n: int, rng: random.Random) -> dict:
 
 
 async def run_scenario(base: str, headers: dict, make_request, clients: int, total: int) -> dict:
-    import httpx
+
 
     latencies: list[float] = []
     errors = 0
@@ -228,51 +223,29 @@ def main() -> None:
     print(f"seeding {args.models:,} models into {work} …", flush=True)
     figures = seed(args.models, random.Random(7))
     print(f"seeded in {figures['seedSeconds']} s", flush=True)
-    port = free_port()
-    log = open(work / "server.log", "wb")  # noqa: SIM115
-    server = subprocess.Popen([sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host",
-                               "127.0.0.1", "--port", str(port), "--workers", str(args.workers), "--no-log",
-                               "backend.api:create_api"],
-                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}/api/v1"
     results: dict[str, dict] = {}
     try:
-        import httpx
-
-        with httpx.Client(base_url=base, timeout=120) as client:
-            for _ in range(600):
-                try:
-                    if client.get("/health").status_code < 500:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            login = client.post("/auth/login", json={"username": "admin", "password": PASSWORD})
-            login.raise_for_status()
-            headers = {"Authorization": f"Bearer {login.json()['accessToken']}"}
-        plans = scenarios(figures["deepCursor"])
-        # Warm-up: every worker loads the embedding model and the vectors once.
-        for name, make in plans.items():
-            asyncio.run(run_scenario(base, headers, make, 4, 24 if "semantic" in name else 8))
-        for clients, total in ((1, args.requests), (16, args.requests16)):
+        with api_server(env, work / "server.log", workers=args.workers, quiet=True, wait_tries=600) as (_s, base):
+            with httpx.Client(base_url=base, timeout=120) as client:
+                headers = login(client, "admin", PASSWORD)
+            plans = scenarios(figures["deepCursor"])
+            # Warm-up: every worker loads the embedding model and the vectors once.
             for name, make in plans.items():
-                result = asyncio.run(run_scenario(base, headers, make, clients, total))
-                results[f"{name} | {clients}"] = result
-                print(f"{name:28s} clients={clients:2d}  p50 {result['p50']:7.1f} ms  p95 {result['p95']:7.1f} ms  "
-                      f"p99 {result['p99']:7.1f} ms  {result['rps']:7.1f} req/s  errors {result['errors']}",
-                      flush=True)
+                asyncio.run(run_scenario(base, headers, make, 4, 24 if "semantic" in name else 8))
+            for clients, total in ((1, args.requests), (16, args.requests16)):
+                for name, make in plans.items():
+                    result = asyncio.run(run_scenario(base, headers, make, clients, total))
+                    results[f"{name} | {clients}"] = result
+                    print(f"{name:28s} clients={clients:2d}  p50 {result['p50']:7.1f} ms  p95 {result['p95']:7.1f} ms  "
+                          f"p99 {result['p99']:7.1f} ms  {result['rps']:7.1f} req/s  errors {result['errors']}",
+                          flush=True)
     finally:
-        os.killpg(server.pid, 15)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, 9)
-        log.close()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     report = render(args, figures, results)
     print(report)
     if args.readme:
-        write_readme(report)
+        write_readme_section("catalog-bench", "Model registry (`bench/catalog.py`)", report)
 
 
 def render(args, figures: dict, results: dict) -> str:  # noqa: ANN001
@@ -291,17 +264,6 @@ def render(args, figures: dict, results: dict) -> str:  # noqa: ANN001
         name, clients = key.split(" | ")
         lines.append(f"| {name} | {clients} | {r['p50']} | {r['p95']} | {r['p99']} | {r['rps']} | {r['errors']} |")
     return "\n".join(lines)
-
-
-def write_readme(report: str) -> None:
-    path = ROOT / "bench" / "README.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"<!-- catalog-bench:start -->\n{report}\n<!-- catalog-bench:end -->"
-    if "<!-- catalog-bench:start -->" in text:
-        text = re.sub(r"<!-- catalog-bench:start -->.*<!-- catalog-bench:end -->", lambda _m: block, text, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n## Model registry (`bench/catalog.py`)\n\n" + block + "\n"
-    path.write_text(text)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +25,7 @@ import httpx
 import numpy as np
 import polars as pl
 import psutil
+from harness import api_server, login, write_readme_section
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-password-123"
@@ -53,12 +52,6 @@ def generate_csv(path: Path, rows: int) -> None:
     cols["label"] = np.array(["positive", "negative", "neutral"])[rng.integers(0, 3, rows)]
     frame = pl.DataFrame(cols).with_columns([pl.col(f"float_{i}").fill_nan(None) for i in range(5)])
     frame.write_csv(path)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def hwm_mb(pid: int) -> float:
@@ -105,58 +98,37 @@ def run(rows: int, keep: bool) -> dict[str, object]:
                     "from backend.auth import service\n"
                     "with session_scope() as s: service.ensure_demo_users(session=s)"],
                    cwd=ROOT, env=env, check=True)
-    port = free_port()
-    log = open(work / "server.log", "wb")  # noqa: SIM115  (the server writes to it; closed in finally)
-    server = subprocess.Popen([sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host",
-                               "127.0.0.1", "--port", str(port), "--workers", "1", "backend.api:create_api"],
-                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}/api/v1"
-    try:
-        with httpx.Client(base_url=base, timeout=600) as client:
-            for _ in range(300):
-                try:
-                    if client.get("/health").status_code < 500:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            token = client.post("/auth/login", json={"username": "data_scientist", "password": PASSWORD})
-            token.raise_for_status()
-            headers = {"Authorization": f"Bearer {token.json()['accessToken']}"}
-            created = client.post("/catalog/datasets", json={"name": "bench 1M", "type": "tabular",
-                                                             "labelColumn": "label"}, headers=headers)
-            created.raise_for_status()
-            dataset_id = created.json()["id"]
-            pids = server_pids(server)
-            figures["serverIdleMB"] = round(max(psutil.Process(p).memory_info().rss for p in pids) / 1e6, 1)
-            reset_peaks(pids)
-            started = time.perf_counter()
-            with open(csv, "rb") as f:
-                response = client.post(f"/catalog/datasets/{dataset_id}/upload", headers=headers,
-                                       files={"file": ("bench.csv", f, "text/csv")})
-            response.raise_for_status()
-            figures["uploadSeconds"] = round(time.perf_counter() - started, 2)
-            figures["uploadPeakRssMB"] = round(peak(pids), 1)
-            version = response.json()["version"]
-            figures["parquetMB"] = round(version["size"] / 1e6, 1)
-            reset_peaks(pids)
-            started = time.perf_counter()
-            prof = client.get(f"/catalog/datasets/{dataset_id}/profile", headers=headers)
-            prof.raise_for_status()
-            stats = client.get(f"/catalog/datasets/{dataset_id}/statistics", headers=headers)
-            stats.raise_for_status()
-            figures["profileAndStatisticsSeconds"] = round(time.perf_counter() - started, 2)
-            figures["profileComputeSeconds"] = prof.json()["profile"]["computeSeconds"]
-            figures["profilePeakRssMB"] = round(peak(pids), 1)
-            started = time.perf_counter()
-            client.get(f"/catalog/datasets/{dataset_id}/quality", headers=headers).raise_for_status()
-            figures["qualityCachedSeconds"] = round(time.perf_counter() - started, 3)
-    finally:
-        os.killpg(server.pid, 15)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, 9)
-        log.close()
+    with api_server(env, work / "server.log") as (server, base), \
+            httpx.Client(base_url=base, timeout=600) as client:
+        headers = login(client, "data_scientist", PASSWORD)
+        created = client.post("/catalog/datasets", json={"name": "bench 1M", "type": "tabular",
+                                                         "labelColumn": "label"}, headers=headers)
+        created.raise_for_status()
+        dataset_id = created.json()["id"]
+        pids = server_pids(server)
+        figures["serverIdleMB"] = round(max(psutil.Process(p).memory_info().rss for p in pids) / 1e6, 1)
+        reset_peaks(pids)
+        started = time.perf_counter()
+        with open(csv, "rb") as f:
+            response = client.post(f"/catalog/datasets/{dataset_id}/upload", headers=headers,
+                                   files={"file": ("bench.csv", f, "text/csv")})
+        response.raise_for_status()
+        figures["uploadSeconds"] = round(time.perf_counter() - started, 2)
+        figures["uploadPeakRssMB"] = round(peak(pids), 1)
+        version = response.json()["version"]
+        figures["parquetMB"] = round(version["size"] / 1e6, 1)
+        reset_peaks(pids)
+        started = time.perf_counter()
+        prof = client.get(f"/catalog/datasets/{dataset_id}/profile", headers=headers)
+        prof.raise_for_status()
+        stats = client.get(f"/catalog/datasets/{dataset_id}/statistics", headers=headers)
+        stats.raise_for_status()
+        figures["profileAndStatisticsSeconds"] = round(time.perf_counter() - started, 2)
+        figures["profileComputeSeconds"] = prof.json()["profile"]["computeSeconds"]
+        figures["profilePeakRssMB"] = round(peak(pids), 1)
+        started = time.perf_counter()
+        client.get(f"/catalog/datasets/{dataset_id}/quality", headers=headers).raise_for_status()
+        figures["qualityCachedSeconds"] = round(time.perf_counter() - started, 3)
     figures.update(side_by_side(csv))
     if not keep:
         shutil.rmtree(work, ignore_errors=True)
@@ -224,17 +196,6 @@ def markdown(figures: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-def write_readme(path: Path, text: str) -> None:
-    start, end = "<!-- datasets-bench:start -->", "<!-- datasets-bench:end -->"
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{start}\n{text}\n{end}"
-    if start in current:
-        current = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _m: block, current, flags=re.S)
-    else:
-        current = current.rstrip() + f"\n\n## Datasets (`bench/datasets.py`)\n\n{block}\n"
-    path.write_text(current)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -246,7 +207,7 @@ def main() -> None:
     print(text)
     print(figures)
     if args.readme:
-        write_readme(args.readme, text)
+        write_readme_section("datasets-bench", "Datasets (`bench/datasets.py`)", text, args.readme)
 
 
 if __name__ == "__main__":

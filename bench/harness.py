@@ -1,0 +1,80 @@
+"""What every benchmark needs: a real API server on a free port, a signed-in client, its README section."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "bench" / "README.md"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def api_server(env: dict[str, str], log_path: Path, *, workers: int = 1, quiet: bool = False,
+               wait_tries: int = 300) -> Iterator[tuple[subprocess.Popen, str]]:
+    """Serve `backend.api:create_api` with granian; yields the process and the API's base URL once healthy.
+
+    The whole process group is stopped on exit (SIGTERM, then SIGKILL after 20 s).
+    """
+    port = free_port()
+    command = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", str(workers), *(["--no-log"] if quiet else []),
+               "backend.api:create_api"]
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        base = f"http://127.0.0.1:{port}/api/v1"
+        try:
+            _wait_healthy(base, wait_tries)
+            yield server, base
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+
+
+def _wait_healthy(base: str, tries: int) -> None:
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for _ in range(tries):
+            try:
+                if client.get("/health").status_code < 500:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+
+
+def login(client: httpx.Client, username: str, password: str) -> dict[str, str]:
+    """Bearer headers of a signed-in user."""
+    response = client.post("/auth/login", json={"username": username, "password": password})
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['accessToken']}"}
+
+
+def write_readme_section(key: str, heading: str, text: str, path: Path = README) -> None:
+    """Replace the `<!-- key:start -->…<!-- key:end -->` block of the benchmarks README (or append it)."""
+    start, end = f"<!-- {key}:start -->", f"<!-- {key}:end -->"
+    current = path.read_text() if path.exists() else "# Benchmarks\n"
+    block = f"{start}\n{text}\n{end}"
+    if start in current:
+        current = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _m: block, current, flags=re.S)
+    else:
+        current = current.rstrip() + f"\n\n## {heading}\n\n{block}\n"
+    path.write_text(current)
