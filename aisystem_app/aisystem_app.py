@@ -6,7 +6,7 @@ from aisystem_app import (
     pages,  # noqa: F401  (registers the pages)
     styles,
 )
-from backend.api import create_api
+from backend.api import create_api, freeze_startup_objects
 
 app = rx.App(
     api_transformer=create_api(),
@@ -14,3 +14,6 @@ app = rx.App(
     head_components=[rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml")],
     html_lang="en",
 )
+
+# The UI pages are compiled after create_api() froze its objects; freeze those too once serving starts.
+app.register_lifespan_task(freeze_startup_objects)

@@ -15,12 +15,10 @@ the real all-MiniLM-L6-v2, so semantic search scans N real vectors. Not a timed 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import platform
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +29,7 @@ from types import SimpleNamespace
 
 import httpx
 from harness import api_server, login, write_readme_section
+from loadgen import build_request, run_load
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -78,7 +77,6 @@ def seed(n: int, rng: random.Random) -> dict:
     from backend.catalog.model_registry.models import ModelEmbedding, ModelLabel, RegisteredModel
     from backend.core.db import get_engine, session_scope
     from backend.core.ids import new_id
-    from backend.core.pagination import encode_cursor
     from backend.core.timeutil import utcnow
 
     with session_scope() as s:
@@ -97,7 +95,6 @@ def seed(n: int, rng: random.Random) -> dict:
     now = utcnow()
     engine = get_engine()
     started = time.perf_counter()
-    deep_row = None
     with engine.begin() as conn:
         for start in range(0, n, 5000):
             models, labels, fts, embeddings = [], [], [], []
@@ -132,8 +129,6 @@ def seed(n: int, rng: random.Random) -> dict:
                 embeddings.append(dict(model_id=row["id"], encoder=search.ENCODER, dimensions=search.DIMENSIONS,
                                        vector=np.asarray(vectors[keys[(mtype, task, domain)]], np.float32).tobytes(),
                                        text_sha256="bench", embedded_at=now))
-                if i == int(n * 0.95):
-                    deep_row = row
             conn.execute(RegisteredModel.__table__.insert(), models)
             conn.execute(ModelLabel.__table__.insert(), labels)
             conn.execute(text(f"INSERT INTO {search.TABLE} (rowid, model_id, name, tags, capabilities, "
@@ -142,64 +137,41 @@ def seed(n: int, rng: random.Random) -> dict:
             conn.execute(ModelEmbedding.__table__.insert(), embeddings)
         conn.exec_driver_sql("ANALYZE")
     seed_seconds = time.perf_counter() - started
-    # The default sort is newest first: the row at 95 % of the ids is 5 % deep; use the one near the end.
-    with engine.connect() as conn:
-        rows = conn.execute(text("SELECT created_at, id FROM catalog_model ORDER BY created_at DESC, id DESC "
-                                 "LIMIT 1 OFFSET :o"), {"o": int(n * 0.95)}).all()
+    return {"seedSeconds": round(seed_seconds, 1), "embedTemplatesSeconds": round(embed_seconds, 1),
+            "templates": len(templates), "deepCursor": deep_page_cursor(n)}
+
+
+def deep_page_cursor(n: int) -> str:
+    """The keyset cursor of the row at 95 % of the default order (newest first)."""
     from datetime import datetime
 
+    from sqlalchemy import text
+
+    from backend.core.db import get_engine
+    from backend.core.pagination import encode_cursor
     from backend.core.timeutil import to_utc
 
+    with get_engine().connect() as conn:
+        rows = conn.execute(text("SELECT created_at, id FROM catalog_model ORDER BY created_at DESC, id DESC "
+                                 "LIMIT 1 OFFSET :o"), {"o": int(n * 0.95)}).all()
     created_at = rows[0][0] if not isinstance(rows[0][0], str) else datetime.fromisoformat(rows[0][0])
-    deep_cursor = encode_cursor([to_utc(created_at), rows[0][1]])
-    return {"seedSeconds": round(seed_seconds, 1), "embedTemplatesSeconds": round(embed_seconds, 1),
-            "templates": len(templates), "deepCursor": deep_cursor, "deepRow": bool(deep_row)}
-
-
-async def run_scenario(base: str, headers: dict, make_request, clients: int, total: int) -> dict:
-
-
-    latencies: list[float] = []
-    errors = 0
-    counter = iter(range(total))
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal errors
-        for i in counter:
-            method, url, kwargs = make_request(i)
-            started = time.perf_counter()
-            response = await client.request(method, url, headers=headers, **kwargs)
-            latencies.append(time.perf_counter() - started)
-            if response.status_code != 200:
-                errors += 1
-
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(clients)))
-        elapsed = time.perf_counter() - started
-    ordered = sorted(latencies)
-
-    def pct(p: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 1)
-
-    return {"requests": len(ordered), "errors": errors, "p50": pct(0.50), "p95": pct(0.95), "p99": pct(0.99),
-            "mean": round(statistics.fmean(ordered) * 1000, 1), "rps": round(len(ordered) / elapsed, 1)}
+    return encode_cursor([to_utc(created_at), rows[0][1]])
 
 
 def scenarios(deep_cursor: str) -> dict:
     return {
-        "list, first page": lambda i: ("GET", "/catalog/models", {"params": {"limit": 50}}),
-        "list, deep page (95 %)": lambda i: ("GET", "/catalog/models", {"params": {"limit": 50, "cursor": deep_cursor}}),
-        "list, filtered + sorted": lambda i: ("GET", "/catalog/models",
-                                              {"params": {"limit": 50, "type": "Vision", "sort": "-accuracy"}}),
-        "keyword search": lambda i: ("GET", "/catalog/models/search",
-                                     {"params": {"q": KEYWORD_QUERIES[i % len(KEYWORD_QUERIES)], "limit": 20}}),
-        "semantic search": lambda i: ("GET", "/catalog/models/search",
-                                      {"params": {"q": SEMANTIC_QUERIES[i % len(SEMANTIC_QUERIES)],
-                                                  "mode": "semantic", "limit": 20}}),
-        "filter (POST /filter)": lambda i: ("POST", "/catalog/models/filter",
-                                            {"json": FILTERS[i % len(FILTERS)], "params": {"limit": 50}}),
+        "list, first page": lambda i: build_request("GET", "/catalog/models", params={"limit": 50}),
+        "list, deep page (95 %)": lambda i: build_request("GET", "/catalog/models",
+                                                          params={"limit": 50, "cursor": deep_cursor}),
+        "list, filtered + sorted": lambda i: build_request("GET", "/catalog/models",
+                                                           params={"limit": 50, "type": "Vision", "sort": "-accuracy"}),
+        "keyword search": lambda i: build_request("GET", "/catalog/models/search",
+                                                  params={"q": KEYWORD_QUERIES[i % len(KEYWORD_QUERIES)], "limit": 20}),
+        "semantic search": lambda i: build_request("GET", "/catalog/models/search",
+                                                   params={"q": SEMANTIC_QUERIES[i % len(SEMANTIC_QUERIES)],
+                                                           "mode": "semantic", "limit": 20}),
+        "filter (POST /filter)": lambda i: build_request("POST", "/catalog/models/filter", params={"limit": 50},
+                                                         json_body=FILTERS[i % len(FILTERS)]),
     }
 
 
@@ -211,18 +183,25 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="granian worker processes")
     parser.add_argument("--readme", action="store_true", help="write the figures into bench/README.md")
     parser.add_argument("--keep", action="store_true", help="keep the data dir")
+    parser.add_argument("--data-dir", type=Path, help="reuse a data dir that an earlier --keep run seeded")
+    parser.add_argument("--only", nargs="+", help="run only the scenarios whose names contain one of these words")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="aisystem-bench-catalog-"))
+    reuse = args.data_dir is not None
+    work = args.data_dir or Path(tempfile.mkdtemp(prefix="aisystem-bench-catalog-"))
     env = dict(os.environ, AISYSTEM_DATA_DIR=str(work), AISYSTEM_ENV="development", AISYSTEM_DEMO_PASSWORD=PASSWORD,
                AISYSTEM_SECRET_KEY="bench-secret-key-0123456789-abcdefghijklmnop", AISYSTEM_LOG_LEVEL="WARNING",
                HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     env.pop("AISYSTEM_DATABASE_URL", None)
     os.environ.update(env)
     subprocess.run([sys.executable, "-m", "backend.cli", "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
-    print(f"seeding {args.models:,} models into {work} …", flush=True)
-    figures = seed(args.models, random.Random(7))
-    print(f"seeded in {figures['seedSeconds']} s", flush=True)
+    if reuse:
+        figures = {"seedSeconds": "(reused)", "embedTemplatesSeconds": "(reused)", "templates": "the",
+                   "deepCursor": deep_page_cursor(args.models)}
+    else:
+        print(f"seeding {args.models:,} models into {work} …", flush=True)
+        figures = seed(args.models, random.Random(7))
+        print(f"seeded in {figures['seedSeconds']} s", flush=True)
     results: dict[str, dict] = {}
     try:
         with api_server(env, work / "server.log", workers=args.workers, quiet=True, wait_tries=600) as (_s, base):
@@ -231,16 +210,18 @@ def main() -> None:
             plans = scenarios(figures["deepCursor"])
             # Warm-up: every worker loads the embedding model and the vectors once.
             for name, make in plans.items():
-                asyncio.run(run_scenario(base, headers, make, 4, 24 if "semantic" in name else 8))
+                run_load(base, headers, make, clients=4, total=24 if "semantic" in name else 8)
             for clients, total in ((1, args.requests), (16, args.requests16)):
                 for name, make in plans.items():
-                    result = asyncio.run(run_scenario(base, headers, make, clients, total))
+                    if args.only and not any(word in name for word in args.only):
+                        continue
+                    result = run_load(base, headers, make, clients=clients, total=total)
                     results[f"{name} | {clients}"] = result
                     print(f"{name:28s} clients={clients:2d}  p50 {result['p50']:7.1f} ms  p95 {result['p95']:7.1f} ms  "
                           f"p99 {result['p99']:7.1f} ms  {result['rps']:7.1f} req/s  errors {result['errors']}",
                           flush=True)
     finally:
-        if not args.keep:
+        if not (args.keep or reuse):
             shutil.rmtree(work, ignore_errors=True)
     report = render(args, figures, results)
     print(report)
@@ -253,7 +234,7 @@ def render(args, figures: dict, results: dict) -> str:  # noqa: ANN001
     lines = [
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}; SQLite (WAL); granian with {args.workers} worker(s); the load generator "
-        f"(httpx, asyncio) runs on the same machine. N = {args.models:,} models; seeded in {figures['seedSeconds']} s "
+        f"(`bench/loadgen.py`: asyncio keep-alive connections) runs on the same machine. N = {args.models:,} models; seeded in {figures['seedSeconds']} s "
         f"(+ {figures['embedTemplatesSeconds']} s to embed {figures['templates']} description templates). "
         f"Load average at the end: {load:.1f}.",
         "",

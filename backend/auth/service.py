@@ -40,7 +40,9 @@ DEMO_USERS: dict[str, dict] = {
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-def principal_for(user: User, *, credential_id: str | None, credential_type: str, model_scope: str | None = None):
+def principal_for(user, *, credential_id: str | None, credential_type: str,  # noqa: ANN001
+                  model_scope: str | None = None) -> Principal:
+    """The principal of an account (a `User`, or a row with the `_PRINCIPAL_COLUMNS`)."""
     return Principal(
         user_id=user.id,
         username=user.username,
@@ -56,6 +58,11 @@ def principal_for(user: User, *, credential_id: str | None, credential_type: str
             "costCenterCommercial": user.cost_center_commercial,
         },
     )
+
+
+# What `principal_for` and the token checks read of an account.
+_PRINCIPAL_COLUMNS = (User.id, User.username, User.role, User.department, User.project, User.clearance_level,
+                      User.cost_center, User.cost_center_commercial, User.is_active, User.password_changed_at)
 
 
 def permissions_of(user: User) -> list[str]:
@@ -195,9 +202,11 @@ def principal_from_token(*, session: Session, token: str) -> Principal:
     claims = security.decode_access_token(token)
     if claims is None:
         raise NotAuthenticated("The access token is invalid or expired")
-    if session.get(RevokedToken, claims.jti) is not None:
+    # One query for the account and the revocation: this runs before every request.
+    revoked = select(RevokedToken.jti).where(RevokedToken.jti == claims.jti).exists().label("revoked")
+    user = session.exec(select(*_PRINCIPAL_COLUMNS, revoked).where(User.id == claims.user_id)).first()
+    if user is not None and user.revoked:
         raise NotAuthenticated("The access token was revoked")
-    user = session.get(User, claims.user_id)
     if user is None or not user.is_active:
         raise NotAuthenticated("The account is disabled or no longer exists")
     if claims.issued_at < user.password_changed_at.replace(microsecond=0):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import secrets
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -62,8 +63,9 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @property
+    @cached_property
     def resolved_data_dir(self) -> Path:
+        # Cached: every request's session asks for the database URL, and resolve() walks the path.
         return self.data_dir.expanduser().resolve()
 
     @property
@@ -84,15 +86,24 @@ class Settings(BaseSettings):
 
     def jwt_secret(self) -> str:
         """The signing secret: configured, or generated once into the data dir."""
-        if self.secret_key:
-            return self.secret_key
+        return self.secret_key or self._generated_secret
+
+    @cached_property
+    def _generated_secret(self) -> str:
+        # Cached because every request checks a signature. Created with a hard link, which fails if
+        # the file exists, so server workers starting together all end up with the same secret.
         path = self.resolved_data_dir / "secret_key"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
             tmp.write_text(secrets.token_urlsafe(48))
             tmp.chmod(0o600)
-            tmp.replace(path)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
         return path.read_text().strip()
 
     def production_problems(self) -> list[str]:

