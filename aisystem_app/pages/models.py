@@ -48,10 +48,11 @@ def search_bar() -> rx.Component:
 
 
 def chip(key: str, value: str) -> rx.Component:
-    """A filter chip: on when the list is filtered by it."""
+    """A filter chip with its model count: on when the list is filtered by it."""
     selected = ModelsState.filters[key].to(str) == value
     return rx.button(
-        value, size="1", radius="full", type="button",
+        value, rx.text(ModelsState.counts[f"{key}:{value}"], size="1", opacity="0.7", data_count=""),
+        size="1", radius="full", type="button",
         variant=rx.cond(selected, "solid", "outline"), color_scheme=rx.cond(selected, "indigo", "gray"),
         on_click=ModelsState.toggle_filter(key, value),
         aria_pressed=rx.cond(selected, "true", "false"), data_filter=key, data_value=value,
@@ -98,9 +99,8 @@ def filters_card() -> rx.Component:
     return rx.card(
         rx.vstack(
             search_bar(),
-            chip_row("Type", "type", view.MODEL_TYPES),
-            chip_row("Status", "status", view.STATUSES),
-            chip_row("Framework", "framework", view.FRAMEWORKS),
+            *[chip_row(label, key, view.CHIPS[key])
+              for label, key in (("Type", "type"), ("Status", "status"), ("Framework", "framework"))],
             tag_filter(),
             rx.hstack(
                 rx.cond(ModelsState.searching,

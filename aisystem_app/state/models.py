@@ -36,29 +36,32 @@ class Query:
     cursor: str | None = None
 
 
-def _matches(doc: s.ModelRead, filters: dict[str, str]) -> bool:
-    tags = {t.lower() for t in doc.metadata.tags}
-    return all(value.lower() in tags if key == "tag" else getattr(doc, key) == value
-               for key, value in filters.items())
-
-
 def read_models(query: Query):
-    """A unit of work reading one page: browsing uses the service's filters and sort; a search ranks by
-    relevance and keeps the hits that pass the filters."""
+    """A unit of work reading one page: browsing uses the service's filters and sort, a search ranks
+    the models passing the filters by relevance; the first page also counts the filter chips."""
 
-    def work(session: Session, principal: Principal) -> tuple[list[dict[str, str]], str | None, bool]:
-        filters = dict(query.filters)
+    def work(session: Session, principal: Principal) -> tuple[list[dict[str, str]], str | None, bool, dict | None]:
+        filters = registry.ModelFilters(**dict(query.filters))
+        counts = chip_counts(session, filters) if query.cursor is None else None
         if query.q:
             page = registry_search.search_models(session=session, q=query.q, mode=query.mode, limit=PAGE_SIZE,
-                                                 cursor=query.cursor)
-            rows = [view.model_row(hit.model, view.plain_snippet(hit.highlights))
-                    for hit in page.items if _matches(hit.model, filters)]
-            return rows, page.next_cursor, principal.can(CREATE)
+                                                 cursor=query.cursor, filters=filters)
+            rows = [view.model_row(hit.model, view.plain_snippet(hit.highlights)) for hit in page.items]
+            return rows, page.next_cursor, principal.can(CREATE), counts
         models, cursor = registry.list_models(session=session, params=PageParams(limit=PAGE_SIZE, cursor=query.cursor),
-                                              filters=registry.ModelFilters(**filters), sort=query.sort)
-        return [view.model_row(registry.model_read(m)) for m in models], cursor, principal.can(CREATE)
+                                              filters=filters, sort=query.sort)
+        return [view.model_row(registry.model_read(m)) for m in models], cursor, principal.can(CREATE), counts
 
     return work
+
+
+def chip_counts(session: Session, filters: registry.ModelFilters) -> dict[str, int]:
+    """How many models each chip would show (under the other filters), keyed "facet:value"."""
+    facets = registry.model_facets(session=session, filters=filters)
+    counts = {f"{key}:{value}": 0 for key, values in view.CHIPS.items() for value in values}
+    for key in view.CHIPS:
+        counts |= {f"{key}:{fc.value}": fc.count for fc in getattr(facets, key)}
+    return counts
 
 
 def register_model(data: s.ModelCreate, session: Session, principal: Principal) -> str:
@@ -73,6 +76,7 @@ class ModelsState(TableMixin, rx.State):
     query: str = ""
     mode: str = "keyword"
     filters: dict[str, str] = {}
+    counts: dict[str, int] = {}
     sort: str = "-createdAt"
     register_open: bool = False
     register_errors: dict[str, str] = {}
@@ -159,8 +163,10 @@ class ModelsState(TableMixin, rx.State):
         allowed = outcome.code != "AUTH_002"
         async with self:
             self.allowed = allowed
-            rows, cursor, can_create = outcome.value if outcome.ok else ([], None, False)
+            rows, cursor, can_create, counts = outcome.value if outcome.ok else ([], None, False, None)
             self.can_create = can_create
+            if counts is not None:
+                self.counts = counts
             self._show_page(rows, cursor)
         return outcome.events if allowed else None
 

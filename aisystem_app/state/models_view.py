@@ -27,6 +27,8 @@ MODEL_TYPES = list(s.ModelType.__args__)
 STATUSES = list(s.LifecycleStatus.__args__)
 # Frameworks offered as filter chips (the service filters on any value; these are the common ones).
 FRAMEWORKS = ["PyTorch", "TensorFlow", "JAX", "scikit-learn", "XGBoost", "LightGBM", "ONNX", "Hugging Face"]
+# The filter chips of the list page, each shown with its model count.
+CHIPS = {"type": MODEL_TYPES, "status": STATUSES, "framework": FRAMEWORKS}
 SORTS = {"-createdAt": "Newest", "createdAt": "Oldest", "name": "Name A–Z", "-name": "Name Z–A",
          "-updatedAt": "Recently updated", "-accuracy": "Accuracy", "-parameters": "Parameters"}
 STAGE_ACTIONS = {"staging": "Promote to staging", "production": "Promote to production",

@@ -12,6 +12,8 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Query
 from sqlalchemy import and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 from sqlmodel import Session, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -29,13 +31,13 @@ class PageParams:
     cursor: str | None = None
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page (1–500)")] = DEFAULT_LIMIT,
     cursor: Annotated[
         str | None, Query(max_length=512, description="`nextCursor` of the previous page")
     ] = None,
 ) -> PageParams:
-    """FastAPI dependency reading `limit` and `cursor`."""
+    """FastAPI dependency reading `limit` and `cursor` (async: pure parsing, so no thread hop)."""
     return PageParams(limit=limit, cursor=cursor)
 
 
@@ -63,10 +65,13 @@ def paginate(
     order: Sequence[InstrumentedAttribute],
     descending: bool = False,
     parse: Sequence[Callable[[Any], Any]] | None = None,
+    sort_without_index: bool = False,
 ) -> tuple[list[Row], str | None]:
     """Run one page of `query` ordered by `order` (the last column must be unique).
 
     `parse` converts cursor values back (e.g. `datetime.fromisoformat` for timestamp columns).
+    `sort_without_index` (SQLite) keeps the planner from walking an index of `order` to avoid the
+    sort, for queries whose conditions are known to match few rows that another index finds.
     """
     if params.cursor:
         values = decode_cursor(params.cursor, len(order))
@@ -76,13 +81,19 @@ def paginate(
             except (TypeError, ValueError) as exc:
                 raise InvalidRequest("The cursor is not valid", {"cursor": "not a cursor this API issued"}) from exc
         query = query.where(_after(order, values, descending))
-    query = query.order_by(*[(col.desc() if descending else col.asc()) for col in order])
+    terms = [_unindexed(col) for col in order] if sort_without_index else order
+    query = query.order_by(*[(term.desc() if descending else term.asc()) for term in terms])
     rows = list(session.exec(query.limit(params.limit + 1)).all())
     if len(rows) <= params.limit:
         return rows, None
     rows = rows[: params.limit]
     last = rows[-1]
     return rows, encode_cursor([getattr(last, col.key) for col in order])
+
+
+def _unindexed(column: InstrumentedAttribute) -> UnaryExpression:
+    """`+column`: SQLite's documented way to disqualify an ORDER BY term from using an index."""
+    return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
 
 
 def _after(order: Sequence[InstrumentedAttribute], values: Sequence[Any], descending: bool):

@@ -139,14 +139,19 @@ async def test_filters_and_keyword_search(root_state, demo_users, model_id) -> N
     await signed_in_as(root_state, demo_users["data_scientist"])
     listing = await root_state.get_state(ModelsState)
     await ModelsState.load.fn(listing)
+    assert listing.counts["type:Tabular"] == 1 and listing.counts["type:Vision"] == 0
     await ModelsState.toggle_filter.fn(listing, "type", "Vision")
     assert listing.rows == [] and listing.filters == {"type": "Vision"}
+    assert listing.counts["type:Tabular"] == 1  # the type chips still count the other types
     await ModelsState.toggle_filter.fn(listing, "type", "Vision")
     assert [r["id"] for r in listing.rows] == [model_id]
     await ModelsState.toggle_filter.fn(listing, "owner", "x")  # unknown keys are ignored
     assert listing.filters == {}
     await ModelsState.search.fn(listing, {"q": "churn"})
     assert [r["name"] for r in listing.rows] == ["Churn Predictor"]
+    await ModelsState.toggle_filter.fn(listing, "type", "Vision")  # the search keeps only Vision models
+    assert listing.rows == [] and listing.query == "churn"
+    await ModelsState.toggle_filter.fn(listing, "type", "Vision")
     await ModelsState.choose_sort.fn(listing, "'; drop table")
     assert listing.sort == "-createdAt"
 

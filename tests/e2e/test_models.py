@@ -160,11 +160,14 @@ def test_filter_chips_narrow_the_list(page: Page) -> None:
     sign_in(page, "data_scientist")
     page.goto(routes.MODELS)
     expect(page.locator("#models-table [data-model]").first).to_be_visible()
+    vision_count = page.locator("[data-filter=type][data-value=Vision] [data-count]")
+    expect(vision_count).to_have_text(re.compile(r"^[1-9][0-9]*$"))  # the demo catalog has vision models
     page.locator("[data-filter=type][data-value=Vision]").click()
     expect(page.locator("[data-filter=type][data-value=Vision]")).to_have_attribute("aria-pressed", "true")
     types = page.locator("#models-table [data-model] td:nth-child(2)")
     expect(types.first).to_have_text("Vision")
     assert set(types.all_inner_texts()) == {"Vision"}
+    expect(page.locator("#models-table [data-model]")).to_have_count(int(vision_count.inner_text()))
     expect(page.locator("#register-model")).to_have_count(0)
 
 

@@ -21,6 +21,7 @@ from backend.catalog.model_registry.schemas import (
     LineageGraph,
     MetricsRead,
     ModelCreate,
+    ModelFacets,
     ModelMetadata,
     ModelRead,
     ModelType,
@@ -94,9 +95,7 @@ def _promotion(model, version, replaced) -> PromotionResult:  # noqa: ANN001
 # --- discovery (before /{modelId}) -----------------------------------------------------------------
 
 
-@router.get("", response_model=Page[ModelRead], summary="List models with filters, sort and keyset pagination")
-def list_models(
-    session: SessionDep,
+async def model_filters(
     type: Annotated[ModelType | None, Query()] = None,  # noqa: A002
     category: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
     framework: Annotated[str | None, Query(max_length=60, pattern=NO_NUL)] = None,
@@ -104,16 +103,26 @@ def list_models(
     tag: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     license: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,  # noqa: A002
     createdBy: Annotated[str | None, Query(max_length=40, pattern=NO_NUL)] = None,  # noqa: N803
+) -> service.ModelFilters:
+    """The list filters, shared by list, search and facets (async: pure parsing, no thread hop)."""
+    return service.ModelFilters(type=type, category=category, framework=framework, status=status, tag=tag,
+                                license=license, created_by=createdBy)
+
+
+FiltersDep = Annotated[service.ModelFilters, Depends(model_filters)]
+
+
+@router.get("", response_model=Page[ModelRead], summary="List models with filters, sort and keyset pagination")
+def list_models(
+    session: SessionDep,
+    filters: FiltersDep,
     sort: SortParam = "-createdAt",
     params: PageParams = Depends(page_params),
     principal: Principal = require("model:read"),
 ) -> Page[ModelRead]:
     """Sort by `name`, `createdAt`, `updatedAt`, `accuracy` or `parameters` (prefix `-` for descending;
     models without accuracy or parameters come last when descending). Pages never use OFFSET."""
-    rows, cursor = service.list_models(
-        session=session, params=params, sort=sort,
-        filters=service.ModelFilters(type=type, category=category, framework=framework, status=status, tag=tag,
-                                     license=license, created_by=createdBy))
+    rows, cursor = service.list_models(session=session, params=params, sort=sort, filters=filters)
     return _model_page(rows, cursor)
 
 
@@ -130,6 +139,7 @@ def create_model(body: ModelCreate, session: SessionDep, principal: Principal = 
 @router.get("/search", response_model=SearchPage, summary="Search models: keyword, semantic or hybrid")
 def search_models(
     session: SessionDep,
+    filters: FiltersDep,
     q: Annotated[str, Query(min_length=1, max_length=500, pattern=NO_NUL, description="Words, or a question in plain language")],
     mode: Annotated[Literal["keyword", "semantic", "hybrid"], Query()] = "keyword",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -138,9 +148,17 @@ def search_models(
 ) -> SearchPage:
     """`keyword`: ranked full-text search over name, description, tags, capabilities and architecture
     (every word must match, as a prefix), with `<mark>` highlights. `semantic`: by meaning ("reads
-    customer emails and tells me if they are angry" finds a sentiment model). `hybrid`: both, fused."""
-    document = search.search_document(session=session, q=q, mode=mode, limit=limit, cursor=cursor)
+    customer emails and tells me if they are angry" finds a sentiment model). `hybrid`: both, fused.
+    The list filters (type, category, framework, status, tag, license, createdBy) narrow every mode."""
+    document = search.search_document(session=session, q=q, mode=mode, limit=limit, cursor=cursor, filters=filters)
     return json_response(document)
+
+
+@router.get("/facets", response_model=ModelFacets, summary="Counts per type, status, framework, category, license, tag")
+def facets(session: SessionDep, filters: FiltersDep, principal: Principal = require("model:read")) -> ModelFacets:
+    """For filter chips: how many live models have each value (the 30 most common per facet). Each
+    facet is counted under the other filters given, so choosing a type still shows the other types."""
+    return service.model_facets(session=session, filters=filters)
 
 
 FILTER_EXAMPLE = {"all": [{"field": "performance.accuracy", "op": "gte", "value": 0.9},
@@ -159,8 +177,8 @@ def filter_models(
     """Conditions `{"field", "op", "value"}` grouped by `all` / `any`. Fields are the document's paths
     (`performance.accuracy`, `metadata.tags`, `training.dataset`, …); ops: eq, ne, gt, gte, lt, lte, in,
     contains, exists. An unknown field or op is REQ_001 naming where it is."""
-    condition = filters.compile_filter(body)
-    rows, cursor = service.list_models(session=reader, params=params, sort=sort, where=condition)
+    rows, cursor = service.list_models(session=reader, params=params, sort=sort, where=filters.compile_filter(body),
+                                       indexed_ranges=filters.indexed_ranges(body))
     return _model_page(rows, cursor)
 
 

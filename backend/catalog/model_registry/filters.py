@@ -231,4 +231,17 @@ def compile_filter(body: Any):  # noqa: ANN201
     return _Compiler().node(body, "body", 1)
 
 
-__all__ = ["FIELDS", "OPS", "compile_filter", "false"]
+# Indexed columns whose ranges can be narrow; SQLite cannot tell how narrow (see service.list_models).
+RANGE_INDEXED = frozenset({"parameters", "contextLength", "performance.accuracy", "createdAt", "updatedAt"})
+RANGE_OPS = frozenset({"eq", "gt", "gte", "lt", "lte", "in"})
+
+
+def indexed_ranges(body: Any) -> list:
+    """The conditions of a (valid) filter that every match must meet and that an index can answer:
+    the filter itself or its top-level `all` members, when they compare an indexed number or time."""
+    members = body.get("all", [body]) if isinstance(body, dict) else []
+    return [_Compiler().condition(m, "body") for m in members
+            if isinstance(m, dict) and m.get("field") in RANGE_INDEXED and m.get("op") in RANGE_OPS]
+
+
+__all__ = ["FIELDS", "OPS", "compile_filter", "indexed_ranges", "false"]

@@ -48,8 +48,8 @@ class RegisteredModel(SQLModel, table=True):
     version: str | None = Field(default=None, max_length=20)  # production version, else the highest
     status: str = Field(default="development", index=True, max_length=20)
     deployment_type: str | None = Field(default=None, max_length=20)
-    parameters: int | None = Field(default=None, sa_type=BigInteger)
-    context_length: int | None = None
+    parameters: int | None = Field(default=None, index=True, sa_type=BigInteger)
+    context_length: int | None = Field(default=None, index=True)
     capabilities: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     description: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
@@ -60,7 +60,7 @@ class RegisteredModel(SQLModel, table=True):
     performance: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     pricing: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     deployment: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    accuracy: float | None = None
+    accuracy: float | None = Field(default=None, index=True)
     sort_accuracy: float = -1.0  # accuracy, or -1 when unknown
     sort_parameters: int = Field(default=-1, sa_type=BigInteger)  # parameters, or -1 when unknown
     # Bumped by every stage move; a conditional UPDATE on it makes each move apply to the state it read.

@@ -481,6 +481,23 @@ class RecommendationList(ReadModel):
     items: list[Recommendation]
 
 
+class FacetCount(ReadModel):
+    value: str
+    count: int
+
+
+class ModelFacets(ReadModel):
+    """How many live models have each value, each facet counted under the other filters (so a
+    chosen value does not hide its alternatives); the most common values first."""
+
+    type: list[FacetCount]
+    status: list[FacetCount]
+    framework: list[FacetCount]
+    category: list[FacetCount]
+    license: list[FacetCount]
+    tag: list[FacetCount]
+
+
 class TrendingItem(ReadModel):
     model: ModelRead
     score: float

@@ -25,15 +25,19 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import func, text
+from sqlalchemy import column, func, literal_column, table, text
 from sqlmodel import Session, col, select
 
 from backend.catalog.model_registry.models import ModelEmbedding, RegisteredModel
 from backend.catalog.model_registry.schemas import SearchPage
 from backend.core.errors import AISystemError, InvalidRequest
 from backend.core.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from backend.catalog.model_registry.service import ModelFilters
 
 log = logging.getLogger(__name__)
 
@@ -115,33 +119,53 @@ def _query_words(q: str) -> list[str]:
     return terms
 
 
-def keyword_ranked(session: Session, q: str, *, limit: int, offset: int = 0) -> list[Ranked]:
-    """Model ids matching every word of `q` (as prefixes), best first, with highlights.
+_INDEX = table(TABLE, column("rowid"), column("model_id"), column("name"), column("description"), column("tags"),
+               column("capabilities"), column("document"))
+
+
+def live_ids(filters: ModelFilters | None):  # noqa: ANN201
+    """A select of the ids of live models passing the list filters, or None when none are set."""
+    from backend.catalog.model_registry import service
+
+    if filters is None or not filters.any():
+        return None
+    return service.apply_filters(select(RegisteredModel.id).where(col(RegisteredModel.deleted_at).is_(None)), filters)
+
+
+def keyword_ranked(session: Session, q: str, *, limit: int, offset: int = 0,
+                   filters: ModelFilters | None = None) -> list[Ranked]:
+    """Model ids matching every word of `q` (as prefixes), best first, with highlights; only models
+    passing `filters` when given.
 
     The database ranks; highlights are made here from the indexed text, the same way on both
     databases (and without a second full-text pass over every match).
     """
     terms = _query_words(q)
+    allowed = live_ids(filters)
     if _dialect(session) == "sqlite":
         match = " AND ".join(f'"{t}"*' for t in terms)
-        # Rank on rowids only: reading the stored model_id of every match would cost a content lookup each.
-        ranked = session.execute(text(
-            f"SELECT rowid, bm25({TABLE}, 0.0, 10.0, 4.0, 4.0, 2.0, 1.0) AS score FROM {TABLE} "
-            f"WHERE {TABLE} MATCH :match ORDER BY score, rowid LIMIT :limit OFFSET :offset"),
-            {"match": match, "limit": limit, "offset": offset}).all()
+        # Rank on rowids only: reading the stored model_id of every match would cost a content lookup
+        # each (paid only when filters need it).
+        score = literal_column(f"bm25({TABLE}, 0.0, 10.0, 4.0, 4.0, 2.0, 1.0)").label("score")
+        query = select(_INDEX.c.rowid, score).where(literal_column(TABLE).op("MATCH")(match))
+        if allowed is not None:
+            query = query.where(_INDEX.c.model_id.in_(allowed))
+        ranked = session.execute(query.order_by(literal_column("score"), _INDEX.c.rowid)
+                                 .limit(limit).offset(offset)).all()
         if not ranked:
             return []
-        rows = {r[0]: r[1:] for r in session.execute(text(
-            f"SELECT rowid, model_id, name, description, tags, capabilities FROM {TABLE} "
-            f"WHERE rowid IN ({', '.join(str(int(r[0])) for r in ranked)})")).all()}
+        rows = {r[0]: r[1:] for r in session.execute(
+            select(_INDEX.c.rowid, _INDEX.c.model_id, _INDEX.c.name, _INDEX.c.description, _INDEX.c.tags,
+                   _INDEX.c.capabilities).where(_INDEX.c.rowid.in_([int(r[0]) for r in ranked]))).all()}
         return [Ranked(rows[rowid][0], -float(score), _highlights(rows[rowid][1:], terms))
                 for rowid, score in ranked if rowid in rows]
-    tsquery = " & ".join(f"{t}:*" for t in terms)
-    rows = session.execute(text(
-        f"SELECT model_id, ts_rank(document, q) AS score, name, description, tags, capabilities "
-        f"FROM {TABLE}, to_tsquery('simple', :tsquery) q WHERE document @@ q "
-        f"ORDER BY score DESC, model_id LIMIT :limit OFFSET :offset"),
-        {"tsquery": tsquery, "limit": limit, "offset": offset}).all()
+    tsquery = func.to_tsquery("simple", " & ".join(f"{t}:*" for t in terms))
+    score = func.ts_rank(_INDEX.c.document, tsquery).label("score")
+    query = select(_INDEX.c.model_id, score, _INDEX.c.name, _INDEX.c.description, _INDEX.c.tags,
+                   _INDEX.c.capabilities).where(_INDEX.c.document.op("@@")(tsquery))
+    if allowed is not None:
+        query = query.where(_INDEX.c.model_id.in_(allowed))
+    rows = session.execute(query.order_by(score.desc(), _INDEX.c.model_id).limit(limit).offset(offset)).all()
     return [Ranked(r[0], float(r[1]), _highlights(r[2:], terms)) for r in rows]
 
 
@@ -332,15 +356,18 @@ class VectorCache:
             self.ids += fresh_ids
             self.matrix = np.vstack([self.matrix, np.stack(fresh)])
 
-    def top(self, query: np.ndarray, k: int) -> list[tuple[str, float]]:
+    def top(self, query: np.ndarray, k: int, among: set[str] | None = None) -> list[tuple[str, float]]:
+        """The k stored vectors closest to `query` (only those of the models `among`, when given)."""
         with self.lock:
-            if not self.ids:
+            rows = np.arange(len(self.ids)) if among is None else \
+                np.fromiter((self.index[m] for m in among if m in self.index), dtype=np.int64)
+            if not len(rows):
                 return []
-            scores = self.matrix @ query
+            scores = self.matrix[rows] @ query if among is not None else self.matrix @ query
             k = min(k, len(scores))
             best = np.argpartition(-scores, k - 1)[:k]
             best = best[np.argsort(-scores[best], kind="stable")]
-            return [(self.ids[i], float(scores[i])) for i in best]
+            return [(self.ids[rows[i]], float(scores[i])) for i in best]
 
 
 class _Caches(dict):
@@ -354,14 +381,27 @@ class _Caches(dict):
 _VECTORS = _Caches()
 
 
-def semantic_ranked(session: Session, q: str, *, limit: int, offset: int = 0) -> list[Ranked]:
-    """Models whose stored embedding is closest to the query's (cosine similarity), best first."""
+def semantic_ranked(session: Session, q: str, *, limit: int, offset: int = 0,
+                    filters: ModelFilters | None = None) -> list[Ranked]:
+    """Live models (passing `filters`) whose stored embedding is closest to the query's (cosine
+    similarity), best first."""
     if not q.strip():
         raise InvalidRequest("The query is empty", {"q": "give a question or description"})
     cache = _VECTORS.for_session(session)
     cache.refresh(session)
     vector = encode([q[:1000]])[0]
-    return [Ranked(model_id, score, {}) for model_id, score in cache.top(vector, offset + limit)][offset:]
+    wanted = offset + limit
+    allowed = live_ids(filters)
+    if allowed is not None:
+        among = set(session.exec(allowed).all())
+        return [Ranked(m, score, {}) for m, score in cache.top(vector, wanted, among)][offset:]
+    # Deleted models keep their vectors until cleaned up: widen the pool until enough are live.
+    pool = wanted * 2 + 10
+    while True:
+        alive = _live(session, [Ranked(m, score, {}) for m, score in cache.top(vector, pool)])
+        if len(alive) >= wanted or pool >= len(cache.ids):
+            return alive[offset:wanted]
+        pool *= 4
 
 
 # --- the search routes' entry point ---------------------------------------------------------------
@@ -385,14 +425,16 @@ def _decode_cursor(cursor: str | None) -> int:
 
 
 def search_models(*, session: Session, q: str, mode: str = "keyword", limit: int = 20,
-                  cursor: str | None = None) -> SearchPage:
+                  cursor: str | None = None, filters: ModelFilters | None = None) -> SearchPage:
     """Ranked search: `keyword` (full text with highlights), `semantic` (meaning) or `hybrid` (both,
-    fused by reciprocal rank). Paged by position up to 1,000 results."""
-    return SearchPage.model_validate(search_document(session=session, q=q, mode=mode, limit=limit, cursor=cursor))
+    fused by reciprocal rank), among the models passing the list `filters`. Paged by position up to
+    1,000 results."""
+    return SearchPage.model_validate(search_document(session=session, q=q, mode=mode, limit=limit, cursor=cursor,
+                                                     filters=filters))
 
 
 def search_document(*, session: Session, q: str, mode: str = "keyword", limit: int = 20,
-                    cursor: str | None = None) -> dict:
+                    cursor: str | None = None, filters: ModelFilters | None = None) -> dict:
     """`search_models` as JSON-ready data (what the REST route writes, without validating it again)."""
     from backend.catalog.model_registry import service
 
@@ -400,13 +442,13 @@ def search_document(*, session: Session, q: str, mode: str = "keyword", limit: i
     limit = max(1, min(limit, 100))
     fetch = min(limit + 1, MAX_DEPTH + 1 - offset)
     if mode == "keyword":
-        ranked = keyword_ranked(session, q, limit=fetch, offset=offset)
+        ranked = keyword_ranked(session, q, limit=fetch, offset=offset, filters=filters)
         matched = {r.model_id: ["keyword"] for r in ranked}
     elif mode == "semantic":
-        ranked = _live(session, semantic_ranked(session, q, limit=fetch * 2 + 10, offset=offset))[:fetch]
+        ranked = semantic_ranked(session, q, limit=fetch, offset=offset, filters=filters)
         matched = {r.model_id: ["semantic"] for r in ranked}
     elif mode == "hybrid":
-        ranked, matched = _hybrid(session, q, fetch + offset)
+        ranked, matched = _hybrid(session, q, fetch + offset, filters)
         ranked = ranked[offset:offset + fetch]
     else:
         raise InvalidRequest("Unknown search mode", {"mode": "use keyword, semantic or hybrid"})
@@ -428,13 +470,14 @@ def _live(session: Session, ranked: list[Ranked]) -> list[Ranked]:
     return [r for r in ranked if r.model_id in alive]
 
 
-def _hybrid(session: Session, q: str, depth: int) -> tuple[list[Ranked], dict[str, list[str]]]:
+def _hybrid(session: Session, q: str, depth: int,
+            filters: ModelFilters | None) -> tuple[list[Ranked], dict[str, list[str]]]:
     pool = max(HYBRID_POOL, depth)
     try:
-        keyword = keyword_ranked(session, q, limit=pool)
+        keyword = keyword_ranked(session, q, limit=pool, filters=filters)
     except InvalidRequest:
         keyword = []
-    semantic = _live(session, semantic_ranked(session, q, limit=pool))
+    semantic = semantic_ranked(session, q, limit=pool, filters=filters)
     scores: dict[str, float] = {}
     highlights: dict[str, dict[str, str]] = {}
     matched: dict[str, list[str]] = {}

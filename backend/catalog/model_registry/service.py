@@ -9,13 +9,13 @@ commits (routes before returning, others with `session_scope()`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, literal
 from sqlmodel import Session, col, select
 
 from backend.auth.principal import Principal
@@ -33,11 +33,13 @@ from backend.catalog.model_registry.models import (
 from backend.catalog.model_registry.schemas import (
     ArtifactRead,
     Deployment,
+    FacetCount,
     LineageEdgeRead,
     LineageGraph,
     LineageNode,
     MetricsRead,
     ModelCreate,
+    ModelFacets,
     ModelMetadata,
     ModelRead,
     ModelUpdate,
@@ -241,6 +243,10 @@ class ModelFilters:
     license: str | None = None
     created_by: str | None = None
 
+    def any(self) -> bool:
+        """Whether any filter is set."""
+        return any(getattr(self, f.name) is not None for f in fields(self))
+
 
 def live_models_query(*, columns: bool = False):
     """Live (not deleted) models: ORM objects, or with `columns` plain rows of every column, which
@@ -262,6 +268,33 @@ def apply_filters(query, filters: ModelFilters):  # noqa: ANN001, ANN201
     return query
 
 
+FACET_VALUES = 30
+FACET_COLUMNS = {"type": RegisteredModel.type, "status": RegisteredModel.status,
+                 "framework": RegisteredModel.framework, "category": RegisteredModel.category,
+                 "license": RegisteredModel.license}
+
+
+def model_facets(*, session: Session, filters: ModelFilters | None = None) -> ModelFacets:
+    """Counts of live models per type, status, framework, category, license and tag (the
+    FACET_VALUES most common of each), each facet under the filters other than its own."""
+    filters = filters or ModelFilters()
+    counts: dict[str, list[FacetCount]] = {}
+    for name, column in FACET_COLUMNS.items():
+        query = apply_filters(select(column, func.count()).where(col(RegisteredModel.deleted_at).is_(None),
+                                                                 column.is_not(None)), replace(filters, **{name: None}))
+        counts[name] = _facet_counts(session, query.group_by(column), func.count(), column)
+    tags = apply_filters(select(ModelLabel.value, func.count()).join(RegisteredModel, ModelLabel.model_id == RegisteredModel.id)
+                         .where(ModelLabel.kind == "tag", col(RegisteredModel.deleted_at).is_(None)),
+                         replace(filters, tag=None))
+    counts["tag"] = _facet_counts(session, tags.group_by(ModelLabel.value), func.count(), ModelLabel.value)
+    return ModelFacets(**counts)
+
+
+def _facet_counts(session: Session, query, count, value) -> list[FacetCount]:  # noqa: ANN001
+    rows = session.exec(query.order_by(count.desc(), value).limit(FACET_VALUES)).all()
+    return [FacetCount(value=v, count=n) for v, n in rows]
+
+
 def sort_spec(sort: str) -> tuple[list[Any], list[Callable[[Any], Any]], bool]:
     """(order columns, cursor parsers, descending) of a `sort` value like `-createdAt`."""
     descending = sort.startswith("-")
@@ -274,10 +307,13 @@ def sort_spec(sort: str) -> tuple[list[Any], list[Callable[[Any], Any]], bool]:
 
 def list_models(
     *, session: Session, params: PageParams, filters: ModelFilters | None = None, sort: str = "-createdAt",
-    where: Any = None,
+    where: Any = None, indexed_ranges: Sequence[Any] = (),
 ) -> tuple[list[Any], str | None]:
-    """A keyset-paginated page of live models as read-only rows (attributes as on `RegisteredModel`);
-    `where` is an extra SQL condition (the filter DSL)."""
+    """A keyset-paginated page of live models as read-only rows (attributes as on `RegisteredModel`).
+
+    `where` is an extra SQL condition (the filter DSL); `indexed_ranges` are conditions within it
+    that every match meets and an index answers (`filters.indexed_ranges`).
+    """
     query = apply_filters(live_models_query(columns=True), filters or ModelFilters())
     if where is not None:
         query = query.where(where)
@@ -291,7 +327,30 @@ def list_models(
         except (TypeError, ValueError) as exc:
             raise InvalidRequest("The cursor is not valid", {"cursor": "not a cursor this API issued"}) from exc
         query = query.where(order[0] <= lead if descending else order[0] >= lead)
-    return paginate(session, query, params=params, order=order, descending=descending, parse=parse)
+    return paginate(session, query, params=params, order=order, descending=descending, parse=parse,
+                    sort_without_index=_any_narrow(session, indexed_ranges))
+
+
+# At most this many matches are read and sorted rather than found by walking the sort order's index.
+NARROW_RANGE_ROWS = 2000
+
+
+def _any_narrow(session: Session, conditions: Sequence[Any]) -> bool:
+    """Whether one of `conditions` matches few rows (SQLite only).
+
+    SQLite's planner, without histograms, walks the sort order's index and tests every row: fast
+    when matches are common, a scan of the whole table when a range matches a handful. Counting the
+    range on its own index (at most NARROW_RANGE_ROWS + 1 entries) tells the two apart; PostgreSQL's
+    planner has the statistics to choose by itself.
+    """
+    if not conditions or session.get_bind().dialect.name != "sqlite":
+        return False
+    for condition in conditions:
+        # Selecting a constant reads the index alone (no table row per entry).
+        sample = select(literal(1)).select_from(RegisteredModel).where(condition).limit(NARROW_RANGE_ROWS + 1)
+        if session.exec(select(func.count()).select_from(sample.subquery())).one() <= NARROW_RANGE_ROWS:
+            return True
+    return False
 
 
 def update_model(*, session: Session, actor: Principal, model_id: str, data: ModelUpdate) -> RegisteredModel:

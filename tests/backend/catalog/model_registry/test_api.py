@@ -270,3 +270,21 @@ def test_viewing_records_activity_once_per_window(api, auth):
     assert trending["items"][0]["model"]["id"] == mid and trending["window"] == "24h"
     assert error(api.get(f"{BASE}/trending", params={"window": "forever"}, headers=auth.headers("admin"))) == (422, "REQ_001")
     assert api.get(f"{BASE}/recommended", headers=auth.headers("business_user")).status_code == 200
+
+
+def test_facets_count_each_value_under_the_other_filters(api, auth, make_model):
+    make_model("Vision A", type="Vision", framework="PyTorch", metadata={"tags": ["vision", "edge"]})
+    make_model("Vision B", type="Vision", framework="ONNX", metadata={"tags": ["vision"]})
+    make_model("Speech C", type="Speech", framework="PyTorch", metadata={"tags": ["audio"]})
+    headers = auth.headers("business_user")
+    everything = api.get(f"{BASE}/facets", headers=headers).json()
+    assert everything["type"] == [{"value": "Vision", "count": 2}, {"value": "Speech", "count": 1}]
+    assert everything["tag"][0] == {"value": "vision", "count": 2}
+    chosen = api.get(f"{BASE}/facets", params={"type": "Vision"}, headers=headers).json()
+    # the type facet ignores its own filter; the others count only Vision models
+    assert {f["value"] for f in chosen["type"]} == {"Vision", "Speech"}
+    assert chosen["framework"] == [{"value": "ONNX", "count": 1}, {"value": "PyTorch", "count": 1}]
+    assert {f["value"] for f in chosen["tag"]} == {"vision", "edge"}
+    refused = api.get(f"{BASE}/facets", params={"status": "sleeping"}, headers=headers)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "REQ_001"
+    assert api.get(f"{BASE}/facets").status_code == 401

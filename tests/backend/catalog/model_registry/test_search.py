@@ -104,6 +104,34 @@ def test_semantic_and_hybrid_with_stored_embeddings(corpus, monkeypatch):
         search.set_encoder(None)
 
 
+
+def test_every_search_mode_keeps_only_models_passing_the_list_filters(corpus):
+    """A search with filters ranks only the models that pass them (not a filtered page of hits)."""
+    search.set_encoder(fake_encoder)
+    try:
+        with session_scope() as s:
+            search.embed_models(session=s, model_ids=list(corpus.values()))
+        tabular = service.ModelFilters(type="Tabular")
+        with session_scope(write=False) as s:
+            for mode in ("keyword", "semantic", "hybrid"):
+                hits = search.search_models(session=s, q="customer", mode=mode, limit=5, filters=tabular).items
+                assert [h.model.name for h in hits] == ["Churn Predictor"], mode
+            tagged = search.search_models(session=s, q="customer", limit=5, filters=service.ModelFilters(tag="NLP"))
+            assert [h.model.name for h in tagged.items] == ["Customer Sentiment Analyzer"]
+            none = search.search_models(session=s, q="customer", mode="semantic", limit=5,
+                                        filters=service.ModelFilters(type="Generative"))
+            assert none.items == []
+    finally:
+        search.set_encoder(None)
+
+
+def test_search_route_takes_the_list_filters(api, auth, corpus):
+    headers = auth.headers("data_scientist")
+    body = api.get(BASE, params={"q": "customer", "type": "Tabular"}, headers=headers).json()
+    assert [hit["model"]["name"] for hit in body["items"]] == ["Churn Predictor"]
+    refused = api.get(BASE, params={"q": "customer", "type": "Quantum"}, headers=headers)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "REQ_001"
+
 def test_the_embedding_job_runs_in_process(corpus, engineer, no_broker):
     """Creating a model queued an embedding job; running it stores the vectors."""
     from backend.jobs.tasks import run_job

@@ -8,12 +8,13 @@ from datetime import timedelta
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import event
 from sqlmodel import col, select
 
+from backend.auth.principal import SYSTEM as SYSTEM_ACTOR
 from backend.catalog.model_registry import discovery, service
 from backend.catalog.model_registry.models import ModelVersion, StageHistory
 from backend.catalog.model_registry.schemas import ModelCreate, ModelUpdate, VersionCreate
-from backend.auth.principal import SYSTEM as SYSTEM_ACTOR
 from backend.core.db import session_scope
 from backend.core.errors import AISystemError
 from backend.core.pagination import PageParams
@@ -52,9 +53,9 @@ def test_create_returns_the_design_document_and_is_audited(make_model):
 def test_list_documents_are_exactly_what_the_validated_schema_writes(session):
     """Lists write documents without re-validating them; every seeded model (and a sparse one) must
     come out exactly as `ModelRead` would write it, so the two paths cannot drift apart."""
-    from backend.catalog.model_registry.seed import seed_models
     from backend.catalog.model_registry import search
     from backend.catalog.model_registry.schemas import ModelRead, SearchPage
+    from backend.catalog.model_registry.seed import seed_models
 
     seed_models(session)
     session.commit()
@@ -432,6 +433,35 @@ def test_list_filters_and_sorts_with_keyset_pages(make_model, engineer):
         page1, cursor = service.list_models(session=s, params=PageParams(limit=3), sort="-accuracy")
         page2, end = service.list_models(session=s, params=PageParams(limit=3, cursor=cursor), sort="-accuracy")
         assert [r.name for r in page1 + page2] == ["C Vision", "D NLP", "A Vision", "B Speech"] and end is None
+
+
+
+@pytest.mark.parametrize("narrow_rows", [2000, 1])
+def test_narrow_filter_ranges_give_the_same_pages_either_way(make_model, monkeypatch, narrow_rows):
+    """A range that matches few rows is read through its own index and sorted (SQLite); above the
+    threshold the sort order's index is walked. Pages, order and cursors must not depend on which."""
+    from backend.catalog.model_registry import filters
+
+    for i, params in enumerate([1_000_000, 2_000_000, 3_000_000, 400_000_000, 500_000_000, None]):
+        make_model(f"P{i}", parameters=params)
+    monkeypatch.setattr(service, "NARROW_RANGE_ROWS", narrow_rows)
+    body = {"all": [{"field": "parameters", "op": "lt", "value": 10_000_000},
+                    {"field": "type", "op": "eq", "value": "NLP"}]}
+    statements: list[str] = []
+    with session_scope(write=False) as s:
+        event.listen(s.get_bind(), "before_cursor_execute", lambda *a: statements.append(a[2]))
+        pages, cursor = [], None
+        while True:
+            rows, cursor = service.list_models(session=s, params=PageParams(limit=2, cursor=cursor),
+                                               where=filters.compile_filter(body),
+                                               indexed_ranges=filters.indexed_ranges(body))
+            pages.append([r.name for r in rows])
+            if cursor is None:
+                break
+        assert pages == [["P2", "P1"], ["P0"]]
+        if s.get_bind().dialect.name == "sqlite":
+            page_query = next(q for q in reversed(statements) if "ORDER BY" in q)
+            assert ("ORDER BY (+ " in page_query) == (narrow_rows == 2000)
 
 
 # --- activity, trending, recommendations -------------------------------------------------------------------

@@ -1,0 +1,30 @@
+"""model_registry: indexes for the numeric filters (parameters, context length, accuracy)
+
+`POST /catalog/models/filter` ranges on these are often narrow (models under 50M parameters); with
+an index the service can size such a range and read only its rows (see service.list_models).
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-26 19:00:00
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+COLUMNS = ("parameters", "context_length", "accuracy")
+
+
+def upgrade() -> None:
+    for column in COLUMNS:
+        op.create_index(f"ix_catalog_model_{column}", "catalog_model", [column])
+
+
+def downgrade() -> None:
+    for column in COLUMNS:
+        op.drop_index(f"ix_catalog_model_{column}", table_name="catalog_model")
