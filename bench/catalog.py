@@ -158,8 +158,8 @@ def deep_page_cursor(n: int) -> str:
     return encode_cursor([to_utc(created_at), rows[0][1]])
 
 
-def scenarios(deep_cursor: str) -> dict:
-    return {
+def scenarios(deep_cursor: str, model_ids: list[str]) -> dict:
+    plans = {
         "list, first page": lambda i: build_request("GET", "/catalog/models", params={"limit": 50}),
         "list, deep page (95 %)": lambda i: build_request("GET", "/catalog/models",
                                                           params={"limit": 50, "cursor": deep_cursor}),
@@ -172,7 +172,27 @@ def scenarios(deep_cursor: str) -> dict:
                                                            "mode": "semantic", "limit": 20}),
         "filter (POST /filter)": lambda i: build_request("POST", "/catalog/models/filter", params={"limit": 50},
                                                          json_body=FILTERS[i % len(FILTERS)]),
+        "model page (GET /{id})": lambda i: build_request("GET", f"/catalog/models/{model_ids[i % len(model_ids)]}"),
     }
+    # What a catalog's users send, in 20 slots: mostly browsing (pages, filters, opening a model), some
+    # keyword searches; each slot's own request varies with i as in its scenario.
+    mix = (["list, first page"] * 6 + ["list, deep page (95 %)"] * 2 + ["list, filtered + sorted"] * 3
+           + ["filter (POST /filter)"] * 3 + ["model page (GET /{id})"] * 3 + ["keyword search"] * 3)
+    plans[MIX] = lambda i: plans[mix[i % len(mix)]](i // len(mix))
+    return plans
+
+
+MIX = "mixed reads (30 % first pages, 10 % deep, 15 % filtered, 15 % POST /filter, 15 % model pages, 15 % keyword)"
+
+
+def detail_ids(count: int = 200) -> list[str]:
+    """Ids of models the mix opens (a popular set, so each user's view is recorded once per 10 minutes)."""
+    from sqlalchemy import text
+
+    from backend.core.db import get_engine
+
+    with get_engine().connect() as conn:
+        return [r[0] for r in conn.execute(text("SELECT id FROM catalog_model ORDER BY id LIMIT :n"), {"n": count})]
 
 
 def main() -> None:
@@ -207,7 +227,7 @@ def main() -> None:
         with api_server(env, work / "server.log", workers=args.workers, quiet=True, wait_tries=600) as (_s, base):
             with httpx.Client(base_url=base, timeout=120) as client:
                 headers = login(client, "admin", PASSWORD)
-            plans = scenarios(figures["deepCursor"])
+            plans = scenarios(figures["deepCursor"], detail_ids())
             # Warm-up: every worker loads the embedding model and the vectors once.
             for name, make in plans.items():
                 run_load(base, headers, make, clients=4, total=24 if "semantic" in name else 8)

@@ -210,7 +210,7 @@ def get_model(modelId: ModelId, session: SessionDep, background: BackgroundTasks
     model = service.get_model(session=session, model_id=modelId)
     background.add_task(service.record_activity_now, model_id=model.id, user_id=principal.user_id, kind="view",
                         throttle_seconds=VIEW_THROTTLE_SECONDS)
-    return service.model_read(model)
+    return json_response(service.model_document(model))
 
 
 @router.put("/{modelId}", response_model=ModelRead, summary="Update a model",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -1011,22 +1011,29 @@ def record_activity(*, session: Session, model_id: str, user_id: str | None, kin
 def record_activity_now(*, model_id: str, user_id: str | None, kind: str, throttle_seconds: int = 0) -> None:
     """Record an event in its own short transaction (after a read request's response); never raises.
     With `throttle_seconds`, a repeat by the same user within that time is not counted again."""
-    from datetime import timedelta
-
     from backend.core.db import session_scope
 
+    throttled = bool(throttle_seconds and user_id)
     try:
-        with session_scope() as session:
-            if throttle_seconds and user_id:
-                since = utcnow() - timedelta(seconds=throttle_seconds)
-                recent = session.exec(select(func.count()).select_from(ModelActivity).where(
-                    ModelActivity.user_id == user_id, ModelActivity.model_id == model_id,
-                    ModelActivity.kind == kind, ModelActivity.occurred_at >= since)).one()
-                if recent:
+        if throttled:
+            # Most views are repeats: find that out on a read session, without queueing every view
+            # of every server worker for SQLite's write lock.
+            with session_scope(write=False) as session:
+                if _done_recently(session, model_id, user_id, kind, throttle_seconds):
                     return
+        with session_scope() as session:
+            if throttled and _done_recently(session, model_id, user_id, kind, throttle_seconds):
+                return  # recorded by a concurrent request meanwhile
             record_activity(session=session, model_id=model_id, user_id=user_id, kind=kind)
     except Exception:
         log.warning("could not record %s activity on %s", kind, model_id, exc_info=True)
+
+
+def _done_recently(session: Session, model_id: str, user_id: str, kind: str, seconds: int) -> bool:
+    since = utcnow() - timedelta(seconds=seconds)
+    return session.exec(select(func.count()).select_from(ModelActivity).where(
+        ModelActivity.user_id == user_id, ModelActivity.model_id == model_id,
+        ModelActivity.kind == kind, ModelActivity.occurred_at >= since)).one() > 0
 
 
 # --- embeddings -----------------------------------------------------------------------------------
