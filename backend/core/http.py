@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 from fastapi import Request, Response
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from backend.core.config import get_settings
 from backend.core.db import new_session
@@ -17,14 +19,38 @@ from backend.core.schemas import ErrorResponse
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """The request's session. Routes commit before they return; anything uncommitted is rolled back."""
-    session = new_session(write=request.method not in _READ_METHODS)
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """The request's session. Routes commit before they return; anything uncommitted is rolled back.
+
+    Async, so FastAPI opens and closes it on the event loop instead of two trips through its thread
+    pool (a fifth of a list page's cost under load). Opening does no I/O; ending the transaction is a
+    local call of microseconds on SQLite, and goes to a worker thread on a networked database.
+    """
+    async with _session(write=request.method not in _READ_METHODS) as session:
+        yield session
+
+
+async def get_read_session() -> AsyncIterator[Session]:
+    """A session that never takes SQLite's write lock, for read-only work behind a POST."""
+    async with _session(write=False) as session:
+        yield session
+
+
+@asynccontextmanager
+async def _session(*, write: bool) -> AsyncIterator[Session]:
+    session = new_session(write=write)
     try:
         yield session
     finally:
-        session.rollback()
-        session.close()
+        if session.get_bind().dialect.name == "sqlite":
+            _end(session)
+        else:
+            await run_in_threadpool(_end, session)
+
+
+def _end(session: Session) -> None:
+    session.rollback()
+    session.close()
 
 
 def json_response(data: Any, status_code: int = 200) -> Response:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -39,9 +38,8 @@ from backend.catalog.model_registry.schemas import (
     VersionRead,
     VersionUpdate,
 )
-from backend.core.db import new_session
 from backend.core.errors import InvalidRequest, PermissionDenied
-from backend.core.http import COMMON_ERRORS, error_responses, get_session, json_response
+from backend.core.http import COMMON_ERRORS, error_responses, get_read_session, get_session, json_response
 from backend.core.pagination import PageParams, page_params
 from backend.core.schemas import Page
 
@@ -54,17 +52,7 @@ SortParam = Annotated[Literal[service.SORT_CHOICES], Query(description="Sort key
 VIEW_THROTTLE_SECONDS = 600
 
 
-def read_session() -> Iterator[Session]:
-    """A session that never takes SQLite's write lock (for read-only work behind a POST)."""
-    session = new_session(write=False)
-    try:
-        yield session
-    finally:
-        session.rollback()
-        session.close()
-
-
-ReadSessionDep = Annotated[Session, Depends(read_session)]
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 
 
 def require_for_read(permission: str):
