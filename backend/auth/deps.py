@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from fastapi import Depends, Request
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from backend.auth import service as auth_service
 from backend.auth.principal import Principal
 from backend.core.errors import NotAuthenticated, PermissionDenied
-from backend.core.http import get_session
+from backend.core.http import get_read_session, get_session, run_short_read
 
 
 def _credentials(request: Request) -> tuple[str, str] | None:
@@ -26,7 +27,7 @@ def _credentials(request: Request) -> tuple[str, str] | None:
     return None
 
 
-def resolve_principal(request: Request, session: Session, *, accept_model_key: bool = False) -> Principal:
+def resolve_principal(request: Request, session: Session, accept_model_key: bool = False) -> Principal:
     credentials = _credentials(request)
     if credentials is None:
         raise NotAuthenticated()
@@ -43,11 +44,20 @@ def resolve_principal(request: Request, session: Session, *, accept_model_key: b
     return principal
 
 
-def require(permission: str, *, accept_model_key: bool = False):
-    """Dependency: the signed-in principal, who must hold `permission`."""
+def require(permission: str, *, accept_model_key: bool = False, read_only: bool = False):
+    """Dependency: the signed-in principal, who must hold `permission`.
 
-    def guard(request: Request, session: Session = Depends(get_session)) -> Principal:
-        principal = resolve_principal(request, session, accept_model_key=accept_model_key)
+    `read_only` signs the caller in on the read session (`get_read_session`) that a read-only route
+    behind POST uses, so such requests never queue for SQLite's write lock.
+    """
+
+    async def guard(request: Request,
+                    session: Session = Depends(get_read_session if read_only else get_session)) -> Principal:
+        # A token check only reads (one query); an API key may also record its last use (a write).
+        if request.headers.get("authorization"):
+            principal = await run_short_read(session, resolve_principal, request, session, accept_model_key)
+        else:
+            principal = await run_in_threadpool(resolve_principal, request, session, accept_model_key)
         if not principal.can(permission):
             raise PermissionDenied(permission)
         return principal

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import Request, Response
@@ -13,10 +13,11 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from backend.core.config import get_settings
-from backend.core.db import new_session
+from backend.core.db import is_write_session, new_session
 from backend.core.schemas import ErrorResponse
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+T = TypeVar("T")
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -42,10 +43,25 @@ async def _session(*, write: bool) -> AsyncIterator[Session]:
     try:
         yield session
     finally:
-        if session.get_bind().dialect.name == "sqlite":
+        # Ending a transaction never waits for a lock: on SQLite a local call of microseconds.
+        if _is_sqlite(session):
             _end(session)
         else:
             await run_in_threadpool(_end, session)
+
+
+async def run_short_read(session: Session, fn: Callable[..., T], *args: Any) -> T:
+    """Run `fn(*args)`, a short read (a primary-key lookup), from async code: inline on a SQLite read
+    session, where it is a local call of microseconds and a trip through the thread pool costs more;
+    in the thread pool otherwise (a networked database, or a write session, whose first statement
+    takes SQLite's write lock and may wait for it)."""
+    if _is_sqlite(session) and not is_write_session(session):
+        return fn(*args)
+    return await run_in_threadpool(fn, *args)
+
+
+def _is_sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
 
 
 def _end(session: Session) -> None:

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from backend.auth.deps import require, resolve_principal
+from backend.auth.deps import require
 from backend.auth.principal import Principal
 from backend.catalog.model_registry import artifacts, discovery, filters, search, service
 from backend.catalog.model_registry import tasks as _tasks  # noqa: F401  (registers the embedding job)
@@ -38,7 +38,7 @@ from backend.catalog.model_registry.schemas import (
     VersionRead,
     VersionUpdate,
 )
-from backend.core.errors import InvalidRequest, PermissionDenied
+from backend.core.errors import InvalidRequest
 from backend.core.http import COMMON_ERRORS, error_responses, get_read_session, get_session, json_response
 from backend.core.pagination import PageParams, page_params
 from backend.core.schemas import Page
@@ -53,21 +53,6 @@ VIEW_THROTTLE_SECONDS = 600
 
 
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]
-
-
-def require_for_read(permission: str):
-    """`require(permission)` for a read-only route behind POST: it signs the caller in on a read
-    session, so concurrent filters never queue for SQLite's write lock."""
-
-    def guard(request: Request, session: ReadSessionDep) -> Principal:
-        principal = resolve_principal(request, session)
-        if not principal.can(permission):
-            raise PermissionDenied(permission)
-        return principal
-
-    guard.permission = permission  # type: ignore[attr-defined]  (read by the route inventory)
-    guard.__name__ = f"require_{permission.replace(':', '_')}_read"
-    return Depends(guard)
 
 
 def _model_page(rows, cursor: str | None) -> Response:  # noqa: ANN001
@@ -160,7 +145,7 @@ def filter_models(
     body: Annotated[dict[str, Any], Body(examples=[FILTER_EXAMPLE])],
     sort: SortParam = "-createdAt",
     params: PageParams = Depends(page_params),
-    principal: Principal = require_for_read("model:read"),
+    principal: Principal = require("model:read", read_only=True),
 ) -> Page[ModelRead]:
     """Conditions `{"field", "op", "value"}` grouped by `all` / `any`. Fields are the document's paths
     (`performance.accuracy`, `metadata.tags`, `training.dataset`, …); ops: eq, ne, gt, gte, lt, lte, in,
