@@ -311,7 +311,8 @@ def missing_embeddings(*, session: Session, limit: int = 10000) -> list[str]:
 
 
 class VectorCache:
-    """The stored vectors of one database in memory; new or changed rows are read incrementally."""
+    """The stored vectors of one database in memory; new or changed rows are read incrementally.
+    `pending` holds vectors computed here for models not stored yet (see `_embed_unstored`)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -319,6 +320,7 @@ class VectorCache:
         self.index: dict[str, int] = {}
         self.matrix = np.zeros((0, DIMENSIONS), dtype=np.float32)
         self.through = None
+        self.pending: dict[str, np.ndarray] = {}
 
     def refresh(self, session: Session) -> None:
         count, newest = session.exec(select(func.count(), func.max(ModelEmbedding.embedded_at))).one()
@@ -332,7 +334,7 @@ class VectorCache:
                 self._load(session, since=None)
 
     def _reset(self) -> None:
-        self.ids, self.index, self.through = [], {}, None
+        self.ids, self.index, self.through, self.pending = [], {}, None, {}
         self.matrix = np.zeros((0, DIMENSIONS), dtype=np.float32)
 
     def _load(self, session: Session, since) -> None:  # noqa: ANN001
@@ -344,6 +346,7 @@ class VectorCache:
             vector = np.frombuffer(blob, dtype=np.float32)
             if vector.shape[0] != DIMENSIONS:
                 continue
+            self.pending.pop(model_id, None)  # the stored vector takes over
             if model_id in self.index:
                 self.matrix[self.index[model_id]] = vector
             else:
@@ -356,18 +359,27 @@ class VectorCache:
             self.ids += fresh_ids
             self.matrix = np.vstack([self.matrix, np.stack(fresh)])
 
-    def top(self, query: np.ndarray, k: int, among: set[str] | None = None) -> list[tuple[str, float]]:
-        """The k stored vectors closest to `query` (only those of the models `among`, when given)."""
+    def add_pending(self, model_ids: Sequence[str], vectors: np.ndarray) -> None:
         with self.lock:
-            rows = np.arange(len(self.ids)) if among is None else \
-                np.fromiter((self.index[m] for m in among if m in self.index), dtype=np.int64)
-            if not len(rows):
-                return []
-            scores = self.matrix[rows] @ query if among is not None else self.matrix @ query
-            k = min(k, len(scores))
-            best = np.argpartition(-scores, k - 1)[:k]
-            best = best[np.argsort(-scores[best], kind="stable")]
-            return [(self.ids[rows[i]], float(scores[i])) for i in best]
+            self.pending.update(zip(model_ids, vectors, strict=True))
+
+    def top(self, query: np.ndarray, k: int, among: set[str] | None = None) -> list[tuple[str, float]]:
+        """The k vectors closest to `query` (only those of the models `among`, when given)."""
+        with self.lock:
+            best = self._top_stored(query, k, among)
+            extra = [(m, float(v @ query)) for m, v in self.pending.items() if among is None or m in among]
+        return sorted(best + extra, key=lambda hit: -hit[1])[:k] if extra else best
+
+    def _top_stored(self, query: np.ndarray, k: int, among: set[str] | None) -> list[tuple[str, float]]:
+        rows = np.arange(len(self.ids)) if among is None else \
+            np.fromiter((self.index[m] for m in among if m in self.index), dtype=np.int64)
+        if not len(rows):
+            return []
+        scores = self.matrix[rows] @ query if among is not None else self.matrix @ query
+        k = min(k, len(scores))
+        best = np.argpartition(-scores, k - 1)[:k]
+        best = best[np.argsort(-scores[best], kind="stable")]
+        return [(self.ids[rows[i]], float(scores[i])) for i in best]
 
 
 class _Caches(dict):
@@ -389,6 +401,7 @@ def semantic_ranked(session: Session, q: str, *, limit: int, offset: int = 0,
         raise InvalidRequest("The query is empty", {"q": "give a question or description"})
     cache = _VECTORS.for_session(session)
     cache.refresh(session)
+    _embed_unstored(session, cache)
     vector = encode([q[:1000]])[0]
     wanted = offset + limit
     allowed = live_ids(filters)
@@ -402,6 +415,23 @@ def semantic_ranked(session: Session, q: str, *, limit: int, offset: int = 0,
         if len(alive) >= wanted or pool >= len(cache.ids):
             return alive[offset:wanted]
         pool *= 4
+
+
+UNSTORED_LIMIT = 64
+
+
+def _embed_unstored(session: Session, cache: VectorCache) -> None:
+    """Give models written since the newest stored vector, and not embedded yet, a vector in this
+    process's memory (at most UNSTORED_LIMIT, newest first), so semantic search finds a model right
+    after it is registered, or when no worker runs; the worker's stored vectors replace these."""
+    query = select(RegisteredModel.id).where(col(RegisteredModel.deleted_at).is_(None))
+    if cache.through is not None:
+        query = query.where(col(RegisteredModel.updated_at) >= cache.through)
+    recent = session.exec(query.order_by(col(RegisteredModel.updated_at).desc()).limit(UNSTORED_LIMIT)).all()
+    missing = [m for m in recent if m not in cache.index and m not in cache.pending]
+    planned = plan_embeddings(session=session, model_ids=missing) if missing else []
+    if planned:
+        cache.add_pending([m for m, _, _ in planned], encode([text for _, text, _ in planned]))
 
 
 # --- the search routes' entry point ---------------------------------------------------------------

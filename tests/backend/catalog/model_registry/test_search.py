@@ -132,6 +132,30 @@ def test_search_route_takes_the_list_filters(api, auth, corpus):
     refused = api.get(BASE, params={"q": "customer", "type": "Quantum"}, headers=headers)
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "REQ_001"
 
+
+def test_semantic_search_finds_models_the_worker_has_not_embedded_yet(corpus, make_model):
+    """Right after a write (or with no worker running) a model has no stored vector; semantic search
+    embeds it in memory, and the stored vector takes over once the worker has run."""
+    search.set_encoder(fake_encoder)
+    try:
+        with session_scope(write=False) as s:
+            assert len(search.missing_embeddings(session=s)) == len(corpus)  # no worker ran
+            hits = search.search_models(session=s, q="phone calls transcribed", mode="semantic", limit=3)
+        assert hits.items[0].model.name == "Speech Recognizer"
+        with session_scope() as s:
+            search.embed_models(session=s, model_ids=list(corpus.values()))
+        with session_scope(write=False) as s:
+            hits = search.search_models(session=s, q="phone calls transcribed", mode="semantic", limit=3)
+            cache = search._VECTORS.for_session(s)
+            assert hits.items[0].model.name == "Speech Recognizer" and not cache.pending
+        make_model("Call Transcriber", type="Speech", metadata={"description": "Transcribes phone calls."})
+        with session_scope(write=False) as s:
+            names = {h.model.name for h in search.search_models(session=s, q="phone calls transcribed",
+                                                                mode="semantic", limit=5).items}
+        assert "Call Transcriber" in names
+    finally:
+        search.set_encoder(None)
+
 def test_the_embedding_job_runs_in_process(corpus, engineer, no_broker):
     """Creating a model queued an embedding job; running it stores the vectors."""
     from backend.jobs.tasks import run_job
