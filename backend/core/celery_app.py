@@ -10,7 +10,8 @@ from backend.core.config import get_settings
 
 RUN_JOB_TASK = "aisystem.run_job"
 QUEUE = "aisystem"
-TASK_MODULES = ["backend.jobs.tasks", "backend.catalog.datasets.tasks", "backend.catalog.model_registry.tasks"]
+TASK_MODULES = ["backend.jobs.tasks", "backend.catalog.datasets.tasks", "backend.catalog.model_registry.tasks",
+                "backend.marketplace.tasks"]
 
 
 def create_celery(broker_url: str) -> Celery:

@@ -1,4 +1,5 @@
-"""The registry of background job types: each domain's tasks.py registers its handlers here."""
+"""The registries of background work: job types (run when created) and periodic tasks (run by every
+worker's housekeeping thread on a schedule). Each domain's tasks.py registers its own here."""
 
 from __future__ import annotations
 
@@ -69,3 +70,32 @@ def job_type(name: str) -> JobType | None:
 def job_types() -> list[JobType]:
     _load_task_modules()
     return sorted(_REGISTRY.values(), key=lambda t: t.name)
+
+
+# --- periodic tasks ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeriodicTask:
+    name: str
+    every_seconds: float
+    run: Callable[[Any], Any]  # fn(session) -> a summary to log; runs in its own transaction
+
+
+_PERIODIC: dict[str, PeriodicTask] = {}
+
+
+def periodic(name: str, *, every_seconds: float):
+    """Register `fn(session)` to run every `every_seconds` on each worker. Every worker runs it, so it
+    must be safe to run twice at once (a unique constraint or a conditional write decides)."""
+
+    def register(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        _PERIODIC[name] = PeriodicTask(name=name, every_seconds=every_seconds, run=fn)
+        return fn
+
+    return register
+
+
+def periodic_tasks() -> list[PeriodicTask]:
+    _load_task_modules()
+    return sorted(_PERIODIC.values(), key=lambda t: t.name)

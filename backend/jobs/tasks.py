@@ -19,7 +19,7 @@ from backend.core.config import get_settings
 from backend.core.db import session_scope
 from backend.core.ids import new_id
 from backend.core.schemas import InputModel
-from backend.core.tasks import job_handler, job_type
+from backend.core.tasks import job_handler, job_type, periodic_tasks
 from backend.jobs import service as jobs_service
 from backend.jobs.models import PlatformSnapshot
 
@@ -129,10 +129,12 @@ def gpu_names() -> list[str]:
 
 
 def housekeeping_loop(name: str, stop: threading.Event) -> None:
-    """Heartbeat every few seconds; reap lost jobs every `reaper_interval_seconds`."""
+    """Heartbeat every few seconds; reap lost jobs every `reaper_interval_seconds`; run the periodic
+    tasks when due."""
     settings = get_settings()
     gpus = gpu_names()
     next_reap = 0.0
+    due_at: dict[str, float] = {}
     while True:
         try:
             with session_scope() as session:
@@ -144,10 +146,32 @@ def housekeeping_loop(name: str, stop: threading.Event) -> None:
                     log.info("reaper: %s", outcome)
                 purge_consumed_messages()
                 next_reap = time.monotonic() + settings.reaper_interval_seconds
+            run_due_periodic_tasks(due_at)
         except Exception:
             log.warning("housekeeping failed; retrying", exc_info=True)
         if stop.wait(min(settings.worker_heartbeat_seconds, settings.reaper_interval_seconds)):
             return
+
+
+def run_due_periodic_tasks(due_at: dict[str, float]) -> list[str]:
+    """Run each periodic task whose time has come, each in its own transaction, and note when it is
+    due next in `due_at` (a failure waits for the next turn too); returns the names that ran."""
+    ran = []
+    for task in periodic_tasks():
+        now = time.monotonic()
+        if now < due_at.get(task.name, 0.0):
+            continue
+        due_at[task.name] = now + task.every_seconds
+        try:
+            with session_scope() as session:
+                outcome = task.run(session)
+            ran.append(task.name)
+            if outcome:
+                log.info("%s: %s", task.name, outcome)
+        except Exception:
+            log.warning("periodic task %s failed; it runs again in %.0f s", task.name, task.every_seconds,
+                        exc_info=True)
+    return ran
 
 
 @worker_ready.connect

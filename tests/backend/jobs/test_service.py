@@ -406,3 +406,28 @@ def test_run_job_stops_a_running_selftest_when_cancelled(principals, sent):
     job = read_job(job_id)
     assert (job.status, job.lease_owner) == ("cancelled", None)
     assert audit_actions(job_id)[-2:] == ["job.cancel", "job.cancelled"]
+
+
+def test_periodic_tasks_run_when_due_and_a_failure_waits_its_turn(monkeypatch):
+    from backend.core import tasks as registry
+    from backend.jobs.tasks import run_due_periodic_tasks
+
+    calls: list[str] = []
+
+    def works(session) -> None:
+        calls.append("works")
+
+    def breaks(session) -> None:
+        calls.append("breaks")
+        raise RuntimeError("boom")
+
+    registry.periodic_tasks()  # the domains' tasks register now, not into the test's registry below
+    monkeypatch.setattr(registry, "_PERIODIC", {})
+    registry.periodic("test.works", every_seconds=3600)(works)
+    registry.periodic("test.breaks", every_seconds=3600)(breaks)
+    due: dict[str, float] = {}
+    assert run_due_periodic_tasks(due) == ["test.works"]  # the failure is logged, the others run
+    assert run_due_periodic_tasks(due) == [] and sorted(calls) == ["breaks", "works"]
+    due["test.breaks"] = 0.0
+    run_due_periodic_tasks(due)
+    assert calls.count("breaks") == 2 and calls.count("works") == 1
