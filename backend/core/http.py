@@ -13,7 +13,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from backend.core.config import get_settings
-from backend.core.db import is_write_session, new_session
+from backend.core.db import is_sqlite, is_write_session, new_session
 from backend.core.schemas import ErrorResponse
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -61,7 +61,7 @@ async def run_short_read(session: Session, fn: Callable[..., T], *args: Any) -> 
 
 
 def _is_sqlite(session: Session) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
+    return is_sqlite(session.get_bind())
 
 
 def _end(session: Session) -> None:

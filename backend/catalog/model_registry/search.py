@@ -124,12 +124,10 @@ _INDEX = table(TABLE, column("rowid"), column("model_id"), column("name"), colum
 
 
 def live_ids(filters: ModelFilters | None):  # noqa: ANN201
-    """A select of the ids of live models passing the list filters, or None when none are set."""
+    """`service.matching_ids(filters)`, or None when no filter is set (search all live models)."""
     from backend.catalog.model_registry import service
 
-    if filters is None or not filters.any():
-        return None
-    return service.apply_filters(select(RegisteredModel.id).where(col(RegisteredModel.deleted_at).is_(None)), filters)
+    return service.matching_ids(filters) if filters is not None and filters.any() else None
 
 
 def keyword_ranked(session: Session, q: str, *, limit: int, offset: int = 0,

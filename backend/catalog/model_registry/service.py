@@ -55,6 +55,7 @@ from backend.catalog.model_registry.schemas import (
     VersionUpdate,
     parse_semver,
 )
+from backend.core.db import is_sqlite
 from backend.core.errors import AISystemError, InvalidRequest
 from backend.core.ids import new_id
 from backend.core.pagination import PageParams, decode_cursor, paginate
@@ -256,6 +257,11 @@ def live_models_query(*, columns: bool = False):
     return select(*source).where(col(RegisteredModel.deleted_at).is_(None))
 
 
+def matching_ids(filters: ModelFilters):  # noqa: ANN201
+    """A select of the ids of the live models passing `filters` (for `IN` conditions)."""
+    return apply_filters(select(RegisteredModel.id).where(col(RegisteredModel.deleted_at).is_(None)), filters)
+
+
 def apply_filters(query, filters: ModelFilters):  # noqa: ANN001, ANN201
     for name in ("type", "category", "framework", "status", "license", "created_by"):
         value = getattr(filters, name)
@@ -284,9 +290,8 @@ def model_facets(*, session: Session, filters: ModelFilters | None = None) -> Mo
         counts[name] = _facet_counts(session, query.group_by(column), func.count(), column)
     # Tags of the matching models through an IN: SQLite then reads the label index alone instead of
     # joining each of ~4 labels per model to its row (0.7 s → 0.2 s at 100,000 models).
-    matching = apply_filters(select(RegisteredModel.id).where(col(RegisteredModel.deleted_at).is_(None)),
-                             replace(filters, tag=None))
-    tags = select(ModelLabel.value, func.count()).where(ModelLabel.kind == "tag", col(ModelLabel.model_id).in_(matching))
+    tags = select(ModelLabel.value, func.count()).where(
+        ModelLabel.kind == "tag", col(ModelLabel.model_id).in_(matching_ids(replace(filters, tag=None))))
     counts["tag"] = _facet_counts(session, tags.group_by(ModelLabel.value), func.count(), ModelLabel.value)
     return ModelFacets(**counts)
 
@@ -344,7 +349,7 @@ def _any_narrow(session: Session, conditions: Sequence[Any]) -> bool:
     range on its own index (at most NARROW_RANGE_ROWS + 1 entries) tells the two apart; PostgreSQL's
     planner has the statistics to choose by itself.
     """
-    if not conditions or session.get_bind().dialect.name != "sqlite":
+    if not conditions or not is_sqlite(session.get_bind()):
         return False
     for condition in conditions:
         # Selecting a constant reads the index alone (no table row per entry).
