@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     job_max_attempts: int = 3
     job_requeue_after_seconds: int = 60
     reaper_interval_seconds: float = 10.0
+    # Per server process: ranked searches and facet counts kept until the catalog changes (0: off).
+    result_cache_entries: int = Field(default=2000, ge=0)
     worker_heartbeat_seconds: float = 5.0
 
     api_docs: bool = Field(default=True, description="Serve /api/v1/docs and /api/v1/openapi.json")

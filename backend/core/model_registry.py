@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 MODEL_MODULES = [
+    "backend.core.cache",
     "backend.auth.models",
     "backend.governance.models",
     "backend.jobs.models",

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from backend.core.cache import track_changes
 from backend.core.timeutil import utcnow
 
 LIFECYCLE = ("development", "training", "validation", "deployment", "monitoring", "retirement")
@@ -210,3 +211,8 @@ class ModelEmbedding(SQLModel, table=True):
     vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     text_sha256: str = Field(max_length=64)
     embedded_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+# Ranked searches and facet counts are cached until a model or its labels change (see core.cache).
+MODELS_GENERATION = "catalog.models"
+track_changes(MODELS_GENERATION, RegisteredModel, ModelLabel)

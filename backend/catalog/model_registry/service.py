@@ -23,6 +23,7 @@ from backend.catalog.model_registry import artifacts
 from backend.catalog.model_registry.models import (
     FACET_FIELDS,
     LIFECYCLE,
+    MODELS_GENERATION,
     LineageEdge,
     ModelActivity,
     ModelEmbedding,
@@ -55,6 +56,7 @@ from backend.catalog.model_registry.schemas import (
     VersionUpdate,
     parse_semver,
 )
+from backend.core.cache import GenerationCache
 from backend.core.db import is_sqlite
 from backend.core.errors import AISystemError, InvalidRequest
 from backend.core.ids import new_id
@@ -283,6 +285,15 @@ def model_facets(*, session: Session, filters: ModelFilters | None = None) -> Mo
     """Counts of live models per type, status, framework, category, license and tag (the
     FACET_VALUES most common of each), each facet under the filters other than its own."""
     filters = filters or ModelFilters()
+    # Counting takes 0.3-0.9 s at 100,000 models: kept until a model changes (core.cache).
+    facets = _FACETS.get_or_compute(session, ("facets", filters), lambda: _count_facets(session, filters))
+    return facets.model_copy(deep=True)
+
+
+_FACETS = GenerationCache(MODELS_GENERATION)
+
+
+def _count_facets(session: Session, filters: ModelFilters) -> ModelFacets:
     counts: dict[str, list[FacetCount]] = {}
     for name, column in FACET_COLUMNS.items():
         query = apply_filters(select(column, func.count()).where(col(RegisteredModel.deleted_at).is_(None),

@@ -125,6 +125,36 @@ def test_every_search_mode_keeps_only_models_passing_the_list_filters(corpus):
         search.set_encoder(None)
 
 
+def test_a_repeated_search_is_ranked_once_until_a_model_changes(corpus, engineer, monkeypatch):
+    """Ranked pages are cached; any committed change to a model (here a status, which the keyword
+    index does not hold) retires them, so a filtered search never shows a stale match."""
+    ranked = []
+    rank = search._rank_keyword
+    monkeypatch.setattr(search, "_rank_keyword", lambda *a, **kw: ranked.append(1) or rank(*a, **kw))
+    in_development = service.ModelFilters(status="development")
+
+    def names() -> list[str]:
+        with session_scope(write=False) as s:
+            return sorted(h.model.name for h in search.search_models(session=s, q="customer",
+                                                                     filters=in_development).items)
+
+    assert names() == names() == ["Churn Predictor", "Customer Sentiment Analyzer"]
+    assert len(ranked) == 1
+    with session_scope() as s:
+        service.change_status(session=s, actor=engineer, model_id=corpus["Churn Predictor"], status="training")
+    assert names() == ["Customer Sentiment Analyzer"]
+    assert len(ranked) == 2
+
+
+def test_facet_counts_follow_changes_to_models(corpus, make_model):
+    with session_scope(write=False) as s:
+        before = {c.value: c.count for c in service.model_facets(session=s).type}
+    make_model("Invoice Reader", type="Vision")
+    with session_scope(write=False) as s:
+        after = {c.value: c.count for c in service.model_facets(session=s).type}
+    assert after["Vision"] == before["Vision"] + 1
+
+
 def test_search_route_takes_the_list_filters(api, auth, corpus):
     headers = auth.headers("data_scientist")
     body = api.get(BASE, params={"q": "customer", "type": "Tabular"}, headers=headers).json()
