@@ -334,7 +334,10 @@ class VectorCache:
         self.pending: dict[str, np.ndarray] = {}
 
     def refresh(self, session: Session) -> None:
-        count, newest = session.exec(select(func.count(), func.max(ModelEmbedding.embedded_at))).one()
+        # Two queries: SQLite answers max() from the index's last entry and count() from the smallest
+        # index, but together it walks the embedded_at index reading every value (7 ms at 100,000).
+        count = session.exec(select(func.count()).select_from(ModelEmbedding)).one()
+        newest = session.exec(select(func.max(ModelEmbedding.embedded_at))).one()
         with self.lock:
             if count == len(self.ids) and newest == self.through:
                 return
