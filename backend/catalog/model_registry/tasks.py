@@ -1,4 +1,5 @@
-"""Background work of the model registry: computing sentence embeddings for semantic search."""
+"""Background work of the model registry: computing sentence embeddings for semantic search, and a
+periodic sweep for live models that still have none."""
 
 from __future__ import annotations
 
@@ -6,14 +7,21 @@ from typing import Annotated
 
 import numpy as np
 from pydantic import Field, StringConstraints
+from sqlmodel import Session, col, select
 
+from backend.auth.principal import SYSTEM
 from backend.catalog.model_registry import search
 from backend.core.db import session_scope
 from backend.core.schemas import InputModel
-from backend.core.tasks import job_handler
+from backend.core.tasks import job_handler, periodic
+from backend.jobs import service as jobs_service
+from backend.jobs.models import Job
 
 EMBED_JOB = "catalog.embed_models"
 BATCH = 64
+# A model whose embedding job failed for good (or that was written while no worker ran) is found by
+# semantic search again within this many seconds.
+SWEEP_INTERVAL_SECONDS = 1800
 
 
 class EmbedPayload(InputModel):
@@ -42,3 +50,17 @@ def embed_models(ctx) -> dict:  # noqa: ANN001
                                        vectors=np.concatenate(vectors) if vectors else np.zeros((0, 384)))
         ctx.result = {"embedded": saved, "requested": len(ids)}
     return ctx.result
+
+
+@periodic("catalog.embed_missing", every_seconds=SWEEP_INTERVAL_SECONDS)
+def embed_missing(session: Session) -> dict[str, str] | None:
+    """Queue one embedding job for the live models without an embedding, unless one is queued or
+    running already. Two workers may both queue one; the second then finds nothing to embed."""
+    if not search.missing_embeddings(session=session, limit=1):
+        return None
+    waiting = session.exec(select(Job.id).where(Job.type == EMBED_JOB, col(Job.status).in_(("queued", "running")))
+                           .limit(1)).first()
+    if waiting:
+        return None
+    job = jobs_service.create_job(session=session, actor=SYSTEM, type=EMBED_JOB, payload={"missing": True})
+    return {"jobId": job.id}
