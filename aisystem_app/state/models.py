@@ -38,11 +38,13 @@ class Query:
 
 def read_models(query: Query):
     """A unit of work reading one page: browsing uses the service's filters and sort, a search ranks
-    the models passing the filters by relevance; the first page also counts the filter chips."""
+    the models passing the filters by relevance; the first page also counts the filter chips (among
+    a keyword search's matches; a semantic search ranks every model, so its chips count them all)."""
 
     def work(session: Session, principal: Principal) -> tuple[list[dict[str, str]], str | None, bool, dict | None]:
         filters = registry.ModelFilters(**dict(query.filters))
-        counts = chip_counts(session, filters) if query.cursor is None else None
+        keyword = query.q if query.q and query.mode == "keyword" else None
+        counts = chip_counts(session, filters, keyword) if query.cursor is None else None
         if query.q:
             page = registry_search.search_models(session=session, q=query.q, mode=query.mode, limit=PAGE_SIZE,
                                                  cursor=query.cursor, filters=filters)
@@ -55,9 +57,10 @@ def read_models(query: Query):
     return work
 
 
-def chip_counts(session: Session, filters: registry.ModelFilters) -> dict[str, int]:
-    """How many models each chip would show (under the other filters), keyed "facet:value"."""
-    facets = registry.model_facets(session=session, filters=filters)
+def chip_counts(session: Session, filters: registry.ModelFilters, q: str | None = None) -> dict[str, int]:
+    """How many models each chip would show (under the other filters, among the keyword matches of
+    `q` when given), keyed "facet:value"."""
+    facets = registry.model_facets(session=session, filters=filters, q=q)
     counts = {f"{key}:{value}": 0 for key, values in view.CHIPS.items() for value in values}
     for key in view.CHIPS:
         counts |= {f"{key}:{fc.value}": fc.count for fc in getattr(facets, key)}

@@ -147,8 +147,10 @@ async def test_filters_and_keyword_search(root_state, demo_users, model_id) -> N
     assert [r["id"] for r in listing.rows] == [model_id]
     await ModelsState.toggle_filter.fn(listing, "owner", "x")  # unknown keys are ignored
     assert listing.filters == {}
+    await ModelsState.search.fn(listing, {"q": "sentiment"})
+    assert listing.rows == [] and listing.counts["type:Tabular"] == 0  # the chips count the search's matches
     await ModelsState.search.fn(listing, {"q": "churn"})
-    assert [r["name"] for r in listing.rows] == ["Churn Predictor"]
+    assert [r["name"] for r in listing.rows] == ["Churn Predictor"] and listing.counts["type:Tabular"] == 1
     await ModelsState.toggle_filter.fn(listing, "type", "Vision")  # the search keeps only Vision models
     assert listing.rows == [] and listing.query == "churn"
     await ModelsState.toggle_filter.fn(listing, "type", "Vision")

@@ -128,10 +128,17 @@ def search_models(
 
 
 @router.get("/facets", response_model=ModelFacets, summary="Counts per type, status, framework, category, license, tag")
-def facets(session: SessionDep, filters: FiltersDep, principal: Principal = require("model:read")) -> ModelFacets:
+def facets(
+    session: SessionDep,
+    filters: FiltersDep,
+    q: Annotated[str | None, Query(min_length=1, max_length=500, pattern=NO_NUL,
+                                   description="Count only the models a keyword search for these words matches")] = None,
+    principal: Principal = require("model:read"),
+) -> ModelFacets:
     """For filter chips: how many live models have each value (the 30 most common per facet). Each
-    facet is counted under the other filters given, so choosing a type still shows the other types."""
-    return service.model_facets(session=session, filters=filters)
+    facet is counted under the other filters given, so choosing a type still shows the other types.
+    With `q`, among the keyword search's matches (a `q` without words is REQ_001)."""
+    return service.model_facets(session=session, filters=filters, q=q)
 
 
 FILTER_EXAMPLE = {"all": [{"field": "performance.accuracy", "op": "gte", "value": 0.9},

@@ -113,11 +113,27 @@ class Ranked:
     highlights: dict[str, str]
 
 
-def _query_words(q: str) -> list[str]:
-    terms = [w[:64] for w in words(q)][:12]
+def query_words(q: str) -> tuple[str, ...]:
+    """The words a keyword search looks for (at most 12, each cut to 64 characters); REQ_001 if none."""
+    terms = tuple(w[:64] for w in words(q)[:12])
     if not terms:
         raise InvalidRequest("The query has no words to search for", {"q": "give at least one word"})
     return terms
+
+
+def _sqlite_match(terms: Sequence[str]) -> str:
+    return " AND ".join(f'"{t}"*' for t in terms)
+
+
+def _pg_tsquery(terms: Sequence[str]):  # noqa: ANN202
+    return func.to_tsquery("simple", " & ".join(f"{t}:*" for t in terms))
+
+
+def keyword_matches(session: Session, terms: Sequence[str]):  # noqa: ANN201
+    """A select of the ids of the models matching every word of `terms` (for `IN` conditions)."""
+    if _dialect(session) == "sqlite":
+        return select(_INDEX.c.model_id).where(literal_column(TABLE).op("MATCH")(_sqlite_match(terms)))
+    return select(_INDEX.c.model_id).where(_INDEX.c.document.op("@@")(_pg_tsquery(terms)))
 
 
 _INDEX = table(TABLE, column("rowid"), column("model_id"), column("name"), column("description"), column("tags"),
@@ -142,19 +158,19 @@ def keyword_ranked(session: Session, q: str, *, limit: int, offset: int = 0,
     Ranking scores every match (~1 µs each; a common word matches a fifth of a large catalog), so
     ranked pages are kept until a model changes (`core.cache`): repeated searches cost a lookup.
     """
-    terms = _query_words(q)
-    key = ("keyword", tuple(terms), filters if filters is not None and filters.any() else None, limit, offset)
+    terms = query_words(q)
+    key = ("keyword", terms, filters if filters is not None and filters.any() else None, limit, offset)
     return list(_RANKED.get_or_compute(
         session, key, lambda: tuple(_rank_keyword(session, terms, limit=limit, offset=offset, filters=filters))))
 
 
-def _rank_keyword(session: Session, terms: list[str], *, limit: int, offset: int,
+def _rank_keyword(session: Session, terms: tuple[str, ...], *, limit: int, offset: int,
                   filters: ModelFilters | None) -> list[Ranked]:
     # The database ranks; highlights are made here from the indexed text, the same way on both
     # databases (and without a second full-text pass over every match).
     allowed = live_ids(filters)
     if _dialect(session) == "sqlite":
-        match = " AND ".join(f'"{t}"*' for t in terms)
+        match = _sqlite_match(terms)
         # Rank on rowids only: reading the stored model_id of every match would cost a content lookup
         # each (paid only when filters need it).
         score = literal_column(f"bm25({TABLE}, 0.0, 10.0, 4.0, 4.0, 2.0, 1.0)").label("score")
@@ -170,7 +186,7 @@ def _rank_keyword(session: Session, terms: list[str], *, limit: int, offset: int
                    _INDEX.c.capabilities).where(_INDEX.c.rowid.in_([int(r[0]) for r in ranked]))).all()}
         return [Ranked(rows[rowid][0], -float(score), _highlights(rows[rowid][1:], terms))
                 for rowid, score in ranked if rowid in rows]
-    tsquery = func.to_tsquery("simple", " & ".join(f"{t}:*" for t in terms))
+    tsquery = _pg_tsquery(terms)
     score = func.ts_rank(_INDEX.c.document, tsquery).label("score")
     query = select(_INDEX.c.model_id, score, _INDEX.c.name, _INDEX.c.description, _INDEX.c.tags,
                    _INDEX.c.capabilities).where(_INDEX.c.document.op("@@")(tsquery))

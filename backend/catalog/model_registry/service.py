@@ -281,28 +281,40 @@ FACET_VALUES = 30
 FACET_COLUMNS = {name: getattr(RegisteredModel, name) for name in FACET_FIELDS}
 
 
-def model_facets(*, session: Session, filters: ModelFilters | None = None) -> ModelFacets:
+def model_facets(*, session: Session, filters: ModelFilters | None = None, q: str | None = None) -> ModelFacets:
     """Counts of live models per type, status, framework, category, license and tag (the
-    FACET_VALUES most common of each), each facet under the filters other than its own."""
+    FACET_VALUES most common of each), each facet under the filters other than its own; with `q`,
+    only among the models a keyword search for `q` matches."""
+    from backend.catalog.model_registry import search
+
     filters = filters or ModelFilters()
+    terms = search.query_words(q) if q is not None else None
     # Counting takes 0.3-0.9 s at 100,000 models: kept until a model changes (core.cache).
-    facets = _FACETS.get_or_compute(session, ("facets", filters), lambda: _count_facets(session, filters))
+    facets = _FACETS.get_or_compute(session, ("facets", filters, terms),
+                                    lambda: _count_facets(session, filters, terms))
     return facets.model_copy(deep=True)
 
 
 _FACETS = GenerationCache(MODELS_GENERATION)
 
 
-def _count_facets(session: Session, filters: ModelFilters) -> ModelFacets:
+def _count_facets(session: Session, filters: ModelFilters, terms: tuple[str, ...] | None) -> ModelFacets:
+    from backend.catalog.model_registry import search
+
+    matches = search.keyword_matches(session, terms) if terms else None
+
+    def among_matches(query):  # noqa: ANN001, ANN202
+        return query if matches is None else query.where(col(RegisteredModel.id).in_(matches))
+
     counts: dict[str, list[FacetCount]] = {}
     for name, column in FACET_COLUMNS.items():
         query = apply_filters(select(column, func.count()).where(col(RegisteredModel.deleted_at).is_(None),
                                                                  column.is_not(None)), replace(filters, **{name: None}))
-        counts[name] = _facet_counts(session, query.group_by(column), func.count(), column)
+        counts[name] = _facet_counts(session, among_matches(query).group_by(column), func.count(), column)
     # Tags of the matching models through an IN: SQLite then reads the label index alone instead of
     # joining each of ~4 labels per model to its row (0.7 s → 0.2 s at 100,000 models).
     tags = select(ModelLabel.value, func.count()).where(
-        ModelLabel.kind == "tag", col(ModelLabel.model_id).in_(matching_ids(replace(filters, tag=None))))
+        ModelLabel.kind == "tag", col(ModelLabel.model_id).in_(among_matches(matching_ids(replace(filters, tag=None)))))
     counts["tag"] = _facet_counts(session, tags.group_by(ModelLabel.value), func.count(), ModelLabel.value)
     return ModelFacets(**counts)
 

@@ -288,3 +288,21 @@ def test_facets_count_each_value_under_the_other_filters(api, auth, make_model):
     refused = api.get(f"{BASE}/facets", params={"status": "sleeping"}, headers=headers)
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "REQ_001"
     assert api.get(f"{BASE}/facets").status_code == 401
+
+
+def test_facets_of_a_keyword_search_count_only_its_matches(api, auth, make_model):
+    make_model("Vision A", type="Vision", framework="PyTorch", metadata={"tags": ["vision", "edge"]})
+    make_model("Vision B", type="Vision", framework="ONNX", metadata={"tags": ["vision"]})
+    make_model("Speech C", type="Speech", framework="PyTorch", metadata={"tags": ["audio"]})
+    headers = auth.headers("business_user")
+    edge = api.get(f"{BASE}/facets", params={"q": "Edg"}, headers=headers).json()
+    assert edge["type"] == [{"value": "Vision", "count": 1}]
+    assert edge["framework"] == [{"value": "PyTorch", "count": 1}]
+    assert {f["value"] for f in edge["tag"]} == {"vision", "edge"}
+    pytorch_matches = api.get(f"{BASE}/facets", params={"q": "vision", "framework": "PyTorch"}, headers=headers).json()
+    assert pytorch_matches["type"] == [{"value": "Vision", "count": 1}]
+    assert pytorch_matches["framework"] == [{"value": "ONNX", "count": 1}, {"value": "PyTorch", "count": 1}]
+    nothing = api.get(f"{BASE}/facets", params={"q": "quantum"}, headers=headers).json()
+    assert nothing["type"] == [] and nothing["tag"] == []
+    refused = api.get(f"{BASE}/facets", params={"q": "!!!"}, headers=headers)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "REQ_001"
