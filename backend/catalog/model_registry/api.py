@@ -39,7 +39,14 @@ from backend.catalog.model_registry.schemas import (
     VersionUpdate,
 )
 from backend.core.errors import InvalidRequest
-from backend.core.http import COMMON_ERRORS, error_responses, get_read_session, get_session, json_response
+from backend.core.http import (
+    COMMON_ERRORS,
+    error_responses,
+    get_read_session,
+    get_session,
+    json_response,
+    run_short_read,
+)
 from backend.core.pagination import PageParams, page_params
 from backend.core.schemas import Page
 
@@ -58,6 +65,14 @@ ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 def _model_page(rows, cursor: str | None) -> Response:  # noqa: ANN001
     """A `Page[ModelRead]` of model rows, written straight from their documents (see `model_document`)."""
     return json_response({"items": [service.model_document(r) for r in rows], "nextCursor": cursor})
+
+
+def _list_page(session: Session, params: PageParams, sort: str, list_filters: service.ModelFilters | None,
+               where: Any, indexed_ranges: Any) -> Response:
+    """One page of the list or of `POST /filter` (the routes run it with `run_short_read`)."""
+    rows, cursor = service.list_models(session=session, params=params, sort=sort, filters=list_filters, where=where,
+                                       indexed_ranges=indexed_ranges)
+    return _model_page(rows, cursor)
 
 
 def _promotion(model, version, replaced) -> PromotionResult:  # noqa: ANN001
@@ -86,7 +101,7 @@ FiltersDep = Annotated[service.ModelFilters, Depends(model_filters)]
 
 
 @router.get("", response_model=Page[ModelRead], summary="List models with filters, sort and keyset pagination")
-def list_models(
+async def list_models(
     session: SessionDep,
     filters: FiltersDep,
     sort: SortParam = "-createdAt",
@@ -95,8 +110,7 @@ def list_models(
 ) -> Page[ModelRead]:
     """Sort by `name`, `createdAt`, `updatedAt`, `accuracy` or `parameters` (prefix `-` for descending;
     models without accuracy or parameters come last when descending). Pages never use OFFSET."""
-    rows, cursor = service.list_models(session=session, params=params, sort=sort, filters=filters)
-    return _model_page(rows, cursor)
+    return await run_short_read(session, _list_page, session, params, sort, filters, None, ())
 
 
 @router.post("", response_model=ModelRead, status_code=201, summary="Register a model",
@@ -147,7 +161,7 @@ FILTER_EXAMPLE = {"all": [{"field": "performance.accuracy", "op": "gte", "value"
 
 
 @router.post("/filter", response_model=Page[ModelRead], summary="Filter models with a JSON condition tree")
-def filter_models(
+async def filter_models(
     reader: ReadSessionDep,
     body: Annotated[dict[str, Any], Body(examples=[FILTER_EXAMPLE])],
     sort: SortParam = "-createdAt",
@@ -157,9 +171,8 @@ def filter_models(
     """Conditions `{"field", "op", "value"}` grouped by `all` / `any`. Fields are the document's paths
     (`performance.accuracy`, `metadata.tags`, `training.dataset`, …); ops: eq, ne, gt, gte, lt, lte, in,
     contains, exists. An unknown field or op is REQ_001 naming where it is."""
-    rows, cursor = service.list_models(session=reader, params=params, sort=sort, where=filters.compile_filter(body),
-                                       indexed_ranges=filters.indexed_ranges(body))
-    return _model_page(rows, cursor)
+    return await run_short_read(reader, _list_page, reader, params, sort, None, filters.compile_filter(body),
+                                filters.indexed_ranges(body))
 
 
 @router.get("/recommended", response_model=RecommendationList, summary="Models recommended to you, explained")
@@ -185,9 +198,9 @@ def trending(session: SessionDep,
 
 
 @router.get("/{modelId}", response_model=ModelRead, summary="One model", responses=error_responses(404))
-def get_model(modelId: ModelId, session: SessionDep, background: BackgroundTasks,  # noqa: N803
-              principal: Principal = require("model:read")) -> ModelRead:
-    model = service.get_model(session=session, model_id=modelId)
+async def get_model(modelId: ModelId, session: SessionDep, background: BackgroundTasks,  # noqa: N803
+                    principal: Principal = require("model:read")) -> ModelRead:
+    model = await run_short_read(session, lambda: service.get_model(session=session, model_id=modelId))
     background.add_task(service.record_activity_now, model_id=model.id, user_id=principal.user_id, kind="view",
                         throttle_seconds=VIEW_THROTTLE_SECONDS)
     return json_response(service.model_document(model))
