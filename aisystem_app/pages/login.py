@@ -44,7 +44,9 @@ def login_form() -> rx.Component:
                 type="submit",
                 size="3",
                 width="100%",
-                disabled=LoginState.submitting,
+                # Disabled until the page is live: a click before that would submit the bare HTML
+                # form (a reload that loses what was typed) instead of sending the event.
+                disabled=LoginState.submitting | ~rx.State.is_hydrated,
                 id="sign-in",
             ),
             spacing="4",

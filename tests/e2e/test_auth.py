@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from aisystem_app import access, routes
 from tests.e2e.conftest import sign_in, sign_out
+from tests.e2e.server import Server
 
 pytestmark = pytest.mark.e2e
 
@@ -48,6 +50,16 @@ def test_wrong_password_shows_inline_error_and_button_waits(page: Page) -> None:
     expect(page.locator("#form-error")).to_have_text("Invalid username or password")
     expect(page).to_have_url(re.compile(r"/login/?$"))
     assert page.evaluate("window.__signInDisabled") is True
+    expect(page.locator("#sign-in")).to_be_enabled()
+
+
+def test_sign_in_is_enabled_only_once_the_page_is_live(server: Server, page: Page) -> None:
+    """The served HTML has the button disabled: a click before the app is live would submit the bare
+    form (a reload that loses what was typed)."""
+    html = httpx.get(f"{server.base_url}/login", follow_redirects=True, timeout=30).text
+    button = re.search(r'<button[^>]*id="sign-in"[^>]*>', html)
+    assert button and "disabled" in button.group(0)
+    page.goto("/login")
     expect(page.locator("#sign-in")).to_be_enabled()
 
 
