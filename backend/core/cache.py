@@ -21,12 +21,11 @@ from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, Column, event
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, Session, SQLModel, select
 
 from backend.core.config import get_settings
+from backend.core.db import upsert
 
 T = TypeVar("T")
 
@@ -49,8 +48,7 @@ def current_generation(session: Session, name: str) -> tuple[str, int]:
 
 def bump_generation(session: Session, name: str) -> None:
     """Move `name` on, in the caller's transaction (an upsert: the first bump creates the row)."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(Generation.__table__).values(name=name, epoch=secrets.token_hex(16), value=1)
+    statement = upsert(session, Generation.__table__).values(name=name, epoch=secrets.token_hex(16), value=1)
     statement = statement.on_conflict_do_update(index_elements=["name"],
                                                 set_={"value": Generation.__table__.c.value + 1})
     session.connection().execute(statement)

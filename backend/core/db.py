@@ -8,7 +8,11 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 import orjson
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, MetaData, Table, create_engine, event
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, SQLModel
 
 from backend.core import unit_of_work  # noqa: F401  (registers the transaction rules)
@@ -81,8 +85,15 @@ def get_engine() -> Engine:
     return engine_for(get_settings().sqlalchemy_url)
 
 
-def is_sqlite(engine: Engine | None = None) -> bool:
-    return (engine or get_engine()).dialect.name == "sqlite"
+def is_sqlite(bind: Engine | Session | None = None) -> bool:
+    """Whether `bind` (an engine, or a session's engine; the configured one by default) is SQLite."""
+    engine = bind.get_bind() if isinstance(bind, Session) else bind or get_engine()
+    return engine.dialect.name == "sqlite"
+
+
+def upsert(session: Session, table: Table | type[SQLModel]) -> SqliteInsert | PgInsert:
+    """An INSERT into `table` in the session's dialect, which takes `.on_conflict_do_update(...)`."""
+    return (sqlite_insert if is_sqlite(session) else pg_insert)(table)
 
 
 def new_session(*, write: bool = True) -> Session:

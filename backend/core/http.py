@@ -44,7 +44,7 @@ async def _session(*, write: bool) -> AsyncIterator[Session]:
         yield session
     finally:
         # Ending a transaction never waits for a lock: on SQLite a local call of microseconds.
-        if _is_sqlite(session):
+        if is_sqlite(session):
             _end(session)
         else:
             await run_in_threadpool(_end, session)
@@ -57,13 +57,9 @@ async def run_short_read(session: Session, fn: Callable[..., T], *args: Any) -> 
     102-123 ms in the pool, 50-62 ms inline); in the thread pool otherwise (a networked database,
     or a write session, whose first statement takes SQLite's write lock and may wait for it). Work
     that can take long (ranking, counting, encoding) stays in the pool."""
-    if _is_sqlite(session) and not is_write_session(session):
+    if is_sqlite(session) and not is_write_session(session):
         return fn(*args)
     return await run_in_threadpool(fn, *args)
-
-
-def _is_sqlite(session: Session) -> bool:
-    return is_sqlite(session.get_bind())
 
 
 def _end(session: Session) -> None:

@@ -61,13 +61,12 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import and_, delete, func, or_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from backend.auth.models import User
 from backend.auth.principal import Principal
+from backend.core.db import upsert
 from backend.core.errors import AISystemError, InvalidRequest, PermissionDenied
 from backend.core.ids import new_id
 from backend.core.pagination import PageParams, decode_cursor, encode_cursor, paginate
@@ -1674,8 +1673,7 @@ def _count(session: Session, *, listing_id: str, consumer: str, day: date, subsc
                   period_index=period_index, requests=requests, downloads=downloads,
                   latency_ms_total=(latency_ms or 0.0) * samples, latency_samples=samples, is_demo=is_demo,
                   updated_at=utcnow())
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(UsageCounter).values(**values)
+    stmt = upsert(session, UsageCounter).values(**values)
     table = UsageCounter.__table__.c
     stmt = stmt.on_conflict_do_update(
         index_elements=["listing_id", "consumer", "day", "subscription_id", "period_index"],

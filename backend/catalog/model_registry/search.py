@@ -34,6 +34,7 @@ from sqlmodel import Session, col, select
 from backend.catalog.model_registry.models import MODELS_GENERATION, ModelEmbedding, RegisteredModel
 from backend.catalog.model_registry.schemas import SearchPage
 from backend.core.cache import GenerationCache
+from backend.core.db import is_sqlite
 from backend.core.errors import AISystemError, InvalidRequest
 from backend.core.timeutil import utcnow
 
@@ -70,17 +71,13 @@ def _rowid(model_id: str) -> int:
     return int.from_bytes(hashlib.sha256(model_id.encode()).digest()[:8], "big") & ((1 << 62) - 1)
 
 
-def _dialect(session: Session) -> str:
-    return session.get_bind().dialect.name
-
-
 # --- keeping the keyword index --------------------------------------------------------------------
 
 
 def index_model(session: Session, model: RegisteredModel) -> None:
     """Write (or rewrite) the model's row of the keyword index, in the caller's transaction."""
     values = _fields(model) | {"model_id": model.id}
-    if _dialect(session) == "sqlite":
+    if is_sqlite(session):
         # FTS5 rows are addressed by an integer rowid derived from the model id (deletes stay O(log n)).
         session.execute(text(f"DELETE FROM {TABLE} WHERE rowid = :rowid"), {"rowid": _rowid(model.id)})
         session.execute(text(
@@ -97,7 +94,7 @@ def index_model(session: Session, model: RegisteredModel) -> None:
 
 
 def unindex_model(session: Session, model_id: str) -> None:
-    if _dialect(session) == "sqlite":
+    if is_sqlite(session):
         session.execute(text(f"DELETE FROM {TABLE} WHERE rowid = :rowid"), {"rowid": _rowid(model_id)})
     else:
         session.execute(text(f"DELETE FROM {TABLE} WHERE model_id = :model_id"), {"model_id": model_id})
@@ -121,19 +118,20 @@ def query_words(q: str) -> tuple[str, ...]:
     return terms
 
 
-def _sqlite_match(terms: Sequence[str]) -> str:
-    return " AND ".join(f'"{t}"*' for t in terms)
-
-
 def _pg_tsquery(terms: Sequence[str]):  # noqa: ANN202
     return func.to_tsquery("simple", " & ".join(f"{t}:*" for t in terms))
 
 
+def _matching(session: Session, terms: Sequence[str]):  # noqa: ANN202
+    """The index's condition for rows containing every word of `terms` as a word prefix."""
+    if is_sqlite(session):
+        return literal_column(TABLE).op("MATCH")(" AND ".join(f'"{t}"*' for t in terms))
+    return _INDEX.c.document.op("@@")(_pg_tsquery(terms))
+
+
 def keyword_matches(session: Session, terms: Sequence[str]):  # noqa: ANN201
     """A select of the ids of the models matching every word of `terms` (for `IN` conditions)."""
-    if _dialect(session) == "sqlite":
-        return select(_INDEX.c.model_id).where(literal_column(TABLE).op("MATCH")(_sqlite_match(terms)))
-    return select(_INDEX.c.model_id).where(_INDEX.c.document.op("@@")(_pg_tsquery(terms)))
+    return select(_INDEX.c.model_id).where(_matching(session, terms))
 
 
 _INDEX = table(TABLE, column("rowid"), column("model_id"), column("name"), column("description"), column("tags"),
@@ -169,12 +167,11 @@ def _rank_keyword(session: Session, terms: tuple[str, ...], *, limit: int, offse
     # The database ranks; highlights are made here from the indexed text, the same way on both
     # databases (and without a second full-text pass over every match).
     allowed = live_ids(filters)
-    if _dialect(session) == "sqlite":
-        match = _sqlite_match(terms)
+    if is_sqlite(session):
         # Rank on rowids only: reading the stored model_id of every match would cost a content lookup
         # each (paid only when filters need it).
         score = literal_column(f"bm25({TABLE}, 0.0, 10.0, 4.0, 4.0, 2.0, 1.0)").label("score")
-        query = select(_INDEX.c.rowid, score).where(literal_column(TABLE).op("MATCH")(match))
+        query = select(_INDEX.c.rowid, score).where(_matching(session, terms))
         if allowed is not None:
             query = query.where(_INDEX.c.model_id.in_(allowed))
         ranked = session.execute(query.order_by(literal_column("score"), _INDEX.c.rowid)
@@ -186,10 +183,9 @@ def _rank_keyword(session: Session, terms: tuple[str, ...], *, limit: int, offse
                    _INDEX.c.capabilities).where(_INDEX.c.rowid.in_([int(r[0]) for r in ranked]))).all()}
         return [Ranked(rows[rowid][0], -float(score), _highlights(rows[rowid][1:], terms))
                 for rowid, score in ranked if rowid in rows]
-    tsquery = _pg_tsquery(terms)
-    score = func.ts_rank(_INDEX.c.document, tsquery).label("score")
+    score = func.ts_rank(_INDEX.c.document, _pg_tsquery(terms)).label("score")
     query = select(_INDEX.c.model_id, score, _INDEX.c.name, _INDEX.c.description, _INDEX.c.tags,
-                   _INDEX.c.capabilities).where(_INDEX.c.document.op("@@")(tsquery))
+                   _INDEX.c.capabilities).where(_matching(session, terms))
     if allowed is not None:
         query = query.where(_INDEX.c.model_id.in_(allowed))
     rows = session.execute(query.order_by(score.desc(), _INDEX.c.model_id).limit(limit).offset(offset)).all()

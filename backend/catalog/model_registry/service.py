@@ -372,7 +372,7 @@ def _any_narrow(session: Session, conditions: Sequence[Any]) -> bool:
     range on its own index (at most NARROW_RANGE_ROWS + 1 entries) tells the two apart; PostgreSQL's
     planner has the statistics to choose by itself.
     """
-    if not conditions or not is_sqlite(session.get_bind()):
+    if not conditions or not is_sqlite(session):
         return False
     for condition in conditions:
         # Selecting a constant reads the index alone (no table row per entry).
@@ -1067,12 +1067,10 @@ def _done_recently(session: Session, model_id: str, user_id: str, kind: str, sec
 
 # --- embeddings -----------------------------------------------------------------------------------
 
-EMBED_JOB = "catalog.embed_models"
-
 
 def schedule_embeddings(*, session: Session, actor: Principal, model_ids: list[str]) -> None:
     """Queue the background job that (re)computes the models' sentence embeddings after the commit."""
-    from backend.catalog.model_registry import tasks  # noqa: F401  (registers the job type)
+    from backend.catalog.model_registry.tasks import EMBED_JOB  # (importing registers the job type)
     from backend.jobs import service as jobs_service
 
     if not model_ids:
