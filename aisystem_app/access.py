@@ -17,6 +17,7 @@ from typing import TypeVar
 from sqlmodel import Session
 
 from aisystem_app import routes
+from backend.audit import service as audit
 from backend.auth import service as auth_service
 from backend.auth.models import User
 from backend.auth.principal import Principal
@@ -25,7 +26,6 @@ from backend.core.context import RequestContext, new_request_id, reset_request_c
 from backend.core.db import session_scope
 from backend.core.errors import NotAuthenticated, PermissionDenied
 from backend.core.timeutil import to_utc
-from backend.governance import service as audit
 
 T = TypeVar("T")
 UI_CREDENTIAL = "session"

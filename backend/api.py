@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend.audit import api as audit_api
 from backend.auth import api as auth_api
 from backend.catalog.datasets import api as datasets_api
 from backend.catalog.model_registry import api as model_registry_api
@@ -28,7 +29,6 @@ from backend.core.context import (
     set_request_context,
 )
 from backend.core.errors import ERROR_CATALOGUE, AISystemError, TooManyAttempts
-from backend.governance import api as audit_api
 from backend.health import api as health_api
 from backend.jobs import api as jobs_api
 from backend.jobs import tasks as _job_types  # noqa: F401  (registers the platform job types)
@@ -169,8 +169,8 @@ def _client_ip(scope: Scope) -> str | None:
 
 def _audit_denial(request: Request, exc: AISystemError) -> None:
     """Every 401/403 leaves an audit record (its own transaction: the request itself failed)."""
+    from backend.audit import service as audit
     from backend.core.db import session_scope
-    from backend.governance import service as audit
 
     if request.url.path.endswith("/auth/login"):
         return  # the login route audits its own failures

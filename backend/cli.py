@@ -69,8 +69,8 @@ def create_user(args: argparse.Namespace) -> None:
 
 
 def verify_audit() -> None:
+    from backend.audit import service as audit
     from backend.core.db import session_scope
-    from backend.governance import service as audit
 
     with session_scope(write=False) as session:
         result = audit.verify(session=session)

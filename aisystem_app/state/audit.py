@@ -9,11 +9,11 @@ from sqlmodel import Session
 
 from aisystem_app.state.session import invoke
 from aisystem_app.state.table import PAGE_SIZE, TableMixin
+from backend.audit import service as audit
+from backend.audit.models import AuditRecord
 from backend.auth.principal import Principal
 from backend.core.pagination import PageParams
 from backend.core.timeutil import to_utc
-from backend.governance import service as audit
-from backend.governance.models import AuditRecord
 
 PERMISSION = "audit:read"
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from backend.audit import service as audit
 from backend.auth.models import ApiKey, LoginAttempt, RevokedToken, User
 from backend.auth.permissions import ROLES, grants_of
 from backend.auth.principal import SYSTEM, Principal
@@ -19,7 +20,6 @@ from backend.core.errors import AISystemError, InvalidRequest, NotAuthenticated,
 from backend.core.ids import new_id
 from backend.core.pagination import PageParams, paginate
 from backend.core.timeutil import utcnow
-from backend.governance import service as audit
 
 log = logging.getLogger(__name__)
 

@@ -91,10 +91,14 @@ class NotAuthenticated(AISystemError):
 
 
 class PermissionDenied(AISystemError):
-    def __init__(self, permission: str):
-        super().__init__(
-            "AUTH_002", f"This action needs the permission '{permission}'", {"permission": permission}
-        )
+    def __init__(self, permission: str, *, reason: str | None = None):
+        if reason:
+            super().__init__("AUTH_002", f"Not permitted to {permission}: {reason}",
+                             {"permission": permission, "reason": reason})
+        else:
+            super().__init__(
+                "AUTH_002", f"This action needs the permission '{permission}'", {"permission": permission}
+            )
 
 
 class TooManyAttempts(AISystemError):

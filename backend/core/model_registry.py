@@ -7,7 +7,7 @@ import importlib
 MODEL_MODULES = [
     "backend.core.cache",
     "backend.auth.models",
-    "backend.governance.models",
+    "backend.audit.models",
     "backend.jobs.models",
     "backend.marketplace.models",
     "backend.catalog.model_registry.models",

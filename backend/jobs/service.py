@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import and_, func, or_, update
 from sqlmodel import Session, col, select
 
+from backend.audit import service as audit
 from backend.auth.principal import Principal
 from backend.core.celery_app import send_job
 from backend.core.config import get_settings
@@ -26,7 +27,6 @@ from backend.core.pagination import PageParams, paginate
 from backend.core.tasks import job_type
 from backend.core.timeutil import utcnow
 from backend.core.unit_of_work import after_commit
-from backend.governance import service as audit
 from backend.jobs.models import FINISHED, Job, WorkerHeartbeat
 
 log = logging.getLogger(__name__)

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
+from backend.audit import service as audit
 from backend.auth.models import User
 from backend.auth.principal import SYSTEM, Principal
 from backend.auth.service import principal_for
@@ -24,7 +25,6 @@ from backend.core.errors import AISystemError
 from backend.core.ids import new_id
 from backend.core.pagination import PageParams
 from backend.core.timeutil import utcnow
-from backend.governance import service as audit
 from backend.marketplace import schemas as s
 from backend.marketplace import service
 from backend.marketplace.models import (

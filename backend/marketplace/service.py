@@ -64,6 +64,7 @@ from sqlalchemy import and_, delete, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from backend.audit import service as audit
 from backend.auth.models import User
 from backend.auth.principal import Principal
 from backend.core.db import upsert
@@ -71,7 +72,6 @@ from backend.core.errors import AISystemError, InvalidRequest, PermissionDenied
 from backend.core.ids import new_id
 from backend.core.pagination import PageParams, decode_cursor, encode_cursor, paginate
 from backend.core.timeutil import to_utc, utcnow
-from backend.governance import service as audit
 from backend.marketplace import schemas as s
 from backend.marketplace.models import (
     BillingRecord,

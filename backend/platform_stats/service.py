@@ -8,9 +8,9 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from backend.audit.models import AuditRecord
 from backend.auth.models import User
 from backend.core.timeutil import isoformat_z, utcnow
-from backend.governance.models import AuditRecord
 from backend.jobs.models import Job, PlatformSnapshot
 
 # Domains register a counter here (name -> fn(session) -> int) so the dashboard grows with them.

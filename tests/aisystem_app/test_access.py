@@ -10,18 +10,18 @@ from sqlmodel import select
 from aisystem_app import access, routes
 from aisystem_app.state.audit import PERMISSION as AUDIT_READ
 from aisystem_app.state.audit import read_page, verify_chain
+from backend.audit.models import AuditRecord
 from backend.auth.models import User
 from backend.core.db import session_scope
 from backend.core.errors import AISystemError
 from backend.core.timeutil import to_utc
-from backend.governance.models import AuditRecord
 from tests.aisystem_app.conftest import caller
 from tests.conftest import DEMO_PASSWORD
 
 
 def deactivate(user_id: str) -> None:
     """Disable an account the way an admin would (audited)."""
-    from backend.governance import service as audit
+    from backend.audit import service as audit
 
     with session_scope() as session:
         user = session.get(User, user_id)

@@ -6,8 +6,8 @@ import pytest
 
 from aisystem_app.state.audit import AuditState
 from aisystem_app.state.table import PAGE_SIZE
+from backend.audit import service as audit
 from backend.core.db import session_scope
-from backend.governance import service as audit
 from tests.aisystem_app.conftest import signed_in_as
 
 pytestmark = pytest.mark.anyio

@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 
+from backend.audit import service as audit
 from backend.auth.principal import Principal
 from backend.catalog.datasets import ingest, profiling, storage, transforms, validation
 from backend.catalog.datasets.models import Dataset, DatasetAccess, DatasetProfile, DatasetVersion
@@ -48,7 +49,6 @@ from backend.core.errors import AISystemError, InvalidRequest, PermissionDenied
 from backend.core.ids import new_id
 from backend.core.pagination import PageParams, paginate
 from backend.core.timeutil import utcnow
-from backend.governance import service as audit
 from backend.platform_stats.service import register_counter
 
 log = logging.getLogger(__name__)

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import delete, func, literal
 from sqlmodel import Session, col, select
 
+from backend.audit import service as audit
 from backend.auth.principal import Principal
 from backend.catalog.model_registry import artifacts
 from backend.catalog.model_registry.models import (
@@ -64,7 +65,6 @@ from backend.core.pagination import PageParams, decode_cursor, paginate
 from backend.core.schemas import complete_document
 from backend.core.timeutil import isoformat_z, to_utc, utcnow
 from backend.core.unit_of_work import after_commit
-from backend.governance import service as audit
 
 log = logging.getLogger(__name__)
 

@@ -171,7 +171,7 @@ def test_disabled_user_and_password_change_end_sessions(api, demo_users):
     headers = {"Authorization": f"Bearer {token}"}
     assert api.get(ME, headers=headers).status_code == 200
     with session_scope() as s:
-        from backend.governance import service as audit
+        from backend.audit import service as audit
 
         user = s.exec(select(User).where(User.username == "data_engineer")).one()
         user.password_changed_at = utcnow() + timedelta(seconds=2)
@@ -180,7 +180,7 @@ def test_disabled_user_and_password_change_end_sessions(api, demo_users):
     assert api.get(ME, headers=headers).status_code == 401
     token = login(api, "ml_ops").json()["accessToken"]
     with session_scope() as s:
-        from backend.governance import service as audit
+        from backend.audit import service as audit
 
         user = s.exec(select(User).where(User.username == "ml_ops")).one()
         user.is_active = False

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from backend.audit.models import AuditRecord
 from backend.auth.principal import Principal
 from backend.core.db import session_scope
-from backend.governance.models import AuditRecord
 from backend.jobs import service as jobs_service
 from backend.jobs.models import Job
 

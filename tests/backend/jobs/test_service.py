@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col, func, select
 
+from backend.audit.models import AuditRecord
 from backend.core.config import get_settings
 from backend.core.db import session_scope
 from backend.core.errors import AISystemError
 from backend.core.pagination import PageParams
 from backend.core.timeutil import utcnow
-from backend.governance.models import AuditRecord
 from backend.jobs import service
 from backend.jobs import tasks as job_tasks
 from backend.jobs.models import Job, PlatformSnapshot

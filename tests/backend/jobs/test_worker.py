@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
+from backend.audit.models import AuditRecord
 from backend.cli import ROOT, worker_command
 from backend.core import celery_app
 from backend.core.config import get_settings, reset_settings
 from backend.core.db import session_scope
-from backend.governance.models import AuditRecord
 from backend.jobs import service as jobs_service
 from backend.jobs.models import FINISHED, PlatformSnapshot
 from tests.backend.jobs.conftest import audit_actions, read_job, wait_for_job, wait_until

@@ -16,11 +16,11 @@ from datetime import date
 import pytest
 from sqlmodel import select
 
+from backend.audit import service as audit
 from backend.auth.models import User
 from backend.auth.principal import Principal
 from backend.auth.service import principal_for
 from backend.core.ids import new_id
-from backend.governance import service as audit
 from backend.marketplace import schemas as s
 from backend.marketplace import service
 from backend.marketplace.models import Category

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from backend.governance.models import AuditRecord
+from backend.audit.models import AuditRecord
 
 M = "/api/v1/marketplace"
 

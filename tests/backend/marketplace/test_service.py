@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import func, select
 
+from backend.audit.models import AuditRecord
 from backend.core.errors import AISystemError, PermissionDenied
 from backend.core.pagination import PageParams
-from backend.governance.models import AuditRecord
 from backend.marketplace import schemas as s
 from backend.marketplace import service
 from backend.marketplace.models import BillingRecord, Review, Subscription, UsageCounter

@@ -9,8 +9,8 @@ import io
 import polars as pl
 from sqlmodel import col, select
 
+from backend.audit.models import AuditRecord
 from backend.core.db import session_scope
-from backend.governance.models import AuditRecord
 from tests.backend.catalog.datasets.conftest import API, FEEDBACK_CSV, create, error_code, image_zip, upload
 
 

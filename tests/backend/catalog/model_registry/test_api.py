@@ -7,9 +7,9 @@ import hashlib
 import pytest
 from sqlmodel import col, select
 
+from backend.audit.models import AuditRecord
 from backend.catalog.model_registry.models import ModelActivity
 from backend.core.db import session_scope
-from backend.governance.models import AuditRecord
 from tests.backend.catalog.model_registry.conftest import model_body, safetensors_bytes
 
 BASE = "/api/v1/catalog/models"

@@ -17,11 +17,11 @@ import pytest
 import torch
 from sqlmodel import col, select
 
+from backend.audit.models import AuditRecord
 from backend.catalog.model_registry import artifacts
 from backend.catalog.model_registry.models import ModelVersion
 from backend.core.config import get_settings, reset_settings
 from backend.core.db import session_scope
-from backend.governance.models import AuditRecord
 from tests.backend.catalog.model_registry.conftest import model_body, onnx_bytes, safetensors_bytes
 
 BASE = "/api/v1/catalog/models"

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import event
 from sqlmodel import col, select
 
+from backend.audit.models import AuditRecord
 from backend.auth.principal import SYSTEM as SYSTEM_ACTOR
 from backend.catalog.model_registry import discovery, service
 from backend.catalog.model_registry.models import ModelVersion, StageHistory
@@ -18,7 +19,6 @@ from backend.catalog.model_registry.schemas import ModelCreate, ModelUpdate, Ver
 from backend.core.db import session_scope
 from backend.core.errors import AISystemError
 from backend.core.pagination import PageParams
-from backend.governance.models import AuditRecord
 from tests.backend.catalog.model_registry.conftest import add_version, model_body
 
 

@@ -1,4 +1,4 @@
-"""Governance tables. The audit trail is append-only and hash-chained."""
+"""Audit trail tables. Append-only and hash-chained; the table keeps its first name (governance_audit_record)."""
 
 from __future__ import annotations
 

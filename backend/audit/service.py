@@ -10,19 +10,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
-from backend.auth.principal import Principal
+from backend.audit.models import AuditRecord
 from backend.core.config import get_settings
 from backend.core.context import current_request
 from backend.core.ids import new_id
 from backend.core.pagination import PageParams, paginate
 from backend.core.timeutil import utcnow
 from backend.core.unit_of_work import after_commit
-from backend.governance.models import AuditRecord
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +30,14 @@ _CHAIN_LOCK_KEY = 727274  # PostgreSQL advisory lock that serialises appends to 
 _SECRET_WORDS = ("password", "secret", "token", "apikey", "api_key", "key_hash", "authorization")
 _MAX_SUMMARY_STRING = 500
 CHECKPOINT_FILE = "audit-checkpoint.json"
+
+
+class Actor(Protocol):
+    """Who acted, as the trail records it (auth's Principal is one); keeps audit free of auth."""
+
+    user_id: str
+    username: str
+    credential_id: str | None
 
 
 def canonical_content(record: AuditRecord) -> str:
@@ -83,7 +90,7 @@ def sanitize_summary(value: Any, depth: int = 0) -> Any:
 def record(
     *,
     session: Session,
-    actor: Principal | None,
+    actor: Actor | None,
     action: str,
     entity_type: str | None = None,
     entity_id: str | None = None,

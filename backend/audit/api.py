@@ -14,15 +14,15 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from backend.audit import service
+from backend.audit.models import AuditRecord
+from backend.audit.schemas import AuditRecordRead, AuditSearch, AuditVerifyResult
 from backend.auth.deps import require
 from backend.auth.principal import Principal
 from backend.core.http import COMMON_ERRORS, get_session
 from backend.core.pagination import PageParams, page_params
 from backend.core.schemas import Page
 from backend.core.timeutil import isoformat_z, to_utc, utcnow
-from backend.governance import service
-from backend.governance.models import AuditRecord
-from backend.governance.schemas import AuditRecordRead, AuditSearch, AuditVerifyResult
 
 router = APIRouter(prefix="/governance/audit", tags=["governance"], responses=COMMON_ERRORS)
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
+from backend.audit import service as audit
+from backend.audit.models import AuditRecord
 from backend.auth.models import User
 from backend.core.db import get_engine, session_scope
 from backend.core.errors import UnauditedChange
-from backend.governance import service as audit
-from backend.governance.models import AuditRecord
 from tests.conftest import DEMO_PASSWORD
 
 AUDIT = "/api/v1/governance/audit"
