@@ -31,8 +31,9 @@ $(CHROMIUM):
 run: install
 	$(BIN)/python -m backend.cli serve
 
+# QUEUES=training,inference serves only those queues (default: all of default, training, inference).
 worker: install
-	$(BIN)/python -m backend.cli worker
+	$(BIN)/python -m backend.cli worker $(if $(QUEUES),--queues $(QUEUES))
 
 test: install $(CHROMIUM)
 	$(BIN)/lint-imports

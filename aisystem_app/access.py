@@ -19,7 +19,7 @@ from sqlmodel import Session
 from aisystem_app import routes
 from backend.audit import service as audit
 from backend.auth import service as auth_service
-from backend.auth.models import User
+from backend.auth.models import ApiKey, User
 from backend.auth.principal import Principal
 from backend.core.config import get_settings
 from backend.core.context import RequestContext, new_request_id, reset_request_context, set_request_context
@@ -42,11 +42,12 @@ ROLE_LABELS = {
 @dataclass(frozen=True)
 class Caller:
     """The sender of an event, from the tab's backend-only vars: user id and sign-in time (None when
-    signed out, seconds since the epoch) and the client address."""
+    signed out, seconds since the epoch), the client address and the web session it signed in with."""
 
     user_id: str | None
     signed_in_at: float | None = None
     client_ip: str | None = None
+    session_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,16 @@ class Profile:
     display_name: str
     role: str
     nav_routes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A browser session: who, since when, the session row (backend-only) and the token the browser keeps."""
+
+    profile: Profile
+    session_id: str
+    signed_in_at: float
+    token: str = ""
 
 
 @contextmanager
@@ -79,11 +90,13 @@ def principal_of(session: Session, caller: Caller) -> Principal:
     if not caller.user_id or caller.signed_in_at is None:
         raise NotAuthenticated()
     user = auth_service.get_user(session=session, user_id=caller.user_id)
+    if caller.session_id is not None:
+        auth_service.check_session(session=session, session_id=caller.session_id, user_id=user.id)
     if not user.is_active:
         raise NotAuthenticated("The account is disabled")
     if session_lapsed(user, caller.signed_in_at):
         raise NotAuthenticated("The session has expired")
-    return session_principal(user)
+    return session_principal(user, caller.session_id)
 
 
 def session_lapsed(user: User, signed_in_at: float) -> bool:
@@ -92,33 +105,30 @@ def session_lapsed(user: User, signed_in_at: float) -> bool:
     return time.time() - signed_in_at > max_age or to_utc(user.password_changed_at).timestamp() > signed_in_at
 
 
-def session_principal(user: User) -> Principal:
-    """The principal of a user signed in to the web UI."""
-    return auth_service.principal_for(user, credential_id=None, credential_type=UI_CREDENTIAL)
+def session_principal(user: User, session_id: str | None = None) -> Principal:
+    """The principal of a user signed in to the web UI (through browser session `session_id`)."""
+    return auth_service.principal_for(user, credential_id=session_id, credential_type=UI_CREDENTIAL)
 
 
-def run_as(
-    caller: Caller,
-    work: Callable[[Session, Principal], T],
-    *,
-    permission: str | None = None,
-    write: bool = False,
-) -> T:
-    """Run `work(session, principal)` in one unit of work once the caller holds `permission`.
+def run_as(caller: Caller, work: Callable[[Session, Principal], T], *, write: bool = False) -> T:
+    """Run `work(session, principal)` in one unit of work as the signed-in caller.
 
-    Raises AUTH_001 when the caller is not (or no longer) signed in, AUTH_002 (after auditing the
-    denial) when the role lacks the permission.
+    The services `work` calls decide what the principal may do. Raises AUTH_001 when the caller is
+    not (or no longer) signed in, and passes on a service's AUTH_002 after auditing the denial.
     """
+    principal = None
     with request_context(caller):
-        with session_scope(write=write) as session:
-            principal = principal_of(session, caller)
-            if permission is None or principal.can(permission):
+        try:
+            with session_scope(write=write) as session:
+                principal = principal_of(session, caller)
                 return work(session, principal)
-        _record_denial(principal, permission)
-        raise PermissionDenied(permission)
+        except PermissionDenied as denied:
+            if principal is not None:
+                _record_denial(principal, denied.details.get("permission"))
+            raise
 
 
-def _record_denial(principal: Principal, permission: str) -> None:
+def _record_denial(principal: Principal, permission: str | None) -> None:
     with session_scope() as session:
         audit.record(session=session, actor=principal, action="auth.denied", outcome="denied",
                      summary={"channel": "ui", "code": "AUTH_002", "permission": permission})
@@ -130,8 +140,8 @@ def profile_for(session: Session, principal: Principal) -> Profile:
     return Profile(user.id, user.username, user.display_name, user.role, routes.allowed_routes(principal))
 
 
-def sign_in(username: str, password: str, client_ip: str | None) -> Profile | None:
-    """Check the password (audited, throttled); the profile on success, None on bad credentials.
+def sign_in(username: str, password: str, client_ip: str | None) -> SignedIn | None:
+    """Check the password (audited, throttled) and open a browser session; None on bad credentials.
 
     Raises AUTH_003 when the account or the client failed too often.
     """
@@ -141,13 +151,32 @@ def sign_in(username: str, password: str, client_ip: str | None) -> Profile | No
         )
         if result.user is None:
             return None
-        return profile_for(session, session_principal(result.user))
+        row, token = auth_service.start_session(session=session, user=result.user)
+        return _signed_in(session, result.user, row, token)
+
+
+def resume(token: str, client_ip: str | None) -> SignedIn | None:
+    """The browser session a tab's cookie names, for a tab that is not signed in yet (a new tab, a
+    bookmark, a reload); None when the token is unknown, revoked, expired or outlived its user's password."""
+    with request_context(Caller(None, client_ip=client_ip)), session_scope(write=False) as session:
+        row = auth_service.find_session(session=session, token=token)
+        user = session.get(User, row.user_id) if row else None
+        if row is None or user is None or not user.is_active:
+            return None
+        started = _signed_in(session, user, row)
+        return None if session_lapsed(user, started.signed_in_at) else started
+
+
+def _signed_in(session: Session, user: User, row: ApiKey, token: str = "") -> SignedIn:
+    return SignedIn(profile_for(session, session_principal(user)), row.id, to_utc(row.created_at).timestamp(), token)
 
 
 def sign_out(caller: Caller) -> None:
-    """Audit the logout of a signed-in caller (nothing to do when the session already ended)."""
+    """End the caller's browser session everywhere and audit it (nothing to do when it already ended)."""
 
     def record(session: Session, principal: Principal) -> None:
+        if caller.session_id is not None:
+            auth_service.end_session(session=session, session_id=caller.session_id)
         audit.record(session=session, actor=principal, action="auth.logout", entity_type="user",
                      entity_id=principal.user_id)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
 
 from backend.auth.principal import Principal
 
@@ -18,6 +19,7 @@ DATASETS = "/catalog/datasets"
 DATASET = "/catalog/datasets/[dataset_id]"
 MODELS = "/catalog/models"
 MODEL_DETAIL = "/catalog/models/[model_id]"
+MAX_NEXT_LENGTH = 2000
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,11 @@ NAV: tuple[NavEntry, ...] = (
 )
 
 
+def id_in_path(path: str, limit: int = 120) -> str:
+    """The id at the end of a detail page's path (`/catalog/models/<id>`), cut to `limit` characters."""
+    return path.rstrip("/").rsplit("/", 1)[-1][:limit]
+
+
 def sections() -> list[tuple[str | None, list[NavEntry]]]:
     """The entries grouped by section, in sidebar order (`None` is the top group without a heading)."""
     groups: dict[str | None, list[NavEntry]] = {}
@@ -61,3 +68,25 @@ def allowed_routes(principal: Principal) -> list[str]:
 def permission_for(route: str) -> str | None:
     """The permission a page needs (None: any signed-in user)."""
     return next((e.permission for e in NAV if e.route == route), None)
+
+
+def safe_next(target: str | None) -> str:
+    """`target` when it is a path on this site to come back to after signing in, else home.
+
+    Anything that could leave the site is refused: absolute URLs, `//host` and `/\\host` (which
+    browsers read as another origin), control characters, and the sign-in page itself.
+    """
+    if not target or len(target) > MAX_NEXT_LENGTH or not target.startswith("/") or target.startswith("//"):
+        return HOME
+    if "\\" in target or any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return HOME
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or parts.path.rstrip("/") == LOGIN:
+        return HOME
+    return target
+
+
+def login_href(target: str | None = None) -> str:
+    """The sign-in page, sending the user on to `target` (a path on this site) once signed in."""
+    target = safe_next(target)
+    return LOGIN if target == HOME else f"{LOGIN}?{urlencode({'next': target})}"

@@ -15,10 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.audit import api as audit_api
-from backend.auth import api as auth_api
-from backend.catalog.datasets import api as datasets_api
-from backend.catalog.model_registry import api as model_registry_api
+from backend import domains
 from backend.core.config import get_settings
 from backend.core.context import (
     RequestContext,
@@ -29,23 +26,10 @@ from backend.core.context import (
     set_request_context,
 )
 from backend.core.errors import ERROR_CATALOGUE, AISystemError, TooManyAttempts
-from backend.health import api as health_api
-from backend.jobs import api as jobs_api
-from backend.jobs import tasks as _job_types  # noqa: F401  (registers the platform job types)
-from backend.marketplace import api as marketplace_api
 
 log = logging.getLogger("aisystem.api")
 
 API_PREFIX = "/api/v1"
-ROUTERS = [
-    health_api.router,
-    auth_api.router,
-    audit_api.router,
-    jobs_api.router,
-    model_registry_api.router,
-    datasets_api.router,
-    marketplace_api.router,
-]
 _UPLOAD_TYPES = ("multipart/form-data", "application/octet-stream")
 _SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY")]
 
@@ -243,7 +227,7 @@ def create_rest_api() -> FastAPI:
         servers=[{"url": API_PREFIX}],
         root_path_in_servers=False,
     )
-    for router in ROUTERS:
+    for router in domains.routers():
         api.include_router(router)
     api.add_exception_handler(AISystemError, _domain_error)
     api.add_exception_handler(RequestValidationError, _validation_error)

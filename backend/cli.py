@@ -16,15 +16,6 @@ from backend.core.config import get_settings
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("aisystem.cli")
 
-# Seed steps of each domain, run in order by `seed`; each is idempotent: fn(session) -> summary str.
-SEED_STEPS = [
-    "backend.auth.seed:seed_demo_users",
-    "backend.catalog.model_registry.seed:seed_models",
-    "backend.catalog.datasets.seed:seed_demo_datasets",
-    "backend.marketplace.seed:seed_marketplace",
-]
-
-
 def migrate() -> None:
     """Apply every Alembic migration to the configured database."""
     from alembic import command
@@ -39,20 +30,18 @@ def migrate() -> None:
 
 
 def seed() -> None:
-    """Create the demo data that is missing (safe to run again)."""
-    import importlib
-
+    """Create the demo data that is missing (safe to run again): each domain's seed steps, in list order."""
+    from backend import domains
     from backend.core.db import session_scope
 
     settings = get_settings()
     if not settings.seed_demo_data:
         print("demo data disabled (AISYSTEM_SEED_DEMO_DATA=false)")
         return
-    for step in SEED_STEPS:
-        module_name, _, fn_name = step.partition(":")
-        fn = getattr(importlib.import_module(module_name), fn_name)
+    for step in domains.seed_steps():
+        fn = domains.resolve(step)
         with session_scope() as session:
-            print(f"seed {fn_name}: {fn(session)}")
+            print(f"seed {fn.__name__}: {fn(session)}")
 
 
 def create_user(args: argparse.Namespace) -> None:
@@ -70,24 +59,57 @@ def create_user(args: argparse.Namespace) -> None:
 
 def verify_audit() -> None:
     from backend.audit import service as audit
+    from backend.auth.principal import SYSTEM
     from backend.core.db import session_scope
 
     with session_scope(write=False) as session:
-        result = audit.verify(session=session)
+        result = audit.verify(session=session, actor=SYSTEM)
     print(result)
     sys.exit(0 if result.valid else 1)
 
 
-def worker_command(name: str = "worker") -> list[str]:
+def migrate_artifacts(args: argparse.Namespace) -> None:
+    """Copy the files the database names from the old local layout into the configured artifact store."""
+    from backend import domains
+    from backend.core import artifacts
+    from backend.core.artifacts.migrate import copy_into
+    from backend.core.db import session_scope
+
+    source = Path(args.source).expanduser().resolve() if args.source else get_settings().artifacts_dir
+    with session_scope(write=False) as session:
+        expected = {key: sha for fn in domains.hooks("stored_files") for key, sha in fn(session).items()}
+    store = artifacts.get_store()
+    print(f"{source} -> {store.url}")
+    report = copy_into(source, store, expected)
+    print("\n".join(report.lines()))
+    sys.exit(1 if report.failed or report.missing else 0)
+
+
+def parse_queues(text: str | None) -> list[str]:
+    """'training,inference' -> the job queues named (all of them when empty); SystemExit on an unknown one."""
+    from backend.core.tasks import QUEUES
+
+    names = [name.strip() for name in (text or "").split(",") if name.strip()]
+    unknown = [name for name in names if name not in QUEUES]
+    if unknown:
+        raise SystemExit(f"unknown queue(s) {', '.join(unknown)}; the queues are {', '.join(QUEUES)}")
+    return names or list(QUEUES)
+
+
+def worker_command(name: str = "worker", queues: list[str] | None = None) -> list[str]:
+    """The Celery worker serving `queues` (default: all); one with a GPU also takes their GPU jobs."""
+    from backend.core.celery_app import broker_queue
+
+    served = ",".join(broker_queue(queue) for queue in parse_queues(",".join(queues or [])))
     return [
         sys.executable, "-m", "celery", "-A", "backend.core.celery_app", "worker",
-        "--pool=solo", "--loglevel=INFO", "-Q", "aisystem", "-n", f"{name}-{os.getpid()}@%h",
+        "--pool=solo", "--loglevel=INFO", "-Q", served, "-n", f"{name}-{os.getpid()}@%h",
     ]
 
 
-def worker() -> None:
+def worker(queues: str | None = None) -> None:
     """Run one Celery worker in the foreground (joins the configured database and broker)."""
-    os.execv(sys.executable, worker_command())
+    os.execv(sys.executable, worker_command(queues=parse_queues(queues)))
 
 
 def tool_env() -> dict[str, str]:
@@ -153,17 +175,26 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("seed", help="create missing demo data")
     sub.add_parser("serve", help="migrate, seed and serve UI + API with one worker")
-    sub.add_parser("worker", help="run a background worker")
+    run_worker = sub.add_parser("worker", help="run a background worker")
+    run_worker.add_argument("--queues", help="comma-separated queues to serve: default, training, inference "
+                                             "(default: all); `make worker QUEUES=training`")
     sub.add_parser("verify-audit", help="verify the audit trail's hash chain")
+    move = sub.add_parser("migrate-artifacts", help="copy stored files from the old local layout into the "
+                                                    "store AISYSTEM_ARTIFACT_URL names (idempotent, hash-checked)")
+    move.add_argument("--from", dest="source", help="the old artifacts folder (default: <data dir>/artifacts)")
     user = sub.add_parser("create-user", help="create an account (e.g. the first admin)")
     user.add_argument("username")
     user.add_argument("--role", default="admin")
     user.add_argument("--display-name")
     user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     args = parser.parse_args(argv)
-    handlers = {"migrate": migrate, "seed": seed, "serve": serve, "worker": worker, "verify-audit": verify_audit}
+    handlers = {"migrate": migrate, "seed": seed, "serve": serve, "verify-audit": verify_audit}
     if args.command == "create-user":
         create_user(args)
+    elif args.command == "migrate-artifacts":
+        migrate_artifacts(args)
+    elif args.command == "worker":
+        worker(args.queues)
     else:
         handlers[args.command]()
 

@@ -149,6 +149,19 @@ def demo_users(db_backend) -> dict[str, str]:
 
 
 @pytest.fixture
+def principals(demo_users) -> dict:
+    """username (= role) -> the demo user's Principal (department and other attributes included),
+    as services see a signed-in user."""
+    from backend.auth import service as auth_service
+    from backend.auth.models import User
+    from backend.core.db import session_scope
+
+    with session_scope(write=False) as s:
+        return {name: auth_service.principal_for(s.get(User, uid), credential_id=None, credential_type="session")
+                for name, uid in demo_users.items()}
+
+
+@pytest.fixture
 def api(db_backend):
     """An HTTP client for the whole ASGI app (API mounted at /api/v1), as a browser would reach it."""
     from fastapi.testclient import TestClient

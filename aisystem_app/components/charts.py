@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import reflex as rx
 
+from aisystem_app import format as fmt
 from aisystem_app.components.feedback import empty_state
 
 # Transparent backgrounds and a mid-grey font read on both colour modes; no plotly template
@@ -27,7 +28,7 @@ _CONFIG = {"displayModeBar": False, "responsive": True}
 def stacked_bars(x: list[str], series: dict[str, list[int]], colors: dict[str, str]) -> go.Figure:
     """A stacked bar chart, one trace per series."""
     figure = go.Figure(
-        [go.Bar(name=name.capitalize(), x=x, y=values, marker_color=colors.get(name)) for name, values in series.items()]
+        [go.Bar(name=fmt.label(name), x=x, y=values, marker_color=colors.get(name)) for name, values in series.items()]
     )
     figure.update_layout(barmode="stack", **_LAYOUT)
     return figure

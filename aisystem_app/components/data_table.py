@@ -42,19 +42,20 @@ def _cell(row: rx.Var, column: Column) -> rx.Component:
     return rx.table.cell(column.render(value) if column.render else rx.text(value))
 
 
-def pagination(state) -> rx.Component:  # noqa: ANN001
-    """Previous / next buttons and the page number."""
+def pagination(state, previous: str = "Newer", following: str = "Older", **props) -> rx.Component:  # noqa: ANN001
+    """Previous / next buttons and the page number (`state` has `page_number`, `has_next`, `loading`,
+    `previous_page` and `next_page`); a time-ordered table pages newer / older, a ranked list previous / next."""
     return rx.hstack(
         rx.text("Page ", state.page_number, size="2", color_scheme="gray"),
         rx.spacer(),
-        rx.button(rx.icon("chevron-left", size=16), "Newer", variant="soft", color_scheme="gray",
+        rx.button(rx.icon("chevron-left", size=16), previous, variant="soft", color_scheme="gray",
                   disabled=(state.page_number <= 1) | state.loading, on_click=state.previous_page,
                   id="page-previous"),
-        rx.button("Older", rx.icon("chevron-right", size=16), variant="soft", color_scheme="gray",
+        rx.button(following, rx.icon("chevron-right", size=16), variant="soft", color_scheme="gray",
                   disabled=~state.has_next | state.loading, on_click=state.next_page, id="page-next"),
         width="100%",
         align="center",
-        padding_top="0.75rem",
+        **({"padding_top": "0.75rem"} | props),
     )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
+from aisystem_app.components.forms import field_label
+
 
 def field_error(errors: rx.Var[dict[str, str]], name: str) -> rx.Var[str]:
     """The message for one field in a state's dict of form errors ("" when the field is fine; a missing
@@ -16,7 +18,7 @@ def text_area_field(label: str, name: str, error: rx.Var[str] | str = "", *, pla
     """A labelled multi-line input; `error` (empty when fine) shows under it."""
     has_error = error != "" if isinstance(error, rx.Var) else bool(error)
     return rx.vstack(
-        rx.text(label, as_="label", html_for=name, size="2", weight="medium"),
+        field_label(label, name),
         rx.text_area(id=name, name=name, placeholder=placeholder, rows=rows, width="100%",
                      color_scheme=rx.cond(has_error, "red", "gray"), aria_invalid=rx.cond(has_error, "true", "false"),
                      **props),
@@ -29,12 +31,14 @@ def text_area_field(label: str, name: str, error: rx.Var[str] | str = "", *, pla
 
 def dialog_frame(title: rx.Var[str] | str, *body: rx.Component, open: rx.Var[bool],  # noqa: A002
                  on_open_change: rx.EventHandler, dialog_id: str, description: str = "",
-                 max_width: str = "32rem") -> rx.Component:
-    """A controlled dialog: title, optional description and the body."""
+                 max_width: str = "32rem", trigger: rx.Component | None = None) -> rx.Component:
+    """A controlled dialog: title, optional description and the body; `trigger` (a button) opens it."""
     return rx.dialog.root(
+        rx.dialog.trigger(trigger) if trigger is not None else None,
         rx.dialog.content(
             rx.dialog.title(title),
-            rx.dialog.description(description, size="2", color_scheme="gray") if description else None,
+            rx.dialog.description(description, size="2", color_scheme="gray", margin_bottom="0.75rem")
+            if description else None,
             *body,
             max_width=max_width,
             id=dialog_id,

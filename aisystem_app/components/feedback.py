@@ -49,3 +49,11 @@ def loading_rows(count: int = 5, height: str = "1.75rem") -> rx.Component:
 def loading_screen() -> rx.Component:
     """Full-page spinner while the session is checked."""
     return rx.center(rx.spinner(size="3"), height="100vh", width="100%")
+
+
+def panel(loading: rx.Var[bool], items: rx.Var[list], content: rx.Component, empty: rx.Component, *,
+          rows: int = 3, height: str = "6rem") -> rx.Component:
+    """Skeleton lines while the first `items` load, then `empty` when there are none, else `content` (kept on
+    screen while a reload runs, so it does not flicker)."""
+    none = items.length() == 0
+    return rx.cond(loading & none, loading_rows(rows, height), rx.cond(none, empty, content))

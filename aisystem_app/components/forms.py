@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import reflex as rx
 
+from aisystem_app import format as fmt
+
+
+def field_label(text: str, name: str) -> rx.Component:
+    """A form label tied to the input with id `name` (`htmlFor`: Radix Text takes no `html_for` prop, so
+    that keyword would end up as CSS and the label would name nothing)."""
+    return rx.text(text, as_="label", size="2", weight="medium", custom_attrs={"htmlFor": name})
+
 
 def form_field(
     label: str,
@@ -17,7 +25,7 @@ def form_field(
 ) -> rx.Component:
     """A labelled input; `error` (empty when fine) shows under it and marks it invalid."""
     return rx.vstack(
-        rx.text(label, as_="label", html_for=name, size="2", weight="medium"),
+        field_label(label, name),
         rx.input(
             rx.input.slot(rx.icon(icon, size=16)) if icon else None,
             id=name,
@@ -43,4 +51,15 @@ def form_error(message: rx.Var[str]) -> rx.Component:
         message != "",
         rx.callout(message, icon="circle-alert", color_scheme="red", role="alert", width="100%", size="1",
                    id="form-error"),
+    )
+
+
+def choice(options: dict[str, str] | list[str] | tuple[str, ...], **props) -> rx.Component:
+    """A select whose options show words (`{value: label}`, or values worded by `format.label`) and send values."""
+    labelled = options if isinstance(options, dict) else {value: fmt.label(value) for value in options}
+    trigger = {k: props.pop(k) for k in ("id", "aria_label", "placeholder", "width") if k in props}
+    return rx.select.root(
+        rx.select.trigger(**trigger),
+        rx.select.content(*[rx.select.item(label, value=value) for value, label in labelled.items()]),
+        **props,
     )

@@ -54,41 +54,45 @@ def licence_chip(licence: rx.Var[str], commercial_use: rx.Var[bool]) -> rx.Compo
                     title=rx.cond(commercial_use, "Commercial use allowed", "No commercial use"))
 
 
-def listing_card(card: rx.Var[ListingCard]) -> rx.Component:
-    """A clickable card that opens the listing."""
+def link_card(body: rx.Component, href: rx.Var[str], *, card_props: dict | None = None, **props) -> rx.Component:
+    """A card that is one link (lifts on hover); `props` go to the link, `card_props` to the card."""
     return rx.link(
-        rx.card(
-            rx.vstack(
-                rx.hstack(
-                    rx.text(card.category, size="1", color_scheme="gray", trim="both"),
-                    rx.spacer(),
-                    rx.text(card.price_from, size="2", weight="medium", class_name="price-from"),
-                    width="100%",
-                    align="center",
-                ),
-                rx.heading(card.name, size="3", trim="both", class_name="listing-name"),
-                rx.hstack(rx.text(card.provider, size="2", color_scheme="gray"), verified_tick(card.verified),
-                          spacing="1", align="center"),
-                rating_stars(card.rating, label=card.rating_label),
-                rx.text(card.description, size="1", color_scheme="gray",
-                        style={"display": "-webkit-box", "-webkit-line-clamp": "2",
-                               "-webkit-box-orient": "vertical", "overflow": "hidden"}),
-                rx.spacer(),
-                rx.flex(licence_chip(card.licence, card.commercial_use), rx.foreach(card.badges, listing_badge),
-                        wrap="wrap", gap="1"),
-                spacing="2",
-                height="100%",
-                align="start",
-            ),
-            size="2",
-            height="100%",
-            class_name="listing-card",
-            _hover={"box_shadow": "var(--shadow-3)"},
-        ),
-        href=card.href,
+        rx.card(body, _hover={"box_shadow": "var(--shadow-3)"}, **(card_props or {})),
+        href=href,
         underline="none",
         color_scheme="gray",
         high_contrast=True,
+        **props,
+    )
+
+
+def listing_card(card: rx.Var[ListingCard]) -> rx.Component:
+    """A clickable card that opens the listing."""
+    return link_card(
+        rx.vstack(
+            rx.hstack(
+                rx.text(card.category, size="1", color_scheme="gray", trim="both"),
+                rx.spacer(),
+                rx.text(card.price_from, size="2", weight="medium", class_name="price-from"),
+                width="100%",
+                align="center",
+            ),
+            rx.heading(card.name, size="3", trim="both", class_name="listing-name"),
+            rx.hstack(rx.text(card.provider, size="2", color_scheme="gray"), verified_tick(card.verified),
+                      spacing="1", align="center"),
+            rating_stars(card.rating, label=card.rating_label),
+            rx.text(card.description, size="1", color_scheme="gray",
+                    style={"display": "-webkit-box", "-webkit-line-clamp": "2",
+                           "-webkit-box-orient": "vertical", "overflow": "hidden"}),
+            rx.spacer(),
+            rx.flex(licence_chip(card.licence, card.commercial_use), rx.foreach(card.badges, listing_badge),
+                    wrap="wrap", gap="1"),
+            spacing="2",
+            height="100%",
+            align="start",
+        ),
+        card.href,
+        card_props={"size": "2", "height": "100%", "class_name": "listing-card"},
         data_listing=card.id,
         height="100%",
     )

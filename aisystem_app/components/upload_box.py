@@ -10,7 +10,8 @@ def upload_box(upload_id: str, *, hint: str, max_files: int = 2, disabled: rx.Va
     zone = rx.upload.root(
         rx.vstack(
             rx.icon("upload", size=22, color=rx.color("gray", 10)),
-            rx.text("Drop files here, or click to choose", size="2", weight="medium"),
+            rx.text("Drop a file here, or click to choose one" if max_files == 1 else "Drop files here, or click to choose",
+                    size="2", weight="medium"),
             rx.text(hint, size="1", color_scheme="gray", align="center"),
             align="center",
             spacing="1",
@@ -27,7 +28,8 @@ def upload_box(upload_id: str, *, hint: str, max_files: int = 2, disabled: rx.Va
     )
     chosen = rx.vstack(
         rx.foreach(rx.selected_files(upload_id),
-                   lambda name: rx.hstack(rx.icon("file", size=14), rx.text(name, size="2"), align="center")),
+                   lambda name: rx.hstack(rx.icon("file", size=14), rx.text(name, size="2"), align="center",
+                                          class_name="chosen-file")),
         spacing="1",
         width="100%",
         class_name="selected-files",

@@ -7,7 +7,8 @@ import reflex as rx
 from aisystem_app import routes
 from aisystem_app.components.badges import outcome_badge
 from aisystem_app.components.charts import chart_card
-from aisystem_app.components.feedback import empty_state, loading_rows
+from aisystem_app.components.feedback import empty_state, panel
+from aisystem_app.components.job_progress import job_progress
 from aisystem_app.components.layout import page_header, protected_page
 from aisystem_app.components.stat_card import stat_card, stat_grid
 from aisystem_app.state.home import HomeState
@@ -34,7 +35,8 @@ def activity_item(row: rx.Var) -> rx.Component:
             min_width="0",
         ),
         rx.spacer(),
-        rx.vstack(outcome_badge(row["outcome"].to(str)), rx.text(row["time"], size="1", color_scheme="gray"),
+        rx.vstack(outcome_badge(row["outcome"].to(str)),
+                  rx.text(row["ago"], size="1", color_scheme="gray", title=row["time"], white_space="nowrap"),
                   spacing="1", align="end"),
         width="100%",
         padding_y="0.5rem",
@@ -49,17 +51,37 @@ def recent_activity() -> rx.Component:
         rx.vstack(
             rx.hstack(rx.heading("Recent activity", size="4"), rx.spacer(),
                       rx.link("View audit log", href=routes.AUDIT, size="2"), width="100%", align="center"),
-            rx.cond(
-                HomeState.loading & (HomeState.recent.length() == 0),
-                loading_rows(),
-                rx.cond(HomeState.recent.length() == 0, empty_state("No activity yet"),
-                        rx.vstack(rx.foreach(HomeState.recent, activity_item), spacing="0", width="100%")),
-            ),
+            panel(HomeState.loading, HomeState.recent,
+                  rx.vstack(rx.foreach(HomeState.recent, activity_item), spacing="0", width="100%"),
+                  empty_state("No activity yet"), rows=5, height="1.75rem"),
             spacing="3",
             width="100%",
         ),
         width="100%",
         id="recent-activity",
+    )
+
+
+def worker_check() -> rx.Component:
+    """Admins: send a short self-test to the workers and watch one take it, live."""
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.heading("Workers", size="4"),
+                rx.spacer(),
+                rx.button("Run self-test", size="2", variant="soft", on_click=HomeState.test_workers,
+                          disabled=HomeState.job_active, id="run-selftest"),
+                width="100%",
+                align="center",
+            ),
+            rx.text("A five-second job that proves a worker takes jobs, reports progress and finishes.",
+                    size="2", color_scheme="gray"),
+            job_progress(HomeState, title="Worker self-test"),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        id="worker-check",
     )
 
 
@@ -77,6 +99,7 @@ def home() -> rx.Component:
             spacing="4",
             width="100%",
         ),
+        rx.cond(HomeState.tests_workers, worker_check()),
         spacing="5",
         width="100%",
     )

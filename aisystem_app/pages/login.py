@@ -13,14 +13,16 @@ from backend.auth.service import DEMO_USERS
 
 def demo_hint() -> rx.Component:
     """The demo accounts (one per role); their password is the one the operator configured."""
-    return rx.callout(
+    # The parts (block elements) sit in the callout's root, not in `rx.callout`'s text paragraph: a <div>
+    # inside a <p> is invalid HTML, the browser re-nests the prerendered page, and React's hydration fails (#418).
+    return rx.callout.root(
+        rx.callout.icon(rx.icon("info", size=16)),
         rx.vstack(
-            rx.text("Demo accounts, one per role:", weight="medium"),
+            rx.text("Demo accounts, one per role:", size="2", weight="medium"),
             rx.flex(*[rx.code(name, variant="soft") for name in DEMO_USERS], wrap="wrap", spacing="2"),
             rx.text("The password is the demo password set for this installation.", size="1"),
             spacing="2",
         ),
-        icon="info",
         color_scheme="gray",
         variant="surface",
         size="1",

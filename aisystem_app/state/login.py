@@ -9,7 +9,7 @@ import reflex as rx
 
 from aisystem_app import access, routes
 from aisystem_app.errors import message_for
-from aisystem_app.state.session import SessionState
+from aisystem_app.state.session import SessionState, current_caller
 from backend.core.errors import AISystemError
 
 log = logging.getLogger(__name__)
@@ -43,13 +43,20 @@ class LoginState(rx.State):
         self.username_error = problems.get("username", "")
         self.password_error = problems.get("password", "")
 
-    @rx.event
+    def _next(self) -> str:
+        """Where to go once signed in: the page the user asked for (`?next=`, same site only), else home."""
+        return routes.safe_next(self.router.url.query_parameters.get("next"))
+
+    @rx.event(background=True)
     async def open_page(self):
-        """Clear old messages when the page opens; a signed-in tab goes straight home."""
-        self._show({})
-        self.submitting = False
-        if (await self.get_state(SessionState)).signed_in:
-            return rx.redirect(routes.HOME)
+        """Clear old messages when the page opens; a tab whose browser is signed in goes on at once."""
+        async with self:
+            self._show({})
+            self.submitting = False
+        await current_caller(self)  # takes up the browser's session cookie, if it has a live one
+        async with self:
+            if (await self.get_state(SessionState)).signed_in:
+                return rx.redirect(self._next(), replace=True)
         return None
 
     @rx.event(background=True)
@@ -66,17 +73,18 @@ class LoginState(rx.State):
             self.submitting = True
             client_ip = self.router.session.client_ip or None
         try:
-            profile = await rx.run_in_thread(partial(access.sign_in, username, password, client_ip))
+            signed = await rx.run_in_thread(partial(access.sign_in, username, password, client_ip))
         except Exception as error:  # the button must come back whatever happened
             if not isinstance(error, AISystemError):
                 log.exception("sign-in failed", exc_info=error)
-            profile, problem = None, message_for(error)
+            signed, problem = None, message_for(error)
         else:
-            problem = "" if profile else BAD_CREDENTIALS
+            problem = "" if signed else BAD_CREDENTIALS
         async with self:
             self.submitting = False
             self.error = problem
-            if profile is None:
+            if signed is None:
                 return None
-            (await self.get_state(SessionState))._start(profile)
-        return rx.redirect(routes.HOME)
+            (await self.get_state(SessionState))._start(signed)
+            target = self._next()
+        return rx.redirect(target, replace=True)

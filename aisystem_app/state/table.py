@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import reflex as rx
 
+from aisystem_app.state.url import UrlStateMixin
+
 PAGE_SIZE = 25
+# The page in the URL: `after` is the keyset cursor the page starts after, `page` its number.
+PAGE_KEYS = ("page", "after")
 
 
-class TableMixin(rx.State, mixin=True):
+class TableMixin(UrlStateMixin, mixin=True):
     """Rows of the current page as text, client-chosen sort, and the keyset cursors around it.
 
-    The cursors stay on the server: the browser can only ask for the next or previous page.
+    The page lives in the URL (`?page=3&after=<cursor>`), so a reload or a shared link opens the same
+    page; the cursors of the pages before it stay on the server, for the previous-page button.
     """
 
     rows: list[dict[str, str]] = []
@@ -38,19 +43,21 @@ class TableMixin(rx.State, mixin=True):
         else:
             self.sort_key, self.sort_desc = key[:64], False
 
-    @rx.event(background=True)
-    async def next_page(self):
-        """Show the next page."""
-        async with self:
-            moved = self._step(forward=True)
-        return await self._fetch() if moved else None
+    @rx.event
+    def next_page(self):
+        """Go to the next page (a new history entry, so the back button returns)."""
+        if self._next_cursor is None:
+            return None
+        return self._go({"page": str(self.page_number + 1), "after": self._next_cursor})
 
-    @rx.event(background=True)
-    async def previous_page(self):
-        """Show the previous page."""
-        async with self:
-            moved = self._step(forward=False)
-        return await self._fetch() if moved else None
+    @rx.event
+    def previous_page(self):
+        """Go to the previous page (the first one when this tab does not know the way back)."""
+        if not self._previous:
+            return None
+        cursor = self._previous[-1]
+        number = str(len(self._previous)) if cursor else ""
+        return self._go({"page": number, "after": cursor or ""})
 
     async def _fetch(self):
         """Load the page at `_cursor` (each table page defines it)."""
@@ -60,22 +67,28 @@ class TableMixin(rx.State, mixin=True):
         self.rows = rows
         self._next_cursor = next_cursor
         self.has_next = next_cursor is not None
-        self.page_number = len(self._previous) + 1
         self.loading = False
 
     def _restart(self) -> None:
         self._cursor, self._next_cursor, self._previous = None, None, []
         self.page_number = 1
 
-    def _step(self, forward: bool) -> bool:
-        """Move the cursor one page; False when there is no such page."""
-        if forward:
-            if self._next_cursor is None:
-                return False
-            self._previous.append(self._cursor)
-            self._cursor = self._next_cursor
-        else:
-            if not self._previous:
-                return False
-            self._cursor = self._previous.pop()
-        return True
+    def _open_url_page(self, params: dict[str, str]) -> None:
+        """Point the cursor at the page the URL names, keeping the cursors before it when this tab has
+        seen them (next, previous, back and forward); an unknown cursor (a shared link) leads back to page 1."""
+        cursor = params.get("after") or None
+        trail = [*self._previous, self._cursor]
+        if cursor is None:
+            self._restart()
+            return
+        if cursor == self._next_cursor:
+            self._previous, self._cursor = trail, cursor
+        elif cursor in trail:
+            at = trail.index(cursor)
+            self._previous, self._cursor = trail[:at], cursor
+        else:  # a shared link: keep the number it was shared with
+            self._previous, self._cursor = [None], cursor
+            shown = params.get("page", "")
+            self.page_number = int(shown) if shown.isdigit() and 1 < int(shown) < 10_000 else 2
+            return
+        self.page_number = len(self._previous) + 1

@@ -11,8 +11,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from backend.audit import service
 from backend.audit.models import AuditRecord
@@ -26,7 +25,7 @@ from backend.core.timeutil import isoformat_z, to_utc, utcnow
 
 router = APIRouter(prefix="/governance/audit", tags=["governance"], responses=COMMON_ERRORS)
 SessionDep = Annotated[Session, Depends(get_session)]
-AUDIT_READ = "audit:read"
+AUDIT_READ = service.AUDIT_READ
 
 
 def _filters(
@@ -53,13 +52,14 @@ def list_audit(
     session: SessionDep,
     filters: service.AuditFilter = Depends(_filters),
     params: PageParams = Depends(page_params),
-    _: Principal = require(AUDIT_READ),
+    principal: Principal = require(AUDIT_READ),
 ) -> Page[AuditRecordRead]:
-    return _page(*service.list_records(session=session, params=params, filters=filters))
+    return _page(*service.list_records(session=session, actor=principal, params=params, filters=filters))
 
 
 @router.post("/search", response_model=Page[AuditRecordRead], summary="Search audit records by actor, action, entity and time")
-def search_audit(body: AuditSearch, session: SessionDep, _: Principal = require(AUDIT_READ)) -> Page[AuditRecordRead]:
+def search_audit(body: AuditSearch, session: SessionDep,
+                 principal: Principal = require(AUDIT_READ)) -> Page[AuditRecordRead]:
     filters = service.AuditFilter(
         actor=body.actor, action=body.action, entity_type=body.entity_type, entity_id=body.entity_id,
         outcome=body.outcome,
@@ -67,13 +67,13 @@ def search_audit(body: AuditSearch, session: SessionDep, _: Principal = require(
         until=to_utc(body.until) if body.until else None,
     )
     params = PageParams(limit=body.limit, cursor=body.cursor)
-    return _page(*service.list_records(session=session, params=params, filters=filters))
+    return _page(*service.list_records(session=session, actor=principal, params=params, filters=filters))
 
 
 @router.get("/verify", response_model=AuditVerifyResult, summary="Verify the hash chain of the whole trail")
-def verify_audit(session: SessionDep, _: Principal = require(AUDIT_READ)) -> AuditVerifyResult:
+def verify_audit(session: SessionDep, principal: Principal = require(AUDIT_READ)) -> AuditVerifyResult:
     """Reports the first record whose content, link or sequence was altered, and deleted tails."""
-    return AuditVerifyResult.model_validate(service.verify(session=session))
+    return AuditVerifyResult.model_validate(service.verify(session=session, actor=principal))
 
 
 _REPORT_COLUMNS = ["seq", "id", "occurredAt", "actorId", "actorName", "action", "entityType", "entityId",
@@ -115,24 +115,17 @@ def audit_report(
     session: SessionDep,
     format: Literal["json", "csv"] = "json",  # noqa: A002
     filters: service.AuditFilter = Depends(_filters),
-    _: Principal = require(AUDIT_READ),
+    principal: Principal = require(AUDIT_READ),
 ) -> StreamingResponse:
-    rows = service.iter_records(session=session, filters=filters)
+    rows = service.iter_records(session=session, actor=principal, filters=filters)
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
     if format == "csv":
         return StreamingResponse(
             _csv_stream(rows), media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'},
         )
-    base = service.filtered_query(filters).subquery()
-    by_action = dict(session.exec(select(base.c.action, func.count()).group_by(base.c.action)).all())
-    by_outcome = dict(session.exec(select(base.c.outcome, func.count()).group_by(base.c.outcome)).all())
-    head = {
-        "generatedAt": isoformat_z(utcnow()),
-        "count": sum(by_action.values()),
-        "byAction": by_action,
-        "byOutcome": by_outcome,
-    }
+    counts = service.count_records(session=session, actor=principal, filters=filters)
+    head = {"generatedAt": isoformat_z(utcnow()), "count": sum(counts["byAction"].values()), **counts}
     return StreamingResponse(_json_stream(head, rows), media_type="application/json")
 
 
@@ -141,7 +134,7 @@ def entity_audit(
     entityId: str,  # noqa: N803
     session: SessionDep,
     params: PageParams = Depends(page_params),
-    _: Principal = require(AUDIT_READ),
+    principal: Principal = require(AUDIT_READ),
 ) -> Page[AuditRecordRead]:
     filters = service.AuditFilter(entity_id=entityId[:80])
-    return _page(*service.list_records(session=session, params=params, filters=filters))
+    return _page(*service.list_records(session=session, actor=principal, params=params, filters=filters))

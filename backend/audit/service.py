@@ -12,10 +12,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import text
+from sqlalchemy import func, text
 from sqlmodel import Session, col, select
 
 from backend.audit.models import AuditRecord
+from backend.core.authorization import Principal, authorize
 from backend.core.config import get_settings
 from backend.core.context import current_request
 from backend.core.ids import new_id
@@ -30,6 +31,7 @@ _CHAIN_LOCK_KEY = 727274  # PostgreSQL advisory lock that serialises appends to 
 _SECRET_WORDS = ("password", "secret", "token", "apikey", "api_key", "key_hash", "authorization")
 _MAX_SUMMARY_STRING = 500
 CHECKPOINT_FILE = "audit-checkpoint.json"
+AUDIT_READ = "audit:read"
 
 
 class Actor(Protocol):
@@ -166,9 +168,10 @@ def filtered_query(filters: AuditFilter):
 
 
 def list_records(
-    *, session: Session, params: PageParams, filters: AuditFilter | None = None
+    *, session: Session, actor: Principal, params: PageParams, filters: AuditFilter | None = None
 ) -> tuple[list[AuditRecord], str | None]:
     """Newest first, keyset-paginated on the chain sequence."""
+    authorize(actor, AUDIT_READ)
     return paginate(
         session,
         filtered_query(filters or AuditFilter()),
@@ -179,8 +182,14 @@ def list_records(
     )
 
 
-def iter_records(*, session: Session, filters: AuditFilter, batch: int = 1000) -> Iterator[AuditRecord]:
+def iter_records(*, session: Session, actor: Principal, filters: AuditFilter,
+                 batch: int = 1000) -> Iterator[AuditRecord]:
     """Every matching record, oldest first, read in batches (for reports)."""
+    authorize(actor, AUDIT_READ)
+    return _iter_records(session, filters, batch)
+
+
+def _iter_records(session: Session, filters: AuditFilter, batch: int) -> Iterator[AuditRecord]:
     after = 0
     while True:
         rows = session.exec(
@@ -192,6 +201,16 @@ def iter_records(*, session: Session, filters: AuditFilter, batch: int = 1000) -
         after = rows[-1].seq
 
 
+def count_records(*, session: Session, actor: Principal, filters: AuditFilter) -> dict[str, dict[str, int]]:
+    """How many records match, by action and by outcome (the report's head)."""
+    authorize(actor, AUDIT_READ)
+    base = filtered_query(filters).subquery()
+    return {
+        "byAction": dict(session.exec(select(base.c.action, func.count()).group_by(base.c.action)).all()),
+        "byOutcome": dict(session.exec(select(base.c.outcome, func.count()).group_by(base.c.outcome)).all()),
+    }
+
+
 @dataclass(frozen=True)
 class VerifyResult:
     valid: bool
@@ -201,8 +220,9 @@ class VerifyResult:
     reason: str | None = None
 
 
-def verify(*, session: Session, batch: int = 2000) -> VerifyResult:
+def verify(*, session: Session, actor: Principal, batch: int = 2000) -> VerifyResult:
     """Walk the chain: sequence gaps, edited rows, re-linked rows and truncation all show up."""
+    authorize(actor, AUDIT_READ)
     prev_hash, expected_seq, checked = GENESIS_HASH, 1, 0
     head: tuple[int, str] | None = None
     while True:

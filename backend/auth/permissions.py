@@ -5,20 +5,15 @@ A grant `resource:*` covers every action on the resource; `resource:action` cove
 
 from __future__ import annotations
 
-ROLE_GRANTS: dict[str, tuple[str, ...]] = {
-    "admin": ("*",),
-    "ml_engineer": ("model:*", "dataset:*", "experiment:*"),
-    "data_scientist": ("model:read", "dataset:*", "experiment:write"),
-    "ml_ops": ("endpoint:*", "deployment:*", "monitoring:*"),
-    "data_engineer": ("dataset:*", "feature:*", "pipeline:*"),
-    "business_user": ("model:read", "endpoint:read", "report:*"),
-}
+from backend import domains
 
-# Granted to every signed-in user: their own account and keys, marketplace browsing, their own jobs
-# (reading and cancelling them; services limit non-admins to jobs they started).
-BASE_GRANTS: tuple[str, ...] = ("account:*", "marketplace:read", "job:read", "job:write")
+# The design's roles; what each may do is declared by the domains (`backend/domains.py` grants).
+ROLES: tuple[str, ...] = ("admin", "ml_engineer", "data_scientist", "ml_ops", "data_engineer", "business_user")
 
-ROLES: tuple[str, ...] = tuple(ROLE_GRANTS)
+ROLE_GRANTS: dict[str, tuple[str, ...]] = {role: domains.role_grants(role) for role in ROLES}
+
+# Granted to every signed-in user: their own account and keys, marketplace browsing, their own jobs.
+BASE_GRANTS: tuple[str, ...] = domains.role_grants(domains.EVERYONE)
 
 
 def has_permission(role: str, permission: str) -> bool:

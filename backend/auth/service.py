@@ -14,6 +14,7 @@ from backend.auth.models import ApiKey, LoginAttempt, RevokedToken, User
 from backend.auth.permissions import ROLES, grants_of
 from backend.auth.principal import SYSTEM, Principal
 from backend.core import security
+from backend.core.authorization import authorize
 from backend.core.config import get_settings
 from backend.core.db import is_write_session, session_scope
 from backend.core.errors import AISystemError, InvalidRequest, NotAuthenticated, TooManyAttempts
@@ -94,6 +95,7 @@ def create_user(
     **attributes,
 ) -> User:
     """Create an account (admins and the set-up CLI only; there is no self sign-up)."""
+    authorize(actor, "user:create")
     if role not in ROLES:
         raise InvalidRequest("Unknown role", {"role": f"one of {', '.join(ROLES)}"})
     if len(password) < 8:
@@ -188,6 +190,7 @@ def attempt_login(*, session: Session, username: str, password: str, client_ip: 
 
 def logout(*, session: Session, principal: Principal, token: str | None) -> None:
     """Revoke the presented token (API keys are revoked through their own route)."""
+    authorize(principal, "account:write")
     claims = security.decode_access_token(token or "")
     if claims and session.get(RevokedToken, claims.jti) is None:
         session.add(RevokedToken(jti=claims.jti, user_id=claims.user_id, expires_at=claims.expires_at))
@@ -216,15 +219,10 @@ def principal_from_token(*, session: Session, token: str) -> Principal:
 
 def principal_from_api_key(*, session: Session, key: str, expected_kind: str) -> Principal:
     """Resolve an `X-API-Key` (kind `api`) or `X-Model-Key` (kind `model`)."""
-    parsed = security.split_api_key(key)
-    row = None
-    if parsed and parsed[0] == expected_kind:
-        row = session.exec(select(ApiKey).where(ApiKey.prefix == parsed[1])).first()
-    # Compare even when no row matched, so a wrong prefix costs the same as a wrong secret.
-    matches = security.keys_match(row.key_hash if row else "0" * 64, key)
-    now = utcnow()
-    if row is None or not matches or row.revoked_at is not None or (row.expires_at and row.expires_at <= now):
+    row = _live_key(session, key, expected_kind)
+    if row is None:
         raise NotAuthenticated("The key is invalid, expired or revoked")
+    now = utcnow()
     user = session.get(User, row.user_id)
     if user is None or not user.is_active:
         raise NotAuthenticated("The account is disabled or no longer exists")
@@ -236,6 +234,21 @@ def principal_from_api_key(*, session: Session, key: str, expected_kind: str) ->
         credential_type="model_key" if expected_kind == "model" else "api_key",
         model_scope=row.endpoint_id,
     )
+
+
+def _live_key(session: Session, key: str, kind: str) -> ApiKey | None:
+    """The unrevoked, unexpired key row of `kind` that `key` proves, or None."""
+    parsed = security.split_api_key(key)
+    row = None
+    if parsed and parsed[0] == kind:
+        row = session.exec(select(ApiKey).where(ApiKey.prefix == parsed[1], ApiKey.kind == kind)).first()
+    # Compare even when no row matched, so a wrong prefix costs the same as a wrong secret.
+    matches = security.keys_match(row.key_hash if row else "0" * 64, key)
+    return row if row is not None and matches and _key_is_live(row) else None
+
+
+def _key_is_live(row: ApiKey) -> bool:
+    return row.revoked_at is None and (row.expires_at is None or row.expires_at > utcnow())
 
 
 def _touch_key(session: Session, key_id: str, when) -> None:  # noqa: ANN001
@@ -259,6 +272,7 @@ def create_api_key(
     kind: str = "api", endpoint_id: str | None = None,
 ) -> tuple[ApiKey, str]:
     """A new key for the actor; the clear key is returned once and never stored."""
+    authorize(actor, "account:write")
     material = security.generate_api_key(kind)
     row = ApiKey(
         id=new_id("apikey"),
@@ -278,7 +292,9 @@ def create_api_key(
 
 
 def list_api_keys(*, session: Session, actor: Principal, params: PageParams) -> tuple[list[ApiKey], str | None]:
-    query = select(ApiKey).where(ApiKey.user_id == actor.user_id)
+    authorize(actor, "account:read")
+    # Web sessions share the table but are not keys the user manages.
+    query = select(ApiKey).where(ApiKey.user_id == actor.user_id, ApiKey.kind != SESSION_KIND)
     return paginate(session, query, params=params, order=[ApiKey.id], descending=True)
 
 
@@ -287,9 +303,55 @@ def revoke_api_key(*, session: Session, actor: Principal, key_id: str) -> ApiKey
     row = session.get(ApiKey, key_id)
     if row is None or (row.user_id != actor.user_id and not actor.is_admin):
         raise AISystemError("AUTH_004", "No such API key", {"keyId": key_id})
+    authorize(actor, "account:write", row)
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         session.add(row)
         audit.record(session=session, actor=actor, action="apikey.revoke", entity_type="api_key", entity_id=row.id,
                      summary={"name": row.name})
     return row
+
+
+# --- web UI sessions ---------------------------------------------------------------------------
+# A browser keeps an opaque session token (a cookie) so that every tab of it is signed in; the row
+# behind the token is what sign-out revokes, so a copied token stops working everywhere at once.
+
+SESSION_KIND = "session"
+
+
+def start_session(*, session: Session, user: User) -> tuple[ApiKey, str]:
+    """A revocable web-UI credential for a user who just proved their password; the clear token is
+    returned once. It lives as long as an access token (the caller audits the sign-in)."""
+    material = security.generate_api_key(SESSION_KIND)
+    row = ApiKey(
+        id=new_id("session"),
+        user_id=user.id,
+        name="Web session",
+        kind=SESSION_KIND,
+        prefix=material.prefix,
+        key_hash=material.key_hash,
+        expires_at=utcnow() + timedelta(minutes=get_settings().access_token_minutes),
+    )
+    session.add(row)
+    session.flush()
+    return row, material.key
+
+
+def find_session(*, session: Session, token: str) -> ApiKey | None:
+    """The live web session a browser's token proves (None when unknown, forged, expired or revoked)."""
+    return _live_key(session, token, SESSION_KIND)
+
+
+def check_session(*, session: Session, session_id: str, user_id: str) -> None:
+    """AUTH_001 unless the web session is the user's and still live (checked on every UI handler)."""
+    row = session.get(ApiKey, session_id)
+    if row is None or row.kind != SESSION_KIND or row.user_id != user_id or not _key_is_live(row):
+        raise NotAuthenticated("The session was signed out or has expired")
+
+
+def end_session(*, session: Session, session_id: str) -> None:
+    """Revoke a web session, so that no tab or copied token can use it again (the caller audits)."""
+    row = session.get(ApiKey, session_id)
+    if row is not None and row.kind == SESSION_KIND and row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.add(row)

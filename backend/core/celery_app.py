@@ -6,18 +6,26 @@ from functools import lru_cache
 
 from celery import Celery
 
+from backend import domains
 from backend.core.config import get_settings
+from backend.core.tasks import DEFAULT_QUEUE
 
 RUN_JOB_TASK = "aisystem.run_job"
-QUEUE = "aisystem"
-TASK_MODULES = ["backend.jobs.tasks", "backend.catalog.datasets.tasks", "backend.catalog.model_registry.tasks",
-                "backend.marketplace.tasks"]
+
+
+def broker_queue(queue: str, *, gpu: bool = False) -> str:
+    """The broker's name of a job queue. Jobs that need a GPU go to the queue's `.gpu` twin, which
+    only workers with a GPU consume: such a job waits in the broker, not on a CPU worker."""
+    return f"aisystem.{queue}.gpu" if gpu else f"aisystem.{queue}"
+
+
+QUEUE = broker_queue(DEFAULT_QUEUE)
 
 
 def create_celery(broker_url: str) -> Celery:
     # kombu's SQLAlchemy transport hands its options to create_engine, so it gets none.
     transport_options = {} if broker_url.startswith(("sqla+", "sqlalchemy+")) else {"visibility_timeout": 3600}
-    app = Celery("aisystem", broker=broker_url, include=TASK_MODULES)
+    app = Celery("aisystem", broker=broker_url, include=domains.task_modules())
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],  # never pickle (checklist DESER-06)
@@ -47,9 +55,9 @@ def get_celery() -> Celery:
     return celery_for(get_settings().celery_broker_url)
 
 
-def send_job(job_id: str) -> None:
-    """Put a job id on the broker (the worker re-reads the row)."""
-    get_celery().send_task(RUN_JOB_TASK, args=[job_id], queue=QUEUE)
+def send_job(job_id: str, *, queue: str = DEFAULT_QUEUE, gpu: bool = False) -> None:
+    """Put a job id on its queue (the worker re-reads the row)."""
+    get_celery().send_task(RUN_JOB_TASK, args=[job_id], queue=broker_queue(queue, gpu=gpu))
 
 
 # `celery -A backend.core.celery_app worker` finds this.

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     login_max_failures_per_user: int = 10
     login_max_failures_per_ip: int = 30
 
+    # Where files are kept: unset = <data_dir>/artifacts, file:///path, or s3://bucket/prefix (S3-compatible;
+    # endpoint and keys from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION).
+    artifact_url: str | None = None
     max_json_body_bytes: int = 10 * 1024 * 1024
     max_upload_bytes: int = 2 * 1024 * 1024 * 1024
 
@@ -54,6 +57,11 @@ class Settings(BaseSettings):
     # Per server process: ranked searches and facet counts kept until the catalog changes (0: off).
     result_cache_entries: int = Field(default=2000, ge=0)
     worker_heartbeat_seconds: float = 5.0
+    # A job type without a time limit of its own is stopped and failed (JOB_003) after this long.
+    job_time_limit_seconds: int = Field(default=6 * 3600, ge=1)
+    # For tests only: JSON of the GPUs a worker reports instead of asking torch, e.g.
+    # '{"gpus": [{"name": "test GPU", "memoryMb": 24576}]}'. The heartbeat marks it as an override.
+    worker_devices_override: str | None = None
 
     api_docs: bool = Field(default=True, description="Serve /api/v1/docs and /api/v1/openapi.json")
     log_level: str = "INFO"
@@ -64,6 +72,13 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.startswith("["):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("artifact_url")
+    @classmethod
+    def _artifact_url(cls, value: str | None) -> str | None:
+        if value and not (value.startswith("file:///") or (value.startswith("s3://") and len(value) > 5)):
+            raise ValueError("must be file:///path or s3://bucket/prefix")
+        return value or None
 
     @cached_property
     def resolved_data_dir(self) -> Path:

@@ -55,6 +55,10 @@ ERROR_CATALOGUE: dict[str, ErrorCode] = _codes(
     ("REQ_004", 405, "Method not allowed", "The route exists but not with this method."),
     ("JOB_001", 404, "Job not found", "The job does not exist or is not yours."),
     ("JOB_002", 409, "Job state conflict", "The job is in a state that refuses the action."),
+    ("JOB_003", 504, "Job time limit exceeded",
+     "The job ran past its type's time limit and was stopped; it is failed and not retried."),
+    ("JOB_004", 500, "Job failed", "The job's work raised an error; the job's `error` says what."),
+    ("JOB_005", 500, "Worker lost", "The workers running the job were lost on every attempt it was allowed."),
     ("MARKET_001", 404, "Listing not found",
      "The marketplace listing (or the category, provider, review or subscription the path names) does not "
      "exist or you may not see it."),
@@ -64,6 +68,15 @@ ERROR_CATALOGUE: dict[str, ErrorCode] = _codes(
     ("MARKET_003", 403, "Not allowed by licence or marketplace terms",
      "The licence or the marketplace's terms refuse this action: a licence that forbids commercial use for a "
      "commercial cost centre, a tier sold only through sales, a review that is not yours; `details.reason` says which."),
+    ("ARTIFACT_001", 422, "Invalid artifact key",
+     "The artifact key is not a relative path of safe parts (no `..`, absolute path, NUL or control character)."),
+    ("ARTIFACT_002", 404, "Artifact not found", "No file is stored under this artifact key."),
+    ("ARTIFACT_003", 502, "Artifact store failed",
+     "The artifact store refused the operation, or the stored bytes do not match their recorded hash."),
+    ("LINEAGE_001", 404, "Lineage entity not found",
+     "No entity with this id is recorded in the platform's lineage, or you may not see it."),
+    ("LINEAGE_002", 422, "Lineage reference invalid",
+     "A relation names an entity or activity that is not recorded, or joins kinds the relation does not allow."),
     ("SYS_001", 500, "Internal error", "Something failed on the server; quote the requestId to an admin."),
     ("SYS_002", 503, "Service unavailable", "The database or another backing service is unavailable."),
 )

@@ -18,7 +18,7 @@ from backend.core.timeutil import utcnow
 
 JWT_ALGORITHM = "HS256"
 MAX_TOKEN_LENGTH = 4096
-API_KEY_PREFIX = {"api": "aisk", "model": "aimk"}
+API_KEY_PREFIX = {"api": "aisk", "model": "aimk", "session": "aiss"}
 
 
 @lru_cache(maxsize=4)

@@ -1,5 +1,6 @@
 """The registries of background work: job types (run when created) and periodic tasks (run by every
-worker's housekeeping thread on a schedule). Each domain's tasks.py registers its own here."""
+worker's housekeeping thread on a schedule). Each domain's tasks.py (named in backend/domains.py)
+registers its own here."""
 
 from __future__ import annotations
 
@@ -20,8 +21,30 @@ class JobContext(Protocol):
 
     def finishing_transaction(self): ...  # context manager yielding a Session; marks the job done on exit
 
+    def checkpoint(self, state: dict[str, Any]) -> None: ...  # progress a retried attempt resumes from
+
 
 JobHandler = Callable[[JobContext], dict[str, Any] | None]
+ResumeHook = Callable[[JobContext, dict[str, Any]], dict[str, Any] | None]
+
+# The queues a job can be sent to; a worker serves all of them unless told which (`--queues`).
+DEFAULT_QUEUE = "default"
+QUEUES = (DEFAULT_QUEUE, "training", "inference")
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a job needs of the worker that runs it (a worker without it never claims the job)."""
+
+    gpus: int = 0
+    gpu_memory_mb: int = 0  # on each of those GPUs
+
+    def describe(self) -> str:
+        """'a worker with a GPU', 'a worker with 2 GPUs of 40960 MB', for people reading the job."""
+        if not self.gpus:
+            return "a worker"
+        count = "a GPU" if self.gpus == 1 else f"{self.gpus} GPUs"
+        return f"a worker with {count}" + (f" of {self.gpu_memory_mb} MB" if self.gpu_memory_mb else "")
 
 
 @dataclass(frozen=True)
@@ -31,19 +54,30 @@ class JobType:
     max_attempts: int | None = None
     description: str = ""
     payload_model: type | None = None  # a pydantic model the payload must satisfy
+    queue: str = DEFAULT_QUEUE
+    needs: Needs = Needs()
+    time_limit_seconds: int | None = None  # None: the platform's AISYSTEM_JOB_TIME_LIMIT_SECONDS
+    # Called instead of `handler` by an attempt that follows a lost worker, with the last state the
+    # job saved through `ctx.checkpoint(...)`; None: every attempt starts from scratch.
+    resume: ResumeHook | None = None
 
 
 _REGISTRY: dict[str, JobType] = {}
 
 
 def job_handler(
-    name: str, *, max_attempts: int | None = None, description: str = "", payload_model: type | None = None
+    name: str, *, max_attempts: int | None = None, description: str = "", payload_model: type | None = None,
+    queue: str = DEFAULT_QUEUE, needs: Needs = Needs(), time_limit_seconds: int | None = None,
+    resume: ResumeHook | None = None,
 ):
-    """Register `fn(ctx) -> result dict` as the handler of job type `name`."""
+    """Register `fn(ctx) -> result dict` as the handler of job type `name`, and where and how it runs."""
+    if queue not in QUEUES:
+        raise ValueError(f"job type {name}: unknown queue '{queue}' (known: {', '.join(QUEUES)})")
 
     def register(fn: JobHandler) -> JobHandler:
         _REGISTRY[name] = JobType(name=name, handler=fn, max_attempts=max_attempts, description=description,
-                                  payload_model=payload_model)
+                                  payload_model=payload_model, queue=queue, needs=needs,
+                                  time_limit_seconds=time_limit_seconds, resume=resume)
         return fn
 
     return register
@@ -55,9 +89,9 @@ def _load_task_modules() -> None:
     (a script or UI handler calling `jobs_service.create_job` got REQ_001 "Unknown job type")."""
     import importlib
 
-    from backend.core.celery_app import TASK_MODULES
+    from backend import domains
 
-    for module in TASK_MODULES:
+    for module in domains.task_modules():
         importlib.import_module(module)
 
 

@@ -5,6 +5,12 @@
    job progress, login throttling).
 2. Work that must only happen once the data is durable (enqueueing a job, moving the audit
    checkpoint) is registered with `after_commit(session, fn)` and runs after a successful commit.
+3. Work that undoes what a transaction did outside the database (removing a file it wrote), or that
+   must be recorded although the transaction fails, is registered with `after_rollback(session, fn)`
+   and runs once the transaction has ended without a commit (rolled back, or closed unfinished).
+
+Services only flush: the edge (route, `session_scope`, task) commits or rolls back, so several
+services' writes compose into one transaction.
 """
 
 from __future__ import annotations
@@ -25,11 +31,29 @@ _NEEDS_AUDIT = "aisystem_needs_audit"
 _AUDITED = "aisystem_audited"
 _AFTER_COMMIT = "aisystem_after_commit"
 _EXEMPT = "aisystem_audit_exempt"
+_AFTER_ROLLBACK = "aisystem_after_rollback"
+_WROTE = "aisystem_wrote"
 
 
 def after_commit(session: OrmSession, fn: Callable[[], None]) -> None:
     """Run `fn` once the current transaction has committed (dropped on rollback)."""
     session.info.setdefault(_AFTER_COMMIT, []).append(fn)
+
+
+def after_rollback(session: OrmSession, fn: Callable[[], None]) -> None:
+    """Run `fn` once the current transaction has ended without a commit (dropped on commit).
+
+    It runs after the session has released its connection, so `fn` may write in a session of its own
+    (on SQLite the failed transaction no longer holds the write lock).
+    """
+    if not session.in_transaction():
+        session.begin()  # no I/O yet; the transaction `fn` belongs to, so that its end is seen
+    session.info.setdefault(_AFTER_ROLLBACK, []).append(fn)
+
+
+def has_pending_changes(session: OrmSession) -> bool:
+    """Whether the current transaction has changed anything, flushed or not (ORM or DML statements)."""
+    return bool(session.new or session.dirty or session.deleted or session.info.get(_WROTE))
 
 
 def mark_audited(session: OrmSession) -> None:
@@ -60,6 +84,17 @@ def _track_changes(session: OrmSession, _flush_context, _instances) -> None:  # 
             session.info[_NEEDS_AUDIT] = True
 
 
+@event.listens_for(OrmSession, "after_flush")
+def _note_flush(session: OrmSession, _flush_context) -> None:  # noqa: ANN001
+    session.info[_WROTE] = True
+
+
+@event.listens_for(OrmSession, "do_orm_execute")
+def _note_statement(state) -> None:  # noqa: ANN001
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[_WROTE] = True
+
+
 @event.listens_for(OrmSession, "before_commit")
 def _require_audit(session: OrmSession) -> None:
     session.flush()
@@ -69,16 +104,22 @@ def _require_audit(session: OrmSession) -> None:
 
 @event.listens_for(OrmSession, "after_commit")
 def _run_after_commit(session: OrmSession) -> None:
-    callbacks = session.info.pop(_AFTER_COMMIT, [])
+    session.info.pop(_AFTER_ROLLBACK, None)
+    _run(session.info.pop(_AFTER_COMMIT, []), "after-commit")
+
+
+def _run(callbacks: list[Callable[[], None]], stage: str) -> None:
     for fn in callbacks:
         try:
             fn()
-        except Exception:  # the data is committed; a failed follow-up is logged, the reaper recovers jobs
-            log.exception("after-commit step failed")
+        except Exception:  # the transaction has ended either way; a failed follow-up is logged
+            log.exception("%s step failed", stage)
 
 
 @event.listens_for(OrmSession, "after_transaction_end")
 def _reset(session: OrmSession, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
-        for key in (_NEEDS_AUDIT, _AUDITED, _AFTER_COMMIT):
+        for key in (_NEEDS_AUDIT, _AUDITED, _AFTER_COMMIT, _WROTE):
             session.info.pop(key, None)
+        # Still here: the transaction ended without a commit (after a commit the list was dropped).
+        _run(session.info.pop(_AFTER_ROLLBACK, []), "after-rollback")

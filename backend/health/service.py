@@ -50,7 +50,8 @@ def check_workers(session: Session) -> dict:
     except Exception as exc:
         return _error(f"cannot read worker heartbeats: {type(exc).__name__}")
     listed = [
-        {"name": w.name, "lastSeenAt": isoformat_z(w.last_seen_at), "gpus": w.gpu_names} for w in workers
+        {"name": w.name, "lastSeenAt": isoformat_z(w.last_seen_at), "gpus": w.gpu_names, "queues": w.queues,
+         "devices": w.devices} for w in workers
     ]
     if not workers:
         return _error("no worker heartbeat recently; start one with `make worker`", workers=[])

@@ -12,6 +12,7 @@ from backend.auth.principal import Principal
 from backend.core.http import COMMON_ERRORS, error_responses, get_session
 from backend.core.pagination import PageParams, page_params
 from backend.core.schemas import Page
+from backend.core.tasks import Needs
 from backend.jobs import service
 from backend.jobs.schemas import JobCreate, JobRead, JobStatus
 
@@ -37,8 +38,12 @@ def list_jobs(
 )
 def create_job(body: JobCreate, session: SessionDep, principal: Principal = require("job:create")) -> JobRead:
     """`platform.statistics` recomputes catalog statistics; `platform.selftest` exercises a worker
-    (`{"durationSeconds": 0–120}`). Poll `GET /jobs/{jobId}` for progress."""
-    job = service.create_job(session=session, actor=principal, type=body.type, payload=body.payload)
+    (`{"durationSeconds": 0–120}`). `queue`, `gpus`, `gpuMemoryMb` and `timeLimitSeconds` send it to
+    other workers than its type's (a self-test of the GPU workers of `training`); a job that needs a
+    GPU stays queued until a worker with one takes it. Poll `GET /jobs/{jobId}` for progress."""
+    needs = None if body.gpus is None else Needs(gpus=body.gpus, gpu_memory_mb=body.gpu_memory_mb or 0)
+    job = service.start_job(session=session, actor=principal, type=body.type, payload=body.payload,
+                            queue=body.queue, needs=needs, time_limit_seconds=body.time_limit_seconds)
     session.commit()
     return JobRead.model_validate(job)
 

@@ -27,6 +27,7 @@ class Job(SQLModel, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     error: str | None = Field(default=None, max_length=2000)
+    error_code: str | None = Field(default=None, max_length=16)  # from ERROR_CATALOGUE, when failed
     attempts: int = 0
     max_attempts: int = 3
     lease_owner: str | None = Field(default=None, max_length=200)
@@ -34,6 +35,14 @@ class Job(SQLModel, table=True):
     enqueued_at: datetime | None = None
     resends: int = 0  # times the reaper sent it again; each re-send waits twice as long as the last
     cancel_requested: bool = False
+    # Where it runs: the queue its type (or its creator) chose, and what the worker must have.
+    queue: str = Field(default="default", index=True, max_length=40)
+    gpus_required: int = 0
+    gpu_memory_mb_required: int = 0
+    time_limit_seconds: int | None = None
+    # What a retried attempt resumes from (types with a resume hook), saved by `ctx.checkpoint`.
+    checkpoint: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    checkpointed_at: datetime | None = None
     created_by: str | None = Field(default=None, index=True, max_length=40)
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
@@ -52,6 +61,10 @@ class WorkerHeartbeat(SQLModel, table=True):
     pid: int
     gpu_count: int = 0
     gpu_names: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # The queues it serves and what it has: {"cpuCount", "memoryMb", "gpus": [{"name", "memoryMb"}],
+    # "source": "detected" | "override"} (an override is for tests: AISYSTEM_WORKER_DEVICES_OVERRIDE).
+    queues: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    devices: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     started_at: datetime = Field(default_factory=utcnow)
     last_seen_at: datetime = Field(default_factory=utcnow, index=True)
 

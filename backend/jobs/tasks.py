@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 import time
@@ -9,35 +10,56 @@ from contextlib import contextmanager
 from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 from pydantic import Field
 from sqlalchemy import func
 from sqlmodel import select
 
-from backend.core.celery_app import RUN_JOB_TASK, purge_consumed_messages
+from backend.core.celery_app import RUN_JOB_TASK, broker_queue, purge_consumed_messages
 from backend.core.config import get_settings
 from backend.core.db import session_scope
+from backend.core.errors import AISystemError
 from backend.core.ids import new_id
 from backend.core.schemas import InputModel
-from backend.core.tasks import job_handler, job_type, periodic_tasks
+from backend.core.tasks import QUEUES, job_handler, job_type, periodic_tasks
 from backend.jobs import service as jobs_service
+from backend.jobs.devices import WorkerDevices, detect_devices
 from backend.jobs.models import PlatformSnapshot
 
 log = logging.getLogger(__name__)
 
 
-class WorkerJobContext:
-    """What a handler sees: its payload, progress reporting, cancellation and the final transaction."""
+class JobTimedOut(BaseException):
+    """Raised inside a handler that ran past its time limit. A BaseException, so that a handler's
+    `except Exception` does not swallow it (its open transaction still rolls back)."""
 
-    def __init__(self, job, worker: str):  # noqa: ANN001
+
+class WorkerJobContext:
+    """What a handler sees: its payload, progress reporting, cancellation, checkpoints and the final
+    transaction."""
+
+    def __init__(self, job, worker: str, *, resumable: bool = False):  # noqa: ANN001
         self.job_id = job.id
         self.payload = dict(job.payload or {})
         self.created_by = job.created_by
         self.attempt = job.attempts
         self.worker = worker
+        self.time_limit_seconds = job.time_limit_seconds or get_settings().job_time_limit_seconds
+        self.resumable = resumable
+        # The state the last attempt saved; the type's resume hook gets it instead of a fresh start.
+        self.resume_state: dict[str, Any] | None = dict(job.checkpoint) if resumable and job.checkpoint else None
         self.result: dict[str, Any] | None = None
         self.finished = False
         self.lease_lost = threading.Event()
+
+    def checkpoint(self, state: dict[str, Any]) -> None:
+        """Save the progress a later attempt resumes from if this worker is lost (JSON values)."""
+        if not self.resumable:
+            raise RuntimeError(f"job {self.job_id}: its type has no resume hook, so nothing would read a checkpoint")
+        with session_scope() as session:
+            if not jobs_service.save_checkpoint(session=session, job_id=self.job_id, worker=self.worker,
+                                                state=state):
+                self.lease_lost.set()
 
     def progress(self, fraction: float, message: str | None = None) -> None:
         with session_scope() as session:
@@ -59,9 +81,48 @@ class WorkerJobContext:
         self.finished = True
 
 
-def _keep_lease(ctx: WorkerJobContext, stop: threading.Event) -> None:
+class _Stopper:
+    """Raises JobTimedOut in the thread running a handler, only while the handler runs."""
+
+    def __init__(self) -> None:
+        self._thread_id = threading.get_ident()
+        self._lock = threading.Lock()
+        self._armed = True
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._armed:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread_id), ctypes.py_object(JobTimedOut))
+
+    def disarm(self) -> None:
+        """The handler is done: never raise afterwards, and drop a JobTimedOut not raised yet."""
+        with self._lock:
+            self._armed = False
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread_id), None)
+
+
+def _stop_over_time(ctx: WorkerJobContext, stopper: _Stopper) -> None:
+    """Fail the job with JOB_003 and stop its handler (unless the handler finished first)."""
+    try:
+        with session_scope() as session:
+            jobs_service.finish_job(session=session, job_id=ctx.job_id, worker=ctx.worker, status="failed",
+                                    error=f"stopped after its time limit of {ctx.time_limit_seconds} s",
+                                    error_code="JOB_003")
+    except jobs_service.LeaseLost:
+        return
+    ctx.lease_lost.set()
+    log.warning("job %s ran past its time limit of %s s; stopping it", ctx.job_id, ctx.time_limit_seconds)
+    stopper.stop()
+
+
+def _keep_lease(ctx: WorkerJobContext, stop: threading.Event, stopper: _Stopper) -> None:
+    """Renew the lease until the handler ends; stop the job once it passes its time limit."""
     interval = max(0.5, get_settings().job_lease_seconds / 3)
-    while not stop.wait(interval):
+    deadline = time.monotonic() + ctx.time_limit_seconds
+    while not stop.wait(max(0.0, min(interval, deadline - time.monotonic()))):
+        if time.monotonic() >= deadline:
+            _stop_over_time(ctx, stopper)
+            return
         try:
             with session_scope() as session:
                 if not jobs_service.renew_lease(session=session, job_id=ctx.job_id, worker=ctx.worker):
@@ -76,23 +137,26 @@ def run_job(job_id: str) -> None:
     """Run one job exactly once: claim it, keep its lease alive, record the outcome."""
     worker = jobs_service.worker_name()
     with session_scope() as session:
-        job = jobs_service.claim_job(session=session, job_id=job_id, worker=worker)
+        job = jobs_service.claim_job(session=session, job_id=job_id, worker=worker, devices=worker_devices())
     if job is None:
-        log.info("job %s is not queued (duplicate delivery or finished); nothing to do", job_id)
+        log.info("job %s is not queued (duplicate delivery, finished, or needs GPUs this worker lacks)", job_id)
         return
     registered = job_type(job.type)
-    ctx = WorkerJobContext(job, worker)
-    stop = threading.Event()
-    keeper = threading.Thread(target=_keep_lease, args=(ctx, stop), daemon=True, name=f"lease-{job_id}")
+    ctx = WorkerJobContext(job, worker, resumable=registered is not None and registered.resume is not None)
+    stop, stopper = threading.Event(), _Stopper()
+    keeper = threading.Thread(target=_keep_lease, args=(ctx, stop, stopper), daemon=True, name=f"lease-{job_id}")
     keeper.start()
     try:
-        if registered is None:
-            raise RuntimeError(f"this worker does not know the job type '{job.type}'")
-        result = registered.handler(ctx)
-        if not ctx.finished:
-            ctx.result = result if result is not None else ctx.result
-            with ctx.finishing_transaction():
-                pass
+        try:
+            result = _run_handler(registered, ctx, job.type)
+            if not ctx.finished:
+                ctx.result = result if result is not None else ctx.result
+                with ctx.finishing_transaction():
+                    pass
+        finally:
+            stopper.disarm()
+    except JobTimedOut:
+        log.warning("job %s was stopped at its time limit", job_id)
     except jobs_service.LeaseLost:
         log.warning("job %s: lease lost; another attempt owns it now", job_id)
     except Exception as exc:
@@ -103,11 +167,21 @@ def run_job(job_id: str) -> None:
         keeper.join(timeout=5)
 
 
+def _run_handler(registered, ctx: WorkerJobContext, type_name: str) -> dict[str, Any] | None:  # noqa: ANN001
+    if registered is None:
+        raise RuntimeError(f"this worker does not know the job type '{type_name}'")
+    if ctx.resume_state is not None:
+        log.info("job %s resumes from its checkpoint (attempt %s)", ctx.job_id, ctx.attempt)
+        return registered.resume(ctx, ctx.resume_state)
+    return registered.handler(ctx)
+
+
 def _record_failure(job_id: str, worker: str, exc: Exception) -> None:
     try:
         with session_scope() as session:
             jobs_service.finish_job(session=session, job_id=job_id, worker=worker, status="failed",
-                                    error=f"{type(exc).__name__}: {exc}")
+                                    error=f"{type(exc).__name__}: {exc}",
+                                    error_code=exc.code if isinstance(exc, AISystemError) else None)
     except jobs_service.LeaseLost:
         log.warning("job %s failed after losing its lease", job_id)
 
@@ -115,30 +189,45 @@ def _record_failure(job_id: str, worker: str, exc: Exception) -> None:
 # --- the worker's housekeeping thread ------------------------------------------------------------
 
 _housekeeping_stop = threading.Event()
+# What this worker process has and serves, found once (torch is slow to import).
+_this_worker: dict[str, Any] = {}
 
 
-def gpu_names() -> list[str]:
-    try:
-        import torch
+def worker_devices() -> WorkerDevices:
+    """This process's devices (detected on first use, or taken from the test override)."""
+    if "devices" not in _this_worker:
+        _this_worker["devices"] = detect_devices()
+    return _this_worker["devices"]
 
-        if torch.cuda.is_available():
-            return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    except Exception:  # a broken CUDA install must not stop the worker
-        log.warning("could not query GPUs", exc_info=True)
-    return []
+
+def served_queues() -> list[str]:
+    """The job queues this worker consumes (all of them outside a Celery worker)."""
+    return _this_worker.get("queues", list(QUEUES))
+
+
+@celeryd_after_setup.connect
+def _serve_gpu_queues(sender, instance, **_kwargs) -> None:  # noqa: ANN001
+    """Note the queues chosen with `-Q`; a worker with a GPU also consumes their `.gpu` twins."""
+    queues = instance.app.amqp.queues
+    served = [queue for queue in QUEUES if broker_queue(queue) in queues.consume_from]
+    _this_worker["queues"] = served
+    if worker_devices().gpus:
+        for queue in served:
+            queues.select_add(broker_queue(queue, gpu=True))
+    log.info("serving queues %s with %s", served, worker_devices().as_dict())
 
 
 def housekeeping_loop(name: str, stop: threading.Event) -> None:
     """Heartbeat every few seconds; reap lost jobs every `reaper_interval_seconds`; run the periodic
     tasks when due."""
     settings = get_settings()
-    gpus = gpu_names()
+    devices, queues = worker_devices(), served_queues()
     next_reap = 0.0
     due_at: dict[str, float] = {}
     while True:
         try:
             with session_scope() as session:
-                jobs_service.beat(session=session, name=name, gpu_names=gpus)
+                jobs_service.beat(session=session, name=name, devices=devices, queues=queues)
             if time.monotonic() >= next_reap:
                 with session_scope() as session:
                     outcome = jobs_service.reap(session=session)
@@ -210,14 +299,12 @@ def recompute_statistics(ctx) -> dict:  # noqa: ANN001
     return ctx.result
 
 
-@job_handler("platform.selftest", description="Exercise a worker: progress, heartbeat, cancellation",
-             payload_model=SelftestPayload)
-def selftest(ctx) -> dict:  # noqa: ANN001
-    """Run for `durationSeconds` (≤ 120), reporting progress each second; proves the round trip."""
+def _selftest_from(ctx, first_step: int) -> dict:  # noqa: ANN001
+    """The self-test's steps from `first_step` on, saving a checkpoint after each one."""
     duration = float(ctx.payload.get("durationSeconds", 1))
     steps = max(1, int(duration))
     started = time.monotonic()
-    for step in range(steps):
+    for step in range(first_step, steps):
         if ctx.cancelled():
             with session_scope() as session:
                 jobs_service.finish_job(session=session, job_id=ctx.job_id, worker=ctx.worker, status="cancelled")
@@ -225,7 +312,20 @@ def selftest(ctx) -> dict:  # noqa: ANN001
             return {"cancelledAtStep": step}
         time.sleep(duration / steps)
         ctx.progress((step + 1) / steps, f"step {step + 1} of {steps}")
+        ctx.checkpoint({"step": step + 1})
     with session_scope(write=False) as session:
         snapshots = session.exec(select(func.count()).select_from(PlatformSnapshot)).one()
     return {"steps": steps, "seconds": round(time.monotonic() - started, 3), "worker": ctx.worker,
-            "attempt": ctx.attempt, "snapshots": snapshots}
+            "attempt": ctx.attempt, "snapshots": snapshots, "resumedFromStep": first_step}
+
+
+def resume_selftest(ctx, state: dict) -> dict:  # noqa: ANN001
+    """A later attempt goes on from the step after the last one the lost worker finished."""
+    return _selftest_from(ctx, int(state.get("step", 0)))
+
+
+@job_handler("platform.selftest", description="Exercise a worker: progress, heartbeat, cancellation, resuming",
+             payload_model=SelftestPayload, resume=resume_selftest)
+def selftest(ctx) -> dict:  # noqa: ANN001
+    """Run for `durationSeconds` (≤ 120), reporting progress each second; proves the round trip."""
+    return _selftest_from(ctx, 0)

@@ -1,6 +1,7 @@
 """REST routes of the model marketplace: /api/v1/marketplace.
 
-Every route needs `marketplace:read`, which every signed-in user holds. What goes beyond browsing
+Every route needs `marketplace:read`, which every signed-in user holds; the service checks it again,
+with the listing in hand (`authorize`), so every caller gets the same decision. What goes beyond browsing
 is checked by the service against the listing and the caller: publishing an external listing,
 editing any listing and curating /featured need `marketplace:write` (admins); removing one needs
 `marketplace:delete`; publishing a catalog model needs `model:write` (ML engineers), and its publisher
@@ -10,6 +11,7 @@ favourites are always the caller's own.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -78,11 +80,16 @@ def _page(items, cursor) -> dict:  # noqa: ANN001
 # --- listings -----------------------------------------------------------------------------------------
 
 
+def _listings_page(session: Session, principal: Principal, filters: service.SearchFilters,
+                   params: PageParams) -> dict:
+    return _page(*service.list_listings(session=session, actor=principal, filters=filters, params=params))
+
+
 @router.get("/models", response_model=Page[s.MarketplaceModel], summary="List marketplace models")
 def list_models(session: SessionDep, filters: FiltersDep, params: PageDep,
                 principal: Principal = require(READ)) -> dict:
     """Listings you can see, with the same filters and sorts as `/search` (without facet counts)."""
-    return _page(*service.list_listings(session=session, actor=principal, filters=filters, params=params))
+    return _listings_page(session, principal, filters, params)
 
 
 @router.post("/models", response_model=s.MarketplaceModel, status_code=201, summary="Publish a model",
@@ -152,9 +159,8 @@ def models_by_category(category: Annotated[str, Path(pattern=ID_PATTERN, descrip
                        session: SessionDep, filters: FiltersDep, params: PageDep,
                        principal: Principal = require(READ)) -> dict:
     """Listings of one category (MARKET_001 if it does not exist), with the filters of `/search`."""
-    found = service.get_category(session=session, category=category)
-    narrowed = service.SearchFilters(**{**filters.__dict__, "categories": (found.id,)})
-    return _page(*service.list_listings(session=session, actor=principal, filters=narrowed, params=params))
+    found = service.get_category(session=session, actor=principal, category=category)
+    return _listings_page(session, principal, replace(filters, categories=(found.id,)), params)
 
 
 @router.get("/providers", response_model=Page[s.ProviderRead], summary="List providers")
@@ -170,9 +176,8 @@ def models_by_provider(provider: Annotated[str, Path(pattern=ID_PATTERN, descrip
                        session: SessionDep, filters: FiltersDep, params: PageDep,
                        principal: Principal = require(READ)) -> dict:
     """Listings of one provider (MARKET_001 if it does not exist), with the filters of `/search`."""
-    found = service.get_provider(session=session, provider=provider)
-    narrowed = service.SearchFilters(**{**filters.__dict__, "providers": (found.id,)})
-    return _page(*service.list_listings(session=session, actor=principal, filters=narrowed, params=params))
+    found = service.get_provider(session=session, actor=principal, provider=provider)
+    return _listings_page(session, principal, replace(filters, providers=(found.id,)), params)
 
 
 # --- search and discovery -----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from backend.audit import service as audit
 from backend.auth.models import User
 from backend.auth.principal import SYSTEM, Principal
 from backend.auth.service import principal_for
+from backend.catalog.model_registry import service as registry_service
 from backend.core.errors import AISystemError
 from backend.core.ids import new_id
 from backend.core.pagination import PageParams
@@ -45,6 +46,8 @@ from backend.marketplace.seed_data import (
     REVIEW_TEXTS,
     REVIEWER_NAMES,
 )
+from backend.marketplace.service.counters import count_usage
+from backend.marketplace.service.text import slugify
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,7 @@ OPEN_PRICING = {"open", "open-supported", "research", "ultralytics"}
 
 
 def seed_marketplace(session: Session) -> str:
-    """The demo marketplace (SEED_STEPS entry)."""
+    """The demo marketplace (the marketplace domain's seed step)."""
     now = utcnow()
     categories = _ensure_categories(session)
     providers = _ensure_providers(session)
@@ -121,7 +124,7 @@ def _ensure_listings(session: Session, now: datetime) -> list[tuple[Listing, dic
     have = set(session.exec(select(Listing.slug)).all())
     created = []
     for entry in LISTINGS:
-        if service._slugify(entry["name"]) in have:
+        if slugify(entry["name"]) in have:
             continue
         listing = service.publish_listing(session=session, actor=SYSTEM, data=listing_input(entry))
         created.append((listing, entry))
@@ -207,9 +210,9 @@ def _demo_customer(session: Session, created: dict[str, Listing], now: datetime)
     rng = random.Random(f"{DEMO_SEED}:customer")
     for days_ago in range(12, -1, -1):
         at = now - timedelta(days=days_ago)
-        service._count(session, listing_id=smartvision.id, consumer=buyer.user_id, day=at.date(),
-                       subscription_id=sub.id, period_index=service.period_index_at(sub, at),
-                       requests=rng.randint(300, 900), latency_ms=rng.uniform(40, 55), is_demo=True)
+        count_usage(session, listing_id=smartvision.id, consumer=buyer.user_id, day=at.date(),
+                    subscription_id=sub.id, period_index=service.period_index_at(sub, at),
+                    requests=rng.randint(300, 900), latency_ms=rng.uniform(40, 55), is_demo=True)
     for slug in ("gpt-4o", "whisper-large-v3"):
         if slug in created:
             session.add(Favorite(user_id=buyer.user_id, listing_id=created[slug].id, created_at=now))
@@ -220,33 +223,23 @@ def _demo_customer(session: Session, created: dict[str, Listing], now: datetime)
 def publish_company_models(session: Session) -> int:
     """Publish up to four demo catalog models as company listings, if the catalog (and its seed) is there.
     Models in deployment or monitoring come first."""
-    svc = service._catalog_service()
-    if svc is None or not hasattr(svc, "list_models"):
-        return 0
-    try:
-        found = service.catalog_call(svc.list_models, session=session, actor=SYSTEM, params=PageParams(limit=200))
-    except (AISystemError, TypeError) as exc:  # TypeError: the catalog's signature differs from the contract
-        log.warning("company models not published: %s", exc)
-        return 0
-    rows = list(found[0] if isinstance(found, tuple) else found or [])
-    rows.sort(key=lambda m: (str(service._attr(m, "status")) not in ("deployment", "monitoring"),
-                             str(service._attr(m, "name"))))
+    rows, _cursor = registry_service.list_models(session=session, actor=SYSTEM, params=PageParams(limit=200))
+    rows = sorted(rows, key=lambda m: (m.status not in ("deployment", "monitoring"), m.name))
     publisher = _user(session, "ml_engineer") or SYSTEM
     listed = len(session.exec(select(Listing.id).where(col(Listing.source_model_id).is_not(None))).all())
     published = 0
     for model in rows:
         if listed + published >= COMPANY_MODELS_MAX:
             break
-        model_id = service._attr(model, "id")
         category = service.category_for_model(session, model)
-        if not model_id or category is None or service.find_listing_for_model(session=session, model_id=str(model_id)):
+        if category is None or service.find_listing_for_model(session=session, model_id=model.id):
             continue
         try:
             with session.begin_nested():
                 service.publish_listing(session=session, actor=publisher, data=s.ListingCreate.model_validate(
-                    {"sourceModelId": str(model_id), "category": category.slug, "pricing": COMPANY_PRICING}))
+                    {"sourceModelId": model.id, "category": category.slug, "pricing": COMPANY_PRICING}))
         except AISystemError as exc:
-            log.warning("company model %s not published: %s", model_id, exc)
+            log.warning("company model %s not published: %s", model.id, exc)
             continue
         published += 1
     return published

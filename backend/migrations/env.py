@@ -6,15 +6,15 @@ from logging.config import fileConfig
 
 from alembic import context
 
+from backend import domains
 from backend.core.config import get_settings
 from backend.core.db import engine_for, metadata
-from backend.core.model_registry import import_all_models
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-import_all_models()
+domains.import_table_modules()
 target_metadata = metadata
 
 

@@ -8,27 +8,21 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from backend import domains
 from backend.audit.models import AuditRecord
 from backend.auth.models import User
 from backend.core.timeutil import isoformat_z, utcnow
 from backend.jobs.models import Job, PlatformSnapshot
 
-# Domains register a counter here (name -> fn(session) -> int) so the dashboard grows with them.
-CATALOG_COUNTERS: dict[str, callable] = {}
-
-
-def register_counter(name: str, fn) -> None:  # noqa: ANN001
-    CATALOG_COUNTERS[name] = fn
-
 
 def catalog_counts(*, session: Session) -> dict[str, int]:
-    """How many users, audit records and jobs exist, plus every registered domain counter."""
+    """How many users, audit records and jobs exist, plus every domain's counters (backend/domains.py)."""
     figures = {
         "users": session.exec(select(func.count()).select_from(User)).one(),
         "auditRecords": session.exec(select(func.count()).select_from(AuditRecord)).one(),
         "jobs": session.exec(select(func.count()).select_from(Job)).one(),
     }
-    for name, fn in CATALOG_COUNTERS.items():
+    for name, fn in domains.counters().items():
         figures[name] = fn(session)
     return figures
 

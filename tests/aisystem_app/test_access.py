@@ -1,4 +1,5 @@
-"""The helpers every handler goes through: identity re-derived from the database, permission checked."""
+"""The helpers every handler goes through: identity re-derived from the database; the services decide
+what it may do, and the UI audits their refusals."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ import pytest
 from sqlmodel import select
 
 from aisystem_app import access, routes
-from aisystem_app.state.audit import PERMISSION as AUDIT_READ
-from aisystem_app.state.audit import read_page, verify_chain
+from aisystem_app.state.governance.audit import read_page, verify_chain
 from backend.audit.models import AuditRecord
 from backend.auth.models import User
 from backend.core.db import session_scope
@@ -42,15 +42,15 @@ def audit_actions(outcome: str | None = None) -> list[str]:
 @pytest.mark.parametrize("work", [read_page(None), verify_chain], ids=["list", "verify"])
 def test_audit_work_is_refused_to_a_business_user_and_the_denial_audited(demo_users, work) -> None:
     with pytest.raises(AISystemError) as refused:
-        access.run_as(caller(demo_users["business_user"]), work, permission=AUDIT_READ)
-    assert refused.value.code == "AUTH_002"
+        access.run_as(caller(demo_users["business_user"]), work)  # the audit service refuses
+    assert refused.value.code == "AUTH_002" and refused.value.details["permission"] == "audit:read"
     assert "auth.denied" in audit_actions("denied")
 
 
 def test_audit_work_runs_for_an_admin(demo_users) -> None:
-    rows, _cursor = access.run_as(caller(demo_users["admin"]), read_page(None), permission=AUDIT_READ)
+    rows, _cursor = access.run_as(caller(demo_users["admin"]), read_page(None))
     assert rows and {"time", "actor", "action", "entity", "outcome"} <= rows[0].keys()
-    assert access.run_as(caller(demo_users["admin"]), verify_chain, permission=AUDIT_READ).valid
+    assert access.run_as(caller(demo_users["admin"]), verify_chain).valid
 
 
 @pytest.mark.parametrize("user_id", [None, "", "user_does_not_exist"])
@@ -91,8 +91,9 @@ def test_profile_lists_only_the_routes_the_role_may_open(demo_users) -> None:
 
 def test_sign_in_checks_the_password_and_audits_both_outcomes(demo_users) -> None:
     assert access.sign_in("admin", "wrong-password", "203.0.113.7") is None
-    profile = access.sign_in("admin", DEMO_PASSWORD, "203.0.113.7")
-    assert profile is not None and profile.user_id == demo_users["admin"]
+    signed = access.sign_in("admin", DEMO_PASSWORD, "203.0.113.7")
+    assert signed is not None and signed.profile.user_id == demo_users["admin"]
+    assert signed.token.startswith("aiss_") and demo_users["admin"] not in signed.token
     assert audit_actions("failure") == ["auth.login"]
     assert "auth.login" in audit_actions("success")
 
@@ -101,3 +102,39 @@ def test_sign_out_is_audited(demo_users) -> None:
     access.sign_out(caller(demo_users["ml_ops"]))
     assert "auth.logout" in audit_actions()
     access.sign_out(caller(None))  # an ended session signs out quietly
+
+
+def session_caller(signed: access.SignedIn) -> access.Caller:
+    """The caller of a tab signed in to browser session `signed`."""
+    return access.Caller(signed.profile.user_id, signed.signed_in_at, "203.0.113.7", signed.session_id)
+
+
+def test_a_new_tab_resumes_the_browser_session(demo_users) -> None:
+    signed = access.sign_in("ml_ops", DEMO_PASSWORD, "203.0.113.7")
+    resumed = access.resume(signed.token, "203.0.113.7")
+    assert resumed is not None and resumed.session_id == signed.session_id and resumed.token == ""
+    assert resumed.profile.user_id == demo_users["ml_ops"]
+    principal = access.run_as(session_caller(resumed), lambda s, p: p)
+    assert principal.credential_id == signed.session_id and principal.credential_type == access.UI_CREDENTIAL
+
+
+@pytest.mark.parametrize("token", ["", "aiss_000000000000_forged", "aisk_abc_def", "not a token"])
+def test_a_forged_token_resumes_nothing(demo_users, token) -> None:
+    assert access.resume(token, None) is None
+
+
+def test_sign_out_ends_the_session_in_every_tab(demo_users) -> None:
+    signed = access.sign_in("ml_ops", DEMO_PASSWORD, "203.0.113.7")
+    other_tab = access.resume(signed.token, None)
+    access.sign_out(session_caller(signed))
+    with pytest.raises(AISystemError) as refused:
+        access.run_as(session_caller(other_tab), access.profile_for)
+    assert refused.value.code == "AUTH_001"
+    assert access.resume(signed.token, None) is None  # a copied token is dead too
+    assert audit_actions().count("auth.logout") == 1
+
+
+def test_a_disabled_account_is_not_resumed(demo_users) -> None:
+    signed = access.sign_in("admin", DEMO_PASSWORD, None)
+    deactivate(demo_users["admin"])
+    assert access.resume(signed.token, None) is None

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import reflex as rx
 
-from aisystem_app.state.audit import AuditState
+from aisystem_app.state.governance.audit import AuditState
 from aisystem_app.state.table import PAGE_SIZE
 from backend.audit import service as audit
 from backend.core.db import session_scope
-from tests.aisystem_app.conftest import signed_in_as
+from tests.aisystem_app.conftest import follow, signed_in_as
 
 pytestmark = pytest.mark.anyio
 
@@ -27,12 +28,37 @@ async def test_pages_move_forward_and_back(root_state, demo_users) -> None:
     first = list(state.rows)
     assert len(first) == PAGE_SIZE and state.has_next and state.page_number == 1
 
-    await AuditState.next_page.fn(state)
+    path, replace = await follow(state, AuditState.next_page.fn(state))
+    assert path.startswith("?page=2&after=") and not replace  # a history entry, so back returns
     assert state.page_number == 2 and state.rows and state.rows[0]["seq"] < first[-1]["seq"]
+    second = list(state.rows)
 
-    await AuditState.previous_page.fn(state)
+    await follow(state, AuditState.previous_page.fn(state))
     assert state.page_number == 1 and state.rows == first
-    assert await AuditState.previous_page.fn(state) is None and state.page_number == 1
+    assert AuditState.previous_page.fn(state) is None and state.page_number == 1
+
+    # A link to page 2 opened in another tab shows page 2, and its previous page is the first.
+    other_tab = rx.State(_reflex_internal_init=True)
+    await signed_in_as(other_tab, demo_users["admin"])
+    other = await other_tab.get_state(AuditState)
+    await follow(other, rx.redirect(path))
+    assert other.rows == second and other.page_number == 2
+    await follow(other, AuditState.previous_page.fn(other))
+    assert other.rows == first
+
+
+async def test_filters_live_in_the_url(root_state, demo_users) -> None:
+    add_records(3)
+    await signed_in_as(root_state, demo_users["admin"])
+    state = await root_state.get_state(AuditState)
+    await AuditState.load.fn(state)
+    path, _replace = await follow(state, AuditState.apply_filters.fn(state, {"actor": "bot001", "action": "test.*",
+                                                                             "outcome": "bogus"}))
+    assert path == "?actor=bot001&action=test.%2A"
+    assert [row["actor"] for row in state.rows] == ["bot001"]
+    assert state.filters == {"actor": "bot001", "action": "test.*", "outcome": "all"}
+    await follow(state, AuditState.apply_filters.fn(state, {"outcome": "denied"}))
+    assert state.rows == [] and state.filters["outcome"] == "denied"
 
 
 async def test_sorting_orders_the_page_and_flips(root_state, demo_users) -> None:

@@ -11,16 +11,16 @@ from reflex.istate.data import ReflexURL, RouterData
 from sqlmodel import select
 
 from aisystem_app import routes
-from aisystem_app.state.datasets import DatasetsState
-from aisystem_app.state.datasets_detail import DatasetDetailState
-from aisystem_app.state.datasets_forms import parse_split, parse_step
+from aisystem_app.state.catalog.datasets.detail import DatasetDetailState
+from aisystem_app.state.catalog.datasets.forms import parse_split, parse_step
+from aisystem_app.state.catalog.datasets.index import DatasetsState
 from backend.catalog.datasets import service as datasets
 from backend.catalog.datasets import storage
 from backend.catalog.datasets.models import Dataset, DatasetVersion
 from backend.core.db import session_scope
-from tests.aisystem_app.conftest import signed_in_as
+from tests.aisystem_app.conftest import follow, navigation, signed_in_as
 from tests.aisystem_app.test_state_security import as_list, redirects_to
-from tests.backend.catalog.datasets.conftest import FEEDBACK_CSV, principals  # noqa: F401  (fixture)
+from tests.backend.catalog.datasets.conftest import FEEDBACK_CSV
 
 SPLIT_FORM = {"train": "0.6", "validation": "0.2", "test": "0.2", "seed": "7", "stratify_by": "sentiment"}
 
@@ -201,3 +201,37 @@ async def test_an_upload_over_the_limit_keeps_nothing(root_state, demo_users, pr
     await asyncio.wait_for(DatasetDetailState.upload.fn(detail, await chunks_of(FEEDBACK_CSV)), 30)
     assert "over the limit" in detail.upload_error and version_count(dataset_id) == 0
     assert not any((storage.root() / "staging").iterdir())
+
+
+# --- the view in the URL -----------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_the_url_restores_the_list(root_state, demo_users, principals) -> None:  # noqa: F811
+    dataset_id = own_dataset(principals)
+    await signed_in_as(root_state, demo_users["data_scientist"])
+    listing = await root_state.get_state(DatasetsState)
+    listing.router = RouterData(url=ReflexURL(f"http://testserver{routes.DATASETS}?q=private&type=tabular&sort=name"))
+    await DatasetsState.load.fn(listing)
+    assert (listing.query, listing.type_filter, listing.sort) == ("private", "tabular", "name")
+    assert [r["id"] for r in listing.rows] == [dataset_id]
+    path, replace = await follow(listing, DatasetsState.filter_type.fn(listing, "text"))
+    assert path == f"{routes.DATASETS}?q=private&type=text&sort=name" and not replace
+    assert listing.rows == [] and listing.type_filter == "text"
+    await follow(listing, DatasetsState.filter_type.fn(listing, "all"))
+    assert listing.type_filter == "all" and "type=" not in listing.router.url.query
+
+
+@pytest.mark.anyio
+async def test_the_url_names_the_tab_and_the_profile_column(root_state, demo_users, principals) -> None:  # noqa: F811
+    dataset_id = own_dataset(principals)
+    detail = await detail_for(root_state, demo_users["data_scientist"], dataset_id)
+    detail.router = RouterData(url=ReflexURL(f"http://testserver{routes.DATASETS}/{dataset_id}?tab=profile&column=rating"))
+    await DatasetDetailState.load.fn(detail)
+    assert detail.found and detail.tab == "profile" and detail.selected_column == "rating"
+    path, replace = await follow(detail, DatasetDetailState.choose_tab.fn(detail, "quality"))
+    assert path == f"{routes.DATASETS}/{dataset_id}?tab=quality&column=rating" and not replace
+    assert detail.tab == "quality" and detail.found
+    path, replace = navigation(DatasetDetailState.select_column.fn(detail, "sentiment"))
+    assert path.endswith("column=sentiment") and replace and detail.selected_column == "sentiment"
+

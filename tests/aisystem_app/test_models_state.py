@@ -11,15 +11,16 @@ from reflex.istate.data import ReflexURL, RouterData
 from reflex_components_core.core._upload import UploadChunk
 
 from aisystem_app import routes
-from aisystem_app.state import models_view as view
-from aisystem_app.state.models import ModelsState
-from aisystem_app.state.models_detail import ModelDetailState
+from aisystem_app.state.catalog.models import view
+from aisystem_app.state.catalog.models.detail import ModelDetailState
+from aisystem_app.state.catalog.models.index import ModelsState
+from backend.auth.principal import SYSTEM
 from backend.catalog.model_registry import service as registry
 from backend.catalog.model_registry.schemas import ModelCreate, VersionCreate
 from backend.core.db import session_scope
 from backend.core.pagination import PageParams
 from backend.jobs import service as jobs_service
-from tests.aisystem_app.conftest import signed_in_as
+from tests.aisystem_app.conftest import follow, navigation, signed_in_as
 from tests.aisystem_app.test_state_security import as_list, redirects_to
 
 MODEL_FORM = {"name": "Ticket Triage", "type": "NLP", "category": "Text Classification", "framework": "PyTorch",
@@ -66,7 +67,7 @@ async def detail_for(root, user_id: str | None, model_id: str) -> ModelDetailSta
 
 def stages(model_id: str) -> dict[str, str]:
     with session_scope() as session:
-        rows, _ = registry.list_versions(session=session, model_id=model_id, params=PageParams(limit=50))
+        rows, _ = registry.list_versions(session=session, actor=SYSTEM, model_id=model_id, params=PageParams(limit=50))
         return {r.version: r.stage for r in rows}
 
 
@@ -117,7 +118,7 @@ async def test_business_user_reads_but_cannot_promote_or_register(root_state, de
     assert [r["name"] for r in listing.rows] == ["Churn Predictor"] and not listing.can_create
     await ModelsState.register.fn(listing, MODEL_FORM)
     with session_scope() as session:
-        rows, _ = registry.list_models(session=session, params=PageParams(limit=10))
+        rows, _ = registry.list_models(session=session, actor=SYSTEM, params=PageParams(limit=10))
     assert [m.name for m in rows] == ["Churn Predictor"]
 
 
@@ -138,24 +139,55 @@ async def test_data_scientist_cannot_upload(root_state, demo_users, model_id) ->
 async def test_filters_and_keyword_search(root_state, demo_users, model_id) -> None:
     await signed_in_as(root_state, demo_users["data_scientist"])
     listing = await root_state.get_state(ModelsState)
+    at(listing, routes.MODELS)
     await ModelsState.load.fn(listing)
     assert listing.counts["type:Tabular"] == 1 and listing.counts["type:Vision"] == 0
-    await ModelsState.toggle_filter.fn(listing, "type", "Vision")
+    assert await follow(listing, ModelsState.toggle_filter.fn(listing, "type", "Vision")) == (
+        f"{routes.MODELS}?type=Vision", False)
     assert listing.rows == [] and listing.filters == {"type": "Vision"}
     assert listing.counts["type:Tabular"] == 1  # the type chips still count the other types
-    await ModelsState.toggle_filter.fn(listing, "type", "Vision")
-    assert [r["id"] for r in listing.rows] == [model_id]
-    await ModelsState.toggle_filter.fn(listing, "owner", "x")  # unknown keys are ignored
-    assert listing.filters == {}
-    await ModelsState.search.fn(listing, {"q": "sentiment"})
+    await follow(listing, ModelsState.toggle_filter.fn(listing, "type", "Vision"))
+    assert [r["id"] for r in listing.rows] == [model_id] and listing.router.url.query == ""
+    assert ModelsState.toggle_filter.fn(listing, "owner", "x") is None  # unknown keys are ignored
+    await follow(listing, ModelsState.search.fn(listing, {"q": "sentiment"}))
     assert listing.rows == [] and listing.counts["type:Tabular"] == 0  # the chips count the search's matches
-    await ModelsState.search.fn(listing, {"q": "churn"})
+    await follow(listing, ModelsState.search.fn(listing, {"q": "churn"}))
     assert [r["name"] for r in listing.rows] == ["Churn Predictor"] and listing.counts["type:Tabular"] == 1
-    await ModelsState.toggle_filter.fn(listing, "type", "Vision")  # the search keeps only Vision models
+    await follow(listing, ModelsState.toggle_filter.fn(listing, "type", "Vision"))  # the search keeps only Vision
     assert listing.rows == [] and listing.query == "churn"
-    await ModelsState.toggle_filter.fn(listing, "type", "Vision")
-    await ModelsState.choose_sort.fn(listing, "'; drop table")
-    assert listing.sort == "-createdAt"
+    await follow(listing, ModelsState.toggle_filter.fn(listing, "type", "Vision"))
+    await follow(listing, ModelsState.choose_sort.fn(listing, "'; drop table"))
+    assert listing.sort == "-createdAt" and "sort" not in listing.router.url.query
+
+
+@pytest.mark.anyio
+async def test_the_url_restores_the_list(root_state, demo_users, model_id) -> None:
+    await signed_in_as(root_state, demo_users["data_scientist"])
+    listing = await root_state.get_state(ModelsState)
+    at(listing, f"{routes.MODELS}?q=churn&mode=semantic&type=Tabular&sort=name&owner=x")
+    await ModelsState.load.fn(listing)
+    assert (listing.query, listing.mode, listing.filters, listing.sort) == (
+        "churn", "semantic", {"type": "Tabular"}, "name")
+    assert [r["id"] for r in listing.rows] == [model_id]
+    path, replace = navigation(ModelsState.choose_mode.fn(listing, "keyword"))
+    assert path == f"{routes.MODELS}?q=churn&type=Tabular&sort=name" and not replace
+    at(listing, f"{routes.MODELS}?mode=bogus&sort=bogus")
+    await ModelsState.load.fn(listing)
+    assert (listing.mode, listing.sort, listing.query) == ("keyword", "-createdAt", "")
+
+
+@pytest.mark.anyio
+async def test_the_url_names_the_model_tab(root_state, demo_users, model_id) -> None:
+    detail = await detail_for(root_state, demo_users["data_scientist"], model_id)
+    await ModelDetailState.load.fn(detail)
+    assert detail.tab == "overview"
+    path, replace = await follow(detail, ModelDetailState.choose_tab.fn(detail, "versions"))
+    assert path == f"{view.model_href(model_id)}?tab=versions" and not replace  # a history entry: back works
+    assert detail.tab == "versions" and detail.found
+    assert ModelDetailState.choose_tab.fn(detail, "secrets") is None
+    at(detail, f"{view.model_href(model_id)}?tab=history")  # a reload or a shared link
+    await ModelDetailState.load.fn(detail)
+    assert detail.tab == "history" and detail.name == "Churn Predictor"
 
 
 # --- forms ----------------------------------------------------------------------------------------------------
@@ -196,7 +228,7 @@ async def test_engineer_registers_uploads_promotes_and_rolls_back(root_state, de
     assert not as_list(await ModelsState.register.fn(listing, MODEL_FORM))  # the same name again
     assert listing.register_errors == {"name": "A model with this name exists already"}
     with session_scope() as session:
-        model_id = registry.list_models(session=session, params=PageParams(limit=5))[0][0].id
+        model_id = registry.list_models(session=session, actor=SYSTEM, params=PageParams(limit=5))[0][0].id
 
     detail = await detail_for(root_state, demo_users["ml_engineer"], model_id)
     await ModelDetailState.load.fn(detail)

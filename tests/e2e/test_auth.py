@@ -31,7 +31,7 @@ def test_unauthenticated_visit_redirects_to_login(page: Page) -> None:
 
 def test_protected_page_redirects_to_login(page: Page) -> None:
     page.goto(routes.AUDIT)
-    expect(page).to_have_url(re.compile(r"/login/?$"))
+    expect(page).to_have_url(re.compile(r"/login/?\?next=%2Fgovernance%2Faudit(%2F)?$"))  # back there once signed in
     expect(page.locator("#audit-table")).to_have_count(0)
 
 

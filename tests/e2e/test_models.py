@@ -137,6 +137,8 @@ def test_register_upload_promote_rollback_and_history(page: Page, artifact_files
     page.locator("#tab-lineage").click()
     expect(page.locator("#lineage-graph .js-plotly-plot")).to_be_visible()
     expect(page.locator("#lineage-edges")).to_contain_text("has version")
+    expect(page.locator("#lineage-graph .legend")).to_contain_text("Model version")  # one colour per kind
+    expect(page.locator("#lineage-edges a[href^='/catalog/models/']").first).to_be_visible()
 
 
 def test_business_user_sees_the_model_but_cannot_promote(page: Page) -> None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 import reflex as rx
 
 from aisystem_app import routes
-from aisystem_app.components.feedback import empty_state, loading_rows
+from aisystem_app.components.data_table import pagination
+from aisystem_app.components.feedback import empty_state, panel
 from aisystem_app.components.layout import page_header, protected_page
 from aisystem_app.components.listing_card import card_grid
 from aisystem_app.pages.marketplace.landing import search_box
-from aisystem_app.state.marketplace_search import SORTS, FacetGroup, FacetOption, SearchState
+from aisystem_app.state.marketplace.browse import SORTS, FacetGroup, FacetOption, SearchState
 
 
 def facet_option(key: rx.Var[str], option: rx.Var[FacetOption]) -> rx.Component:
@@ -71,36 +72,16 @@ def sort_select() -> rx.Component:
     )
 
 
-def pager() -> rx.Component:
-    """Previous and next page."""
-    return rx.hstack(
-        rx.text("Page ", SearchState.page_number, size="2", color_scheme="gray"),
-        rx.spacer(),
-        rx.button(rx.icon("chevron-left", size=16), "Previous", variant="soft", color_scheme="gray",
-                  disabled=(SearchState.page_number <= 1) | SearchState.loading, on_click=SearchState.previous_page,
-                  id="page-previous"),
-        rx.button("Next", rx.icon("chevron-right", size=16), variant="soft", color_scheme="gray",
-                  disabled=~SearchState.has_next | SearchState.loading, on_click=SearchState.next_page,
-                  id="page-next"),
-        width="100%",
-        align="center",
-    )
-
-
 def results() -> rx.Component:
     """The count, sort, cards and pager."""
     return rx.vstack(
         rx.hstack(rx.text(SearchState.total_label, size="2", weight="medium", id="result-count",
                           custom_attrs={"data-query": SearchState.shown_query}), rx.spacer(),
                   sort_select(), width="100%", align="center"),
-        rx.cond(
-            SearchState.loading & (SearchState.cards.length() == 0),
-            loading_rows(4, "8rem"),
-            rx.cond(SearchState.cards.length() == 0,
-                    empty_state("No models match", "Try fewer filters or other words.", icon="search-x"),
-                    card_grid(SearchState.cards, grid_id="search-results")),
-        ),
-        pager(),
+        panel(SearchState.loading, SearchState.cards, card_grid(SearchState.cards, grid_id="search-results"),
+              empty_state("No models match", "Try fewer filters or other words.", icon="search-x"),
+              rows=4, height="8rem"),
+        pagination(SearchState, "Previous", "Next", padding_top="0"),
         spacing="3",
         width="100%",
         min_width="0",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import reflex as rx
 
 from aisystem_app import routes
-from aisystem_app.components.feedback import empty_state, loading_rows
+from aisystem_app.components.feedback import empty_state, panel
 from aisystem_app.components.layout import page_header, protected_page
-from aisystem_app.components.listing_card import card_grid
-from aisystem_app.state.marketplace import CategoryTile, MarketplaceState
+from aisystem_app.components.listing_card import card_grid, link_card
+from aisystem_app.state.marketplace.landing import CategoryTile, MarketplaceState
 
 # Lucide icons the categories may name; others show a generic shape.
 CATEGORY_ICONS = ("scan-eye", "languages", "audio-lines", "sparkles", "image", "chart-line", "thumbs-up", "layers",
@@ -34,24 +34,17 @@ def search_box(on_submit, default: rx.Var[str] | str = "", *, autofocus: bool = 
 def category_tile(tile: rx.Var[CategoryTile]) -> rx.Component:
     """A category with its icon and how many listings it has."""
     icon = rx.match(tile.icon, *[(name, rx.icon(name, size=20)) for name in CATEGORY_ICONS], rx.icon("shapes", size=20))
-    return rx.link(
-        rx.card(
-            rx.hstack(
-                rx.center(icon, width="2.5rem", height="2.5rem", min_width="2.5rem", border_radius="var(--radius-3)",
-                          background_color=rx.color("accent", 3), color=rx.color("accent", 11)),
-                rx.vstack(rx.text(tile.name, size="2", weight="medium"),
-                          rx.text(tile.count, size="1", color_scheme="gray"), spacing="0", align="start"),
-                align="center",
-                spacing="3",
-            ),
-            size="1",
-            width="100%",
-            _hover={"box_shadow": "var(--shadow-3)"},
+    return link_card(
+        rx.hstack(
+            rx.center(icon, width="2.5rem", height="2.5rem", min_width="2.5rem", border_radius="var(--radius-3)",
+                      background_color=rx.color("accent", 3), color=rx.color("accent", 11)),
+            rx.vstack(rx.text(tile.name, size="2", weight="medium"),
+                      rx.text(tile.count, size="1", color_scheme="gray"), spacing="0", align="start"),
+            align="center",
+            spacing="3",
         ),
-        href=tile.href,
-        underline="none",
-        color_scheme="gray",
-        high_contrast=True,
+        tile.href,
+        card_props={"size": "1", "width": "100%"},
         title=tile.description,
         data_category=tile.slug,
     )
@@ -61,11 +54,8 @@ def row(title: str, description: str, cards: rx.Var, row_id: str) -> rx.Componen
     """A titled row of listing cards."""
     return rx.vstack(
         rx.vstack(rx.heading(title, size="4"), rx.text(description, size="2", color_scheme="gray"), spacing="1"),
-        rx.cond(
-            MarketplaceState.loading,
-            loading_rows(2, "8rem"),
-            rx.cond(cards.length() == 0, empty_state(f"No {title.lower()} models yet"), card_grid(cards, grid_id=row_id)),
-        ),
+        panel(MarketplaceState.loading, cards, card_grid(cards, grid_id=row_id), empty_state(f"No {title.lower()} models yet"),
+              rows=2, height="8rem"),
         spacing="3",
         width="100%",
     )

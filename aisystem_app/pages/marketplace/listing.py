@@ -7,13 +7,15 @@ import reflex as rx
 
 from aisystem_app import routes
 from aisystem_app.components.charts import chart
+from aisystem_app.components.facts import fact_list
 from aisystem_app.components.feedback import empty_state, loading_rows
-from aisystem_app.components.forms import form_field
+from aisystem_app.components.forms import field_label, form_field
 from aisystem_app.components.layout import protected_page
 from aisystem_app.components.listing_card import listing_badge, verified_tick
 from aisystem_app.components.rating import rating_input, rating_stars
-from aisystem_app.state.marketplace import SubscriptionView
-from aisystem_app.state.marketplace_listing import Fact, LicenceView, ListingState, ReviewView, TierView
+from aisystem_app.components.tabs import page_tabs
+from aisystem_app.state.marketplace.common import SubscriptionView
+from aisystem_app.state.marketplace.listing import LicenceView, ListingState, ReviewView, TierView
 
 
 def favourite_toggle() -> rx.Component:
@@ -51,10 +53,6 @@ def header() -> rx.Component:
     )
 
 
-def fact_row(fact: rx.Var[Fact]) -> rx.Component:
-    return rx.data_list.item(rx.data_list.label(fact.label), rx.data_list.value(fact.value))
-
-
 def overview() -> rx.Component:
     """Description, features, specifications and tags."""
     return rx.grid(
@@ -69,7 +67,7 @@ def overview() -> rx.Component:
             align="start",
         ),
         rx.card(rx.vstack(rx.heading("Specifications", size="4"),
-                          rx.data_list.root(rx.foreach(ListingState.specs, fact_row), size="2", id="specifications"),
+                          fact_list(ListingState.specs, size="2", id="specifications"),
                           spacing="3")),
         columns=rx.breakpoints(initial="1", lg="2"),
         spacing="5",
@@ -255,7 +253,7 @@ def review_form() -> rx.Component:
                 form_field("Title", "title", ListingState.title_error, default_value=ListingState.form_title,
                            placeholder="Sum it up in a line"),
                 rx.vstack(
-                    rx.text("Review", as_="label", html_for="review-text", size="2", weight="medium"),
+                    field_label("Review", "review-text"),
                     rx.text_area(id="review-text", name="text", default_value=ListingState.form_text, rows="4",
                                  width="100%", placeholder="What worked, what did not?",
                                  aria_invalid=rx.cond(ListingState.text_error != "", "true", "false")),
@@ -287,7 +285,7 @@ def rating_summary() -> rx.Component:
             rating_stars(ListingState.rating, size=18),
             rx.box(chart(ListingState.breakdown), width="100%", id="rating-breakdown",
                    data_counts=ListingState.star_counts),
-            rx.data_list.root(rx.foreach(ListingState.aspect_ratings, fact_row), size="1"),
+            fact_list(ListingState.aspect_ratings, size="1"),
             spacing="2",
             width="100%",
         ),
@@ -335,12 +333,7 @@ TABS = (("overview", "Overview", overview), ("pricing", "Pricing", pricing), ("l
 
 
 def tabs() -> rx.Component:
-    return rx.tabs.root(
-        rx.tabs.list(*[rx.tabs.trigger(label, value=key, id=f"tab-{key}") for key, label, _ in TABS]),
-        *[rx.tabs.content(body(), value=key, padding_top="1.25rem") for key, _, body in TABS],
-        default_value="overview",
-        width="100%",
-    )
+    return page_tabs(TABS, default_value="overview")
 
 
 @protected_page(routes.MARKETPLACE_LISTING, "Model", on_load=[ListingState.load])

@@ -5,10 +5,11 @@ from __future__ import annotations
 import reflex as rx
 
 from aisystem_app import routes
-from aisystem_app.components.feedback import empty_state, loading_rows
+from aisystem_app.components.feedback import empty_state, panel
 from aisystem_app.components.layout import page_header, protected_page
 from aisystem_app.components.listing_card import card_grid
-from aisystem_app.state.marketplace import FavouritesState, SubscriptionsState, SubscriptionView
+from aisystem_app.state.marketplace.common import SubscriptionView
+from aisystem_app.state.marketplace.mine import FavouritesState, SubscriptionsState
 
 STATUS_COLORS = {"active": "green", "cancelling": "amber", "ended": "gray"}
 
@@ -42,15 +43,10 @@ def subscriptions() -> rx.Component:
     return rx.vstack(
         page_header("Your marketplace subscriptions, their quotas and renewals.",
                     rx.link("Browse models", href=routes.MARKETPLACE_SEARCH, size="2")),
-        rx.cond(
-            SubscriptionsState.loading,
-            loading_rows(3, "6rem"),
-            rx.cond(SubscriptionsState.subscriptions.length() == 0,
-                    empty_state("No subscriptions yet", "Subscribe to a tier on a model's Pricing tab.", icon="receipt"),
-                    rx.grid(rx.foreach(SubscriptionsState.subscriptions, subscription_card),
-                            columns=rx.breakpoints(initial="1", md="2"), spacing="4", width="100%",
-                            id="subscriptions")),
-        ),
+        panel(SubscriptionsState.loading, SubscriptionsState.subscriptions,
+              rx.grid(rx.foreach(SubscriptionsState.subscriptions, subscription_card),
+                      columns=rx.breakpoints(initial="1", md="2"), spacing="4", width="100%", id="subscriptions"),
+              empty_state("No subscriptions yet", "Subscribe to a tier on a model's Pricing tab.", icon="receipt")),
         spacing="4",
         width="100%",
     )
@@ -62,13 +58,9 @@ def favourites() -> rx.Component:
     return rx.vstack(
         page_header("Models you marked as favourites.",
                     rx.link("Browse models", href=routes.MARKETPLACE_SEARCH, size="2")),
-        rx.cond(
-            FavouritesState.loading,
-            loading_rows(3, "8rem"),
-            rx.cond(FavouritesState.cards.length() == 0,
-                    empty_state("No favourites yet", "Use the heart on a model's page to keep it here.", icon="heart"),
-                    card_grid(FavouritesState.cards, grid_id="favourites")),
-        ),
+        panel(FavouritesState.loading, FavouritesState.cards, card_grid(FavouritesState.cards, grid_id="favourites"),
+              empty_state("No favourites yet", "Use the heart on a model's page to keep it here.", icon="heart"),
+              height="8rem"),
         spacing="4",
         width="100%",
     )

@@ -222,6 +222,7 @@ def split(datasetId: DatasetId, body: SplitRequest, session: SessionDep,  # noqa
           principal: Principal = require("dataset:write")) -> VersionRead:
     """Ratios must sum to 1; `stratifyBy` keeps class shares per split; the same seed gives the same
     split. The assignment is stored with the version and used by training and benchmarks."""
+    session.rollback()  # end the sign-in's transaction (SQLite's write lock) before the file work
     row = service.split(session=session, actor=principal, dataset_id=datasetId, request=body)
     session.commit()
     return _version(row)
@@ -234,6 +235,7 @@ def transform(datasetId: DatasetId, body: TransformRequest, session: SessionDep,
     """Steps: select, drop, rename, cast, filter (safe expressions such as `age >= 18 and country in
     ["DE", "FR"]`), fill_null, drop_nulls, deduplicate, sample, sort, normalize, standardize, one_hot,
     lowercase, strip, regex_replace, mask_pii. A failing step answers DATA_003 naming step and column."""
+    session.rollback()  # end the sign-in's transaction (SQLite's write lock) before the file work
     row = service.transform(session=session, actor=principal, dataset_id=datasetId, steps=body.steps,
                             version=body.version, message=body.message)
     session.commit()

@@ -12,7 +12,6 @@ import csv
 import io
 import re
 import stat
-import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -53,16 +52,6 @@ class IngestResult:
 
 
 # --- sniffing -----------------------------------------------------------------------------------
-
-
-def sanitize_filename(name: str | None) -> str | None:
-    """The client's file name as harmless metadata: last path part, no control characters, ≤ 200."""
-    if not name:
-        return None
-    base = re.split(r"[\\/]", name)[-1]
-    base = _CONTROL.sub("", base).replace("\n", "").replace("\r", "").strip()
-    base = unicodedata.normalize("NFC", base)[:200]
-    return base if base not in ("", ".", "..") else None
 
 
 def detect_format(filename: str | None, head: bytes) -> str:

@@ -5,10 +5,11 @@ REST routes, the Reflex pages and the worker. Visibility follows the dataset's A
 admins always; users, roles or departments named in an access entry with `read` or `write`. Anyone
 else gets DATA_001 exactly as if the dataset did not exist.
 
-Slow file work (ingesting, transforming) runs outside the database transaction where the caller
-has nothing pending, so SQLite's write lock is not held for seconds; the version row and its audit
-record are then written in one short transaction. A blob written for a transaction that rolls back
-is removed again (see `_discard_new_blobs`).
+Slow file work (ingesting, transforming) reads what it needs first through a short read session of
+its own where the caller has nothing pending (`_reading`), so SQLite's write lock is not held for
+seconds; the version row and its audit record are then written through the caller's session, which
+the caller commits or rolls back. A blob written for a transaction that rolls back is removed again
+(`unit_of_work.after_rollback`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import hashlib
 import hmac
 import io
 import logging
-import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,9 +28,9 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import polars as pl
-from sqlalchemy import and_, event, func, or_
+from sqlalchemy import and_, func, or_
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import object_session
 from sqlmodel import Session, col, select
 
 from backend.audit import service as audit
@@ -43,13 +45,17 @@ from backend.catalog.datasets.schemas import (
     SplitRequest,
     ValidateRequest,
 )
+from backend.core import artifacts
+from backend.core.authorization import authorize
 from backend.core.config import get_settings
 from backend.core.db import session_scope
-from backend.core.errors import AISystemError, InvalidRequest, PermissionDenied
+from backend.core.errors import AISystemError, InvalidRequest
 from backend.core.ids import new_id
 from backend.core.pagination import PageParams, paginate
 from backend.core.timeutil import utcnow
-from backend.platform_stats.service import register_counter
+from backend.core.unit_of_work import after_rollback, has_pending_changes
+from backend.lineage import service as lineage
+from backend.lineage.models import LineageEntity
 
 log = logging.getLogger(__name__)
 
@@ -59,36 +65,28 @@ EXPORT_FORMATS = ("parquet", "csv", "jsonl")
 SPLIT_NAMES = ("train", "validation", "test")
 SORTS = {"name": Dataset.name, "createdAt": Dataset.created_at, "updatedAt": Dataset.updated_at,
          "size": Dataset.size_bytes, "recordCount": Dataset.record_count}
-_NEW_BLOBS = "datasets_new_blobs"
 
 
 def not_found(dataset_id: str) -> AISystemError:
     return AISystemError("DATA_001", "No such dataset", {"datasetId": str(dataset_id)[:60]})
 
 
-# --- blobs written for a transaction that then rolls back are removed ------------------------------
-
-
 def _remember_new_blob(session: Session, sha256: str) -> None:
-    session.info.setdefault(_NEW_BLOBS, []).append(sha256)
+    """Remove a blob written for this transaction if the transaction does not commit."""
+    after_rollback(session, lambda: storage.remove_blob(sha256))
 
 
-@event.listens_for(OrmSession, "after_commit")
-def _keep_new_blobs(session: OrmSession) -> None:
-    session.info.pop(_NEW_BLOBS, None)
-
-
-@event.listens_for(OrmSession, "after_rollback")
-def _discard_new_blobs(session: OrmSession) -> None:
-    for sha in session.info.pop(_NEW_BLOBS, []):
-        storage.remove_blob(sha)
-
-
-def _end_read(session: Session) -> None:
-    """End the caller's transaction before slow file work, if it has nothing pending (else keep it)."""
-    pending = session.new or session.dirty or session.deleted or session.info.get("aisystem_needs_audit")
-    if not pending and session.in_transaction():
-        session.rollback()
+@contextmanager
+def _reading(session: Session) -> Iterator[Session]:
+    """The session to read through before slow file work: the caller's when its transaction has
+    changes (they must be visible), else a short read session of our own, so the caller's session
+    does not begin a transaction (a SQLite write session's BEGIN takes the write lock) for the
+    seconds the files take."""
+    if has_pending_changes(session):
+        yield session
+        return
+    with session_scope(write=False) as own:
+        yield own
 
 
 # --- access ----------------------------------------------------------------------------------------
@@ -129,15 +127,33 @@ def find_dataset(*, session: Session, actor: Principal, dataset_id: str) -> Data
 
 
 def get_dataset(*, session: Session, actor: Principal, dataset_id: str, need: str = "read") -> Dataset:
-    """The dataset (DATA_001 when missing or invisible; AUTH_002 when visible but `need` is not met)."""
+    """The dataset, for the action `need` (`read`, `write`, `share`, `delete`): DATA_001 when missing or
+    invisible; AUTH_002 when visible but the role or the dataset's access list does not allow `need`."""
     dataset = find_dataset(session=session, actor=actor, dataset_id=dataset_id)
     if dataset is None:
         raise not_found(dataset_id)
-    level = access_level(session=session, actor=actor, dataset=dataset)
-    required = {"read": 1, "write": 2, "manage": 3}[need]
-    if LEVELS[level] < required:
-        raise PermissionDenied("dataset:share" if need == "manage" else "dataset:write")
+    authorize(actor, f"dataset:{need}", dataset)
     return dataset
+
+
+# The level of the access list each action on a dataset needs; an action not named needs ownership.
+_ACTION_LEVEL = {"read": LEVELS["read"], "write": LEVELS["write"]}
+
+
+def dataset_access_rule(principal: Principal, permission: str, resource: object | None) -> str | None:
+    """The datasets' attribute rule: the dataset's own access list (owner, users, roles, departments)."""
+    if isinstance(resource, LineageEntity) and resource.kind in ("dataset", "dataset_version"):
+        # The dataset behind a lineage node: a graph shows its name only to those who may read it.
+        resource = object_session(resource).get(Dataset, resource.ref.split("@", 1)[0]) or resource
+    if not isinstance(resource, Dataset):
+        return None
+    session = object_session(resource)
+    if session is None:  # a detached row: its access list cannot be read, so nothing is allowed
+        return "the dataset's access list could not be read"
+    level = access_level(session=session, actor=principal, dataset=resource)
+    if LEVELS.get(level, 0) >= _ACTION_LEVEL.get(permission.partition(":")[2], LEVELS["owner"]):
+        return None
+    return f"your access to this dataset is {level or 'none'}; ask its owner"
 
 
 def _visible(query, actor: Principal):  # noqa: ANN001, ANN202
@@ -160,6 +176,7 @@ def _as(model: type, data: Any) -> Any:
 
 def create_dataset(*, session: Session, actor: Principal, data: DatasetCreate | dict) -> Dataset:
     """Create an empty dataset owned by the actor (data comes with the first upload)."""
+    authorize(actor, "dataset:create")
     data = _as(DatasetCreate, data)
     now = utcnow()
     dataset = Dataset(
@@ -170,6 +187,7 @@ def create_dataset(*, session: Session, actor: Principal, data: DatasetCreate | 
     )
     session.add(dataset)
     session.flush()
+    lineage.record_entity(session=session, kind="dataset", ref=dataset.id, label=dataset.name)
     audit.record(session=session, actor=actor, action="dataset.create", entity_type="dataset", entity_id=dataset.id,
                  summary={"name": dataset.name, "type": dataset.type})
     return dataset
@@ -181,6 +199,7 @@ def list_datasets(
     sort: str = "-updatedAt",
 ) -> tuple[list[Dataset], str | None]:
     """The datasets the actor may see, filtered, sorted (`name`, `-createdAt`, …) and keyset-paginated."""
+    authorize(actor, "dataset:read")
     query = _visible(select(Dataset).where(col(Dataset.deleted_at).is_(None)), actor)
     if type:
         query = query.where(Dataset.type == type)
@@ -223,6 +242,7 @@ def update_dataset(*, session: Session, actor: Principal, dataset_id: str, data:
     dataset.updated_at = utcnow()
     session.add(dataset)
     session.flush()
+    lineage.record_entity(session=session, kind="dataset", ref=dataset.id, label=dataset.name)
     audit.record(session=session, actor=actor, action="dataset.update", entity_type="dataset", entity_id=dataset.id,
                  summary={"fields": sorted(changes)})
     return dataset
@@ -230,7 +250,7 @@ def update_dataset(*, session: Session, actor: Principal, dataset_id: str, data:
 
 def delete_dataset(*, session: Session, actor: Principal, dataset_id: str) -> None:
     """Soft-delete: the dataset disappears from every route; its versions and files are kept."""
-    dataset = get_dataset(session=session, actor=actor, dataset_id=dataset_id, need="manage")
+    dataset = get_dataset(session=session, actor=actor, dataset_id=dataset_id, need="delete")
     dataset.deleted_at = dataset.updated_at = utcnow()
     dataset.status = "deleted"
     session.add(dataset)
@@ -241,9 +261,6 @@ def delete_dataset(*, session: Session, actor: Principal, dataset_id: str) -> No
 
 def count_datasets(session: Session) -> int:
     return session.exec(select(func.count()).select_from(Dataset).where(col(Dataset.deleted_at).is_(None))).one()
-
-
-register_counter("datasets", count_datasets)
 
 
 # --- versions --------------------------------------------------------------------------------------
@@ -317,10 +334,23 @@ def _add_version(*, session: Session, actor: Principal, dataset_id: str, prepare
     dataset.status, dataset.updated_at = "available", utcnow()
     session.add(dataset)
     session.flush()
+    _version_lineage(session, actor, dataset, row)
     audit.record(session=session, actor=actor, action=action, entity_type="dataset", entity_id=dataset.id,
                  summary={"version": number, "operation": operation, "sha256": sha, "rows": prepared.record_count,
                           "parent": parent, "format": prepared.source_format})
     return row
+
+
+def _version_lineage(session: Session, actor: Principal, dataset: Dataset, row: DatasetVersion) -> None:
+    """The version as a member of its dataset, generated by its upload, transform or restore (of its parent)."""
+    version = lineage.dataset_version_ref(dataset.id, row.number, f"{dataset.name} v{row.number}")
+    parent = [lineage.dataset_version_ref(dataset.id, row.parent_number)] if row.parent_number else []
+    label = {"upload": f"Upload of {row.source_filename or 'a file'}",
+             "transform": f"Transform of v{row.parent_number} ({len(row.steps or [])} steps)",
+             "restore": f"Restore of v{row.parent_number}"}.get(row.operation, row.operation)
+    lineage.record_activity(session=session, actor=actor, kind=row.operation, key=row.id, used=parent,
+                            generated=[version], label=label, started_at=row.created_at)
+    lineage.add_member(session=session, collection=lineage.Ref("dataset", dataset.id, dataset.name), member=version)
 
 
 def create_version_from(*, session: Session, actor: Principal, dataset_id: str, from_version: int,
@@ -371,9 +401,8 @@ def upload(*, session: Session, actor: Principal, dataset_id: str, source: Binar
     image/audio datasets take a ZIP (optionally with `labels.csv`, or `labels` beside it). The same
     bytes uploaded again give the existing version back with `duplicate=True`.
     """
-    dataset = get_dataset(session=session, actor=actor, dataset_id=dataset_id, need="write")
-    kind = dataset.type
-    _end_read(session)
+    with _reading(session) as reads:
+        kind = get_dataset(session=reads, actor=actor, dataset_id=dataset_id, need="write").type
     with storage.staging() as work:
         with _open(source) as stream:
             staged = storage.stage_stream(stream, work.path("upload"))
@@ -383,15 +412,16 @@ def upload(*, session: Session, actor: Principal, dataset_id: str, source: Binar
                 labels_staged = storage.stage_stream(stream, work.path("labels.csv"), limit=64 * 1024 * 1024)
         fingerprint = staged.sha256 if labels_staged is None else hashlib.sha256(
             (staged.sha256 + labels_staged.sha256).encode()).hexdigest()
-        existing = session.exec(select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id,
-                                                             DatasetVersion.source_sha256 == fingerprint)
-                                .order_by(col(DatasetVersion.number))).first()
+        with _reading(session) as reads:
+            existing = reads.exec(select(DatasetVersion.id).where(DatasetVersion.dataset_id == dataset_id,
+                                                                  DatasetVersion.source_sha256 == fingerprint)
+                                  .order_by(col(DatasetVersion.number))).first()
         if existing is not None:
             get_dataset(session=session, actor=actor, dataset_id=dataset_id, need="write")
+            existing = session.get(DatasetVersion, existing)
             return UploadOutcome(existing, True, f"These bytes were uploaded before as version {existing.number}; "
                                                  "no new version was made")
-        _end_read(session)
-        name = ingest.sanitize_filename(filename)
+        name = artifacts.safe_file_name(filename)
         fmt = ingest.detect_format(name, staged.head)
         if fmt == "zip":
             if kind not in ("image", "audio"):
@@ -436,27 +466,18 @@ def download(*, session: Session, actor: Principal, dataset_id: str, version: in
         raise InvalidRequest("Unknown format", {"format": f"one of {', '.join(EXPORT_FORMATS)}"})
     dataset, row = get_version(session=session, actor=actor, dataset_id=dataset_id, version=version)
     blob = storage.existing_blob(row.blob_sha256)
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", dataset.name).strip("._")[:80] or "dataset"
-    filename = f"{safe}-v{row.number}.{fmt}"
+    filename = artifacts.download_name(dataset.name, f"-v{row.number}.{fmt}", fallback="dataset")
     if fmt == "parquet":
         return Download(blob, row.size_bytes, row.blob_sha256, filename)
-    target = storage.export_path(row.blob_sha256, fmt)
-    sidecar = storage.export_path(row.blob_sha256, fmt + "sha")
-    if not (target.is_file() and sidecar.is_file()):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with storage.staging() as work:
-            tmp = work.path(f"export.{fmt}")
-            lf = pl.scan_parquet(blob)
-            keep = [c for c, t in lf.collect_schema().items() if profiling.kind_of(t) not in ("binary", "list", "struct")]
-            lf = lf.select(keep)
-            lf.sink_csv(tmp) if fmt == "csv" else lf.sink_ndjson(tmp)
-            digest = storage.sha256_of(tmp)
-            os.replace(tmp, target)
-            sidecar_tmp = work.path("sidecar")
-            sidecar_tmp.write_text(digest)
-            os.replace(sidecar_tmp, sidecar)
-    digest = sidecar.read_text().strip()
-    return Download(target, target.stat().st_size, digest, filename)
+
+    def write(target: Path) -> None:
+        lf = pl.scan_parquet(blob)
+        keep = [c for c, t in lf.collect_schema().items() if profiling.kind_of(t) not in ("binary", "list", "struct")]
+        lf = lf.select(keep)
+        lf.sink_csv(target) if fmt == "csv" else lf.sink_ndjson(target)
+
+    path, size, digest = storage.export(row.blob_sha256, fmt, write)
+    return Download(path, size, digest, filename)
 
 
 # --- split -----------------------------------------------------------------------------------------
@@ -466,10 +487,11 @@ def split(*, session: Session, actor: Principal, dataset_id: str, request: Split
     """Assign every row of a version to train/validation/test (random or stratified, deterministic
     for a seed) and store the assignment with the version."""
     request = _as(SplitRequest, request)
-    _dataset, row = get_version(session=session, actor=actor, dataset_id=dataset_id, version=request.version,
-                                need="write")
-    lf = pl.scan_parquet(storage.existing_blob(row.blob_sha256))
-    n = row.record_count
+    with _reading(session) as reads:
+        _dataset, row = get_version(session=reads, actor=actor, dataset_id=dataset_id, version=request.version,
+                                    need="write")
+        blob_sha256, n, number = row.blob_sha256, row.record_count, row.number
+    lf = pl.scan_parquet(storage.existing_blob(blob_sha256))
     ratios = (request.train, request.validation, request.test)
     rng = np.random.default_rng(request.seed)
     assignment = np.empty(n, dtype=np.int8)
@@ -489,12 +511,11 @@ def split(*, session: Session, actor: Principal, dataset_id: str, request: Split
     if empty:
         raise AISystemError("DATA_004", f"Too few rows ({n}) for this split: '{empty[0]}' would be empty",
                             {"rows": n, "emptySplits": empty})
-    _end_read(session)
     with storage.staging() as work:
         out = work.path("split.parquet")
         pl.DataFrame({"split": pl.Series(assignment).cast(pl.Int8)}).write_parquet(out, compression="zstd")
         sha, _size, created = storage.commit_blob(out)
-    _dataset, row = get_version(session=session, actor=actor, dataset_id=dataset_id, version=row.number,
+    _dataset, row = get_version(session=session, actor=actor, dataset_id=dataset_id, version=number,
                                 need="write")
     if created:
         _remember_new_blob(session, sha)
@@ -503,6 +524,9 @@ def split(*, session: Session, actor: Principal, dataset_id: str, request: Split
     row.split_blob_sha256 = sha
     session.add(row)
     session.flush()
+    lineage.record_activity(session=session, actor=actor, kind="split", key=f"{row.id}:{sha}",
+                            used=[lineage.dataset_version_ref(dataset_id, row.number)],
+                            label=f"Split of v{row.number} ({request.train:g}/{request.validation:g}/{request.test:g})")
     audit.record(session=session, actor=actor, action="dataset.split", entity_type="dataset", entity_id=dataset_id,
                  summary={"version": row.number, **row.split})
     return row
@@ -540,11 +564,11 @@ def transform(*, session: Session, actor: Principal, dataset_id: str, steps: lis
               message: str | None = None) -> DatasetVersion:
     """Run declarative steps lazily in polars; the result is a new version with lineage to its parent."""
     parsed = transforms.parse_steps(steps)
-    _dataset, parent = get_version(session=session, actor=actor, dataset_id=dataset_id, version=version,
-                                   need="write")
-    source = storage.existing_blob(parent.blob_sha256)
-    parent_number, parent_anonymized = parent.number, parent.anonymized
-    _end_read(session)
+    with _reading(session) as reads:
+        _dataset, parent = get_version(session=reads, actor=actor, dataset_id=dataset_id, version=version,
+                                       need="write")
+        source = storage.existing_blob(parent.blob_sha256)
+        parent_number, parent_anonymized = parent.number, parent.anonymized
     key = _mask_key(dataset_id)
     plan = transforms.apply_steps(pl.scan_parquet(source), parsed, mask_key=key)
     with storage.staging() as work:
@@ -708,7 +732,7 @@ def _check_subject(session: Session, entry: AccessEntry) -> None:
 def share(*, session: Session, actor: Principal, dataset_id: str, entry: AccessEntry | dict) -> list[DatasetAccess]:
     """Grant (or change) one subject's access; owner and admins only."""
     entry = _as(AccessEntry, entry)
-    dataset = get_dataset(session=session, actor=actor, dataset_id=dataset_id, need="manage")
+    dataset = get_dataset(session=session, actor=actor, dataset_id=dataset_id, need="share")
     _check_subject(session, entry)
     _upsert(session, actor, dataset.id, entry)
     session.flush()
@@ -733,7 +757,7 @@ def set_access(*, session: Session, actor: Principal, dataset_id: str,
                entries: list[AccessEntry | dict]) -> list[DatasetAccess]:
     """Replace the whole access list; owner and admins only."""
     entries = [_as(AccessEntry, e) for e in entries]
-    dataset = get_dataset(session=session, actor=actor, dataset_id=dataset_id, need="manage")
+    dataset = get_dataset(session=session, actor=actor, dataset_id=dataset_id, need="share")
     keys = [(e.subject_type, e.subject) for e in entries]
     if len(set(keys)) != len(keys):
         raise InvalidRequest("A subject appears twice", {"entries": "one entry per subject"})

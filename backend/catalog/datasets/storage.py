@@ -1,71 +1,105 @@
-"""Where dataset bytes live: content-addressed blobs, a staging area that never outlives a request,
-and a cache of CSV/JSONL exports.
+"""Where dataset bytes live, as keys of the platform's artifact store (`backend.core.artifacts`):
 
-    <artifacts_dir>/datasets/blobs/<sha[:2]>/<sha>.parquet   immutable, named by the sha256 of the bytes
-    <artifacts_dir>/datasets/staging/<random>/               one folder per operation, removed on exit
-    <artifacts_dir>/datasets/exports/<sha>.<fmt>             derived downloads, written atomically
+    datasets/blobs/<sha[:2]>/<sha>.parquet   immutable, named by the sha256 of the bytes (stored once)
+    datasets/exports/<sha>.<fmt>             derived CSV/JSONL downloads; `<sha>.<fmt>sha` holds their hash
 
-No path is ever built from client input: names are hex digests or server-generated tokens, and every
-path is resolved and checked to stay under the root (symlinks are refused).
+and a local scratch folder per operation (`staging()`, under `<artifacts>/datasets/staging/`), removed
+on exit. No key is ever built from client input: names are hex digests or server-chosen; the store
+checks every key (no `..`, no links followed).
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-import secrets
-import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from backend.core.config import get_settings
-from backend.core.errors import AISystemError, PayloadTooLarge
+from sqlmodel import Session, select
 
-CHUNK = 1024 * 1024
+from backend.catalog.datasets.models import DatasetVersion
+from backend.core import artifacts
+from backend.core.config import get_settings
+from backend.core.errors import AISystemError
+
+CHUNK = artifacts.CHUNK
+BLOBS = "datasets/blobs"
+EXPORTS = "datasets/exports"
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 _EXT = re.compile(r"^[a-z0-9]{1,10}$")
 
 
 def root() -> Path:
-    return get_settings().artifacts_dir / "datasets"
+    """This host's local folder for dataset work files."""
+    return artifacts.work_dir() / "datasets"
 
 
-def _inside(path: Path, base: Path) -> Path:
-    """`path` resolved, refusing anything that leaves `base` or is a symlink (checklist PATH-01)."""
-    if path.is_symlink():
-        raise AISystemError("DATA_001", "The dataset's data is not available")
-    resolved = path.resolve()
-    if not resolved.is_relative_to(base.resolve()):
-        raise AISystemError("DATA_001", "The dataset's data is not available")
-    return resolved
+def unavailable() -> AISystemError:
+    return AISystemError("DATA_001", "The dataset's data is not available")
+
+
+def blob_key(sha256: str, ext: str = "parquet") -> str:
+    if not _SHA.match(sha256 or "") or not _EXT.match(ext or ""):
+        raise unavailable()
+    return artifacts.blob_key(BLOBS, sha256, ext)
+
+
+def export_key(sha256: str, fmt: str) -> str:
+    if not _SHA.match(sha256 or "") or not _EXT.match(fmt or ""):
+        raise unavailable()
+    return f"{EXPORTS}/{sha256}.{fmt}"
 
 
 def blob_path(sha256: str, ext: str = "parquet") -> Path:
-    """The path of a stored blob (which may not exist yet)."""
-    if not _SHA.match(sha256) or not _EXT.match(ext):
-        raise AISystemError("DATA_001", "The dataset's data is not available")
-    base = root() / "blobs"
-    return _inside(base / sha256[:2] / f"{sha256}.{ext}", base)
+    """Where a blob lives in a local store (which may not exist yet); for tests and maintenance."""
+    return artifacts.local_store().path(blob_key(sha256, ext))
 
 
 def existing_blob(sha256: str, ext: str = "parquet") -> Path:
-    """A stored blob's path; DATA_001 when it is missing, replaced by a link, or not a plain file."""
-    path = blob_path(sha256, ext)
-    parent = path.parent
-    if parent.is_symlink() or not path.is_file() or path.is_symlink():
-        raise AISystemError("DATA_001", "The dataset's data is not available")
-    return path
+    """A local file with a stored blob's bytes; DATA_001 when it is missing or replaced by a link."""
+    try:
+        return artifacts.get_store().local_path(blob_key(sha256, ext))
+    except AISystemError as exc:
+        if exc.code in ("ARTIFACT_001", "ARTIFACT_002"):
+            raise unavailable() from None
+        raise
 
 
-def export_path(sha256: str, fmt: str) -> Path:
-    if not _SHA.match(sha256) or not _EXT.match(fmt):
-        raise AISystemError("DATA_001", "The dataset's data is not available")
-    base = root() / "exports"
-    return _inside(base / f"{sha256}.{fmt}", base)
+def commit_blob(staged: Path, ext: str = "parquet") -> tuple[str, int, bool]:
+    """Move a finished staging file into the store under its sha256: (sha256, size, created).
+
+    Identical content already stored is kept (blobs are immutable) and the staged copy dropped.
+    """
+    stored = artifacts.get_store().put_blob(BLOBS, staged, ext=ext, move=True)
+    return stored.sha256, stored.size, stored.created
+
+
+def recorded_files(session: Session) -> dict[str, str]:
+    """Store key -> sha256 of every blob a dataset version names (its data and its split)."""
+    rows = session.exec(select(DatasetVersion.blob_sha256, DatasetVersion.split_blob_sha256)).all()
+    return {blob_key(sha): sha for pair in rows for sha in pair if sha}
+
+
+def remove_blob(sha256: str, ext: str = "parquet") -> None:
+    """Remove a blob this process just created for a transaction that then rolled back."""
+    with suppress(AISystemError, OSError):
+        artifacts.get_store().delete(blob_key(sha256, ext))
+
+
+def export(sha256: str, fmt: str, write: Callable[[Path], None]) -> tuple[Path, int, str]:
+    """A blob's export in `fmt` as (local file, size, sha256), made by `write(path)` the first time."""
+    store, key = artifacts.get_store(), export_key(sha256, fmt)
+    sidecar = export_key(sha256, fmt + "sha")
+    if not (store.exists(key) and store.exists(sidecar)):
+        with staging() as work:
+            tmp = work.path(f"export.{fmt}")
+            write(tmp)
+            stored = store.put(key, tmp, move=True)
+            store.put(sidecar, stored.sha256.encode())  # written second: its presence means the export is whole
+    path = store.local_path(key)
+    return path, path.stat().st_size, store.read_bytes(sidecar).decode().strip()
 
 
 @dataclass
@@ -83,14 +117,8 @@ class Staging:
 @contextmanager
 def staging() -> Iterator[Staging]:
     """A fresh staging folder, removed with everything in it when the block exits, however it exits."""
-    base = root() / "staging"
-    base.mkdir(parents=True, exist_ok=True)
-    folder = base / secrets.token_hex(12)
-    folder.mkdir(mode=0o700)
-    try:
+    with artifacts.scratch("datasets/staging") as folder:
         yield Staging(folder)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -104,52 +132,9 @@ class StagedFile:
 def stage_stream(source: BinaryIO, target: Path, *, limit: int | None = None, head_bytes: int = 65536) -> StagedFile:
     """Copy a binary stream to `target` in chunks, hashing and counting; REQ_002 past `limit` bytes."""
     limit = get_settings().max_upload_bytes if limit is None else limit
-    digest = hashlib.sha256()
-    size = 0
-    head = b""
-    with open(target, "wb") as out:
-        while True:
-            chunk = source.read(CHUNK)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(limit)
-            if len(head) < head_bytes:
-                head += chunk[: head_bytes - len(head)]
-            digest.update(chunk)
-            out.write(chunk)
-    return StagedFile(path=target, sha256=digest.hexdigest(), size=size, head=head)
+    spool = artifacts.Spool(target.parent, limit=limit, path=target, head_bytes=head_bytes).fill(source)
+    stored = spool.close()
+    return StagedFile(path=target, sha256=stored.sha256, size=stored.size, head=spool.head)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def commit_blob(staged: Path, ext: str = "parquet") -> tuple[str, int, bool]:
-    """Move a finished staging file into the blob store under its sha256: (sha256, size, created).
-
-    Identical content already stored is kept (blobs are immutable) and the staged copy dropped.
-    """
-    sha = sha256_of(staged)
-    size = staged.stat().st_size
-    target = blob_path(sha, ext)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        staged.unlink()
-        return sha, size, False
-    with open(staged, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(staged, target)
-    os.chmod(target, 0o444)
-    return sha, size, True
-
-
-def remove_blob(sha256: str, ext: str = "parquet") -> None:
-    """Remove a blob this process just created for a transaction that then rolled back."""
-    with suppress(AISystemError, OSError):
-        blob_path(sha256, ext).unlink(missing_ok=True)
+sha256_of = artifacts.sha256_file

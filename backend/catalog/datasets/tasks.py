@@ -1,7 +1,6 @@
 """Background analysis of a dataset version: correlations, PII detection and drift against a baseline.
 
-The worker must import this module to know the job type: it belongs in
-`backend.core.celery_app.TASK_MODULES` ("backend.catalog.datasets.tasks").
+The worker knows the job type because the datasets entry of `backend/domains.py` names this module.
 """
 
 from __future__ import annotations

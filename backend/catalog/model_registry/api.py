@@ -17,7 +17,6 @@ from backend.catalog.model_registry import artifacts, discovery, filters, search
 from backend.catalog.model_registry import tasks as _tasks  # noqa: F401  (registers the embedding job)
 from backend.catalog.model_registry.schemas import (
     LifecycleStatus,
-    LineageGraph,
     MetricsRead,
     ModelCreate,
     ModelFacets,
@@ -44,11 +43,13 @@ from backend.core.http import (
     error_responses,
     get_read_session,
     get_session,
+    hot_read,
     json_response,
     run_short_read,
 )
 from backend.core.pagination import PageParams, page_params
 from backend.core.schemas import Page
+from backend.lineage.schemas import MAX_DEPTH, LineageGraph
 
 router = APIRouter(prefix="/catalog/models", tags=["catalog: models"], responses=COMMON_ERRORS)
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -62,17 +63,13 @@ VIEW_THROTTLE_SECONDS = 600
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 
 
-def _model_page(rows, cursor: str | None) -> Response:  # noqa: ANN001
-    """A `Page[ModelRead]` of model rows, written straight from their documents (see `model_document`)."""
-    return json_response({"items": [service.model_document(r) for r in rows], "nextCursor": cursor})
-
-
-def _list_page(session: Session, params: PageParams, sort: str, list_filters: service.ModelFilters | None,
-               where: Any, indexed_ranges: Any) -> Response:
-    """One page of the list or of `POST /filter` (the routes run it with `run_short_read`)."""
-    rows, cursor = service.list_models(session=session, params=params, sort=sort, filters=list_filters, where=where,
-                                       indexed_ranges=indexed_ranges)
-    return _model_page(rows, cursor)
+def _list_page(session: Session, principal: Principal, params: PageParams, sort: str,
+               list_filters: service.ModelFilters | None, where: Any, indexed_ranges: Any) -> dict[str, Any]:
+    """One `Page[ModelRead]` of the list or of `POST /filter`, built straight from the rows'
+    documents (see `model_document`); the routes serve it through `hot_read`."""
+    rows, cursor = service.list_models(session=session, actor=principal, params=params, sort=sort,
+                                       filters=list_filters, where=where, indexed_ranges=indexed_ranges)
+    return {"items": [service.model_document(r) for r in rows], "nextCursor": cursor}
 
 
 def _promotion(model, version, replaced) -> PromotionResult:  # noqa: ANN001
@@ -110,7 +107,7 @@ async def list_models(
 ) -> Page[ModelRead]:
     """Sort by `name`, `createdAt`, `updatedAt`, `accuracy` or `parameters` (prefix `-` for descending;
     models without accuracy or parameters come last when descending). Pages never use OFFSET."""
-    return await run_short_read(session, _list_page, session, params, sort, filters, None, ())
+    return await hot_read(session, _list_page, session, principal, params, sort, filters, None, ())
 
 
 @router.post("", response_model=ModelRead, status_code=201, summary="Register a model",
@@ -137,7 +134,7 @@ def search_models(
     (every word must match, as a prefix), with `<mark>` highlights. `semantic`: by meaning ("reads
     customer emails and tells me if they are angry" finds a sentiment model). `hybrid`: both, fused.
     The list filters (type, category, framework, status, tag, license, createdBy) narrow every mode."""
-    document = search.search_document(session=session, q=q, mode=mode, limit=limit, cursor=cursor, filters=filters)
+    document = search.search_document(session=session, actor=principal, q=q, mode=mode, limit=limit, cursor=cursor, filters=filters)
     return json_response(document)
 
 
@@ -152,7 +149,7 @@ def facets(
     """For filter chips: how many live models have each value (the 30 most common per facet). Each
     facet is counted under the other filters given, so choosing a type still shows the other types.
     With `q`, among the keyword search's matches (a `q` without words is REQ_001)."""
-    return service.model_facets(session=session, filters=filters, q=q)
+    return service.model_facets(session=session, actor=principal, filters=filters, q=q)
 
 
 FILTER_EXAMPLE = {"all": [{"field": "performance.accuracy", "op": "gte", "value": 0.9},
@@ -171,7 +168,7 @@ async def filter_models(
     """Conditions `{"field", "op", "value"}` grouped by `all` / `any`. Fields are the document's paths
     (`performance.accuracy`, `metadata.tags`, `training.dataset`, …); ops: eq, ne, gt, gte, lt, lte, in,
     contains, exists. An unknown field or op is REQ_001 naming where it is."""
-    return await run_short_read(reader, _list_page, reader, params, sort, None, filters.compile_filter(body),
+    return await hot_read(reader, _list_page, reader, principal, params, sort, None, filters.compile_filter(body),
                                 filters.indexed_ranges(body))
 
 
@@ -191,7 +188,7 @@ def trending(session: SessionDep,
              principal: Principal = require("model:read")) -> TrendingList:
     """Views, downloads, new versions, deployments and predictions in the window, each weighted and
     decaying with age (half-life a third of the window)."""
-    return discovery.trending(session=session, window=window, limit=limit, type=type)
+    return discovery.trending(session=session, actor=principal, window=window, limit=limit, type=type)
 
 
 # --- one model --------------------------------------------------------------------------------------
@@ -200,7 +197,7 @@ def trending(session: SessionDep,
 @router.get("/{modelId}", response_model=ModelRead, summary="One model", responses=error_responses(404))
 async def get_model(modelId: ModelId, session: SessionDep, background: BackgroundTasks,  # noqa: N803
                     principal: Principal = require("model:read")) -> ModelRead:
-    model = await run_short_read(session, lambda: service.get_model(session=session, model_id=modelId))
+    model = await run_short_read(session, lambda: service.get_model(session=session, actor=principal, model_id=modelId))
     background.add_task(service.record_activity_now, model_id=model.id, user_id=principal.user_id, kind="view",
                         throttle_seconds=VIEW_THROTTLE_SECONDS)
     return json_response(service.model_document(model))
@@ -252,7 +249,7 @@ def list_versions(modelId: ModelId, session: SessionDep,  # noqa: N803
                   params: PageParams = Depends(page_params),
                   principal: Principal = require("model:read")) -> Page[VersionRead]:
     """2.9.0 comes before 2.10.0 (`order=desc` for newest first)."""
-    rows, cursor = service.list_versions(session=session, model_id=modelId, params=params,
+    rows, cursor = service.list_versions(session=session, actor=principal, model_id=modelId, params=params,
                                          descending=order == "desc")
     return Page[VersionRead](items=[service.version_read(r) for r in rows], next_cursor=cursor)
 
@@ -280,7 +277,7 @@ def stage_history(
 ) -> Page[StageHistoryRead]:
     """Newest first. `?at=2026-01-01T00:00:00Z&stage=production` answers which version was in
     production then."""
-    rows, cursor = service.list_stage_history(session=session, model_id=modelId, params=params, at=at,
+    rows, cursor = service.list_stage_history(session=session, actor=principal, model_id=modelId, params=params, at=at,
                                               stage=stage, version=version)
     return Page[StageHistoryRead](items=[service.history_read(r) for r in rows], next_cursor=cursor)
 
@@ -289,7 +286,7 @@ def stage_history(
             responses=error_responses(404))
 def get_version(modelId: ModelId, version: VersionPath, session: SessionDep,  # noqa: N803
                 principal: Principal = require("model:read")) -> VersionRead:
-    return service.version_read(service.get_version(session=session, model_id=modelId, version=version))
+    return service.version_read(service.get_version(session=session, actor=principal, model_id=modelId, version=version))
 
 
 @router.put("/{modelId}/versions/{version}", response_model=VersionRead, summary="Update a version",
@@ -332,7 +329,7 @@ async def upload_artifact(
     if not content_type.startswith(("application/octet-stream", "multipart/form-data")):
         raise InvalidRequest("Send the artifact as application/octet-stream or multipart/form-data",
                              {"content-type": "unsupported"})
-    await run_in_threadpool(service.check_artifact_upload, session=session, model_id=modelId, version=version)
+    await run_in_threadpool(service.check_artifact_upload, session=session, actor=principal, model_id=modelId, version=version)
     await run_in_threadpool(session.commit)  # hold no database lock while the bytes arrive
     sink = artifacts.UploadSink()
     try:
@@ -402,7 +399,7 @@ def rollback(modelId: ModelId, body: RollbackRequest, session: SessionDep,  # no
             responses=error_responses(404))
 def get_metadata(modelId: ModelId, session: SessionDep,  # noqa: N803
                  principal: Principal = require("model:read")) -> ModelMetadata:
-    return service.get_metadata(session=session, model_id=modelId)
+    return service.get_metadata(session=session, actor=principal, model_id=modelId)
 
 
 @router.put("/{modelId}/metadata", response_model=ModelMetadata, summary="Replace the model's metadata",
@@ -418,12 +415,16 @@ def put_metadata(modelId: ModelId, body: ModelMetadata, session: SessionDep,  # 
             responses=error_responses(404))
 def get_metrics(modelId: ModelId, session: SessionDep,  # noqa: N803
                 principal: Principal = require("model:read")) -> MetricsRead:
-    return service.model_metrics(session=session, model_id=modelId)
+    return service.model_metrics(session=session, actor=principal, model_id=modelId)
 
 
 @router.get("/{modelId}/lineage", response_model=LineageGraph, summary="The model's lineage graph",
             responses=error_responses(404))
 def get_lineage(modelId: ModelId, session: SessionDep,  # noqa: N803
+                depth: Annotated[int, Query(ge=1, le=MAX_DEPTH, description="Steps to follow each way")] = 3,
                 principal: Principal = require("model:read")) -> LineageGraph:
-    """Datasets (and versions), runs, training jobs, parent versions and endpoints, as stored."""
-    return service.lineage_graph(session=session, model_id=modelId)
+    """The platform lineage (W3C PROV) around the model and its versions: the registrations and
+    trainings that made them, the dataset versions and parent versions they derive from, and what
+    derives from them (endpoints, generated apps). The same document as
+    `GET /governance/provenance/lineage/model:{modelId}`."""
+    return service.lineage_graph(session=session, actor=principal, model_id=modelId, depth=depth)

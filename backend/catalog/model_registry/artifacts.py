@@ -1,5 +1,6 @@
-"""Artifact files: streamed to a temp file with a byte counter and a running sha256, checked without
-ever deserialising them, then renamed atomically into the artifact store under a server-made id.
+"""Artifact files: streamed to a local spool file with a byte counter and a running sha256, checked
+without ever deserialising them, then moved atomically into the platform's artifact store
+(`backend.core.artifacts`) under the key `models/<server-made id>`.
 
 Accepted: safetensors weights (header parsed and checked against the file, plus a JSON config),
 ONNX (top-level protobuf structure walked, nothing executed) and opaque files for external models.
@@ -11,7 +12,6 @@ arrays. Nothing here imports torch, pickle or joblib.
 from __future__ import annotations
 
 import bz2
-import hashlib
 import io
 import json
 import lzma
@@ -19,7 +19,6 @@ import math
 import os
 import pickletools
 import re
-import secrets
 import tarfile
 import zipfile
 import zlib
@@ -28,10 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from backend.core.config import get_settings
-from backend.core.errors import AISystemError, PayloadTooLarge
+from sqlmodel import Session, col, select
 
-CHUNK = 1024 * 1024
+from backend.catalog.model_registry.models import ModelVersion
+from backend.core import artifacts
+from backend.core.artifacts import Stored, safe_file_name
+from backend.core.config import get_settings
+from backend.core.errors import AISystemError
+
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
 ARTIFACT_ID = re.compile(r"^artifact_[0-9a-f]{20}$")
@@ -48,33 +51,39 @@ def invalid(message: str, **details: Any) -> AISystemError:
 # --- where files live ----------------------------------------------------------------------------
 
 
+PREFIX = "models"
+
+
+def artifact_key(artifact_id: str) -> str:
+    """The store key of an artifact. Only server-made ids reach here; the check is belt and braces."""
+    if not ARTIFACT_ID.match(artifact_id or ""):
+        raise invalid("The artifact id is not valid")
+    return f"{PREFIX}/{artifact_id}"
+
+
 def store_root() -> Path:
-    return get_settings().artifacts_dir / "models"
+    """Where a local artifact store keeps model files (for tests and maintenance)."""
+    return artifacts.local_store().path(PREFIX)
 
 
 def temp_root() -> Path:
-    # Same file system as the store, so the final rename is atomic.
-    return get_settings().artifacts_dir / "tmp"
+    """Where uploads are spooled on this host (beside a local store, so moving one in is a rename)."""
+    return artifacts.work_dir() / "tmp"
 
 
 def artifact_path(artifact_id: str) -> Path:
-    """The file of a stored artifact. Only server-made ids reach here; the check is belt and braces."""
-    if not ARTIFACT_ID.match(artifact_id or ""):
-        raise invalid("The artifact id is not valid")
-    root = store_root().resolve()
-    path = (root / artifact_id).resolve()
-    if not path.is_relative_to(root):
-        raise invalid("The artifact id is not valid")
-    return path
+    """The file of an artifact in a local store, which may not exist (for tests and maintenance)."""
+    return artifacts.local_store().path(artifact_key(artifact_id))
 
 
 def sanitize_file_name(name: str | None) -> str | None:
-    """A display-only version of a client's file name: last path part, safe characters, 200 at most."""
-    if not name:
-        return None
-    base = re.split(r"[\\/]", name)[-1]
-    base = re.sub(r"[^A-Za-z0-9._ -]", "_", base).strip(" .")
-    return base[:200] or None
+    """A display-only version of a client's file name (the platform's one rule)."""
+    return safe_file_name(name)
+
+
+def download_name(model_name: str, version: str, fmt: str | None) -> str:
+    """The file name a version's artifact is downloaded as: `<model>-<version>.<format extension>`."""
+    return artifacts.download_name(f"{model_name}-{version}", EXTENSIONS.get(fmt or "", ".bin"), fallback=version)
 
 
 # --- receiving ----------------------------------------------------------------------------------
@@ -89,41 +98,16 @@ class ReceivedFile:
     config: dict[str, Any] | None = None
 
 
-class UploadSink:
-    """A temp file that counts and hashes what is written; `abort()` removes it."""
+class UploadSink(artifacts.Spool):
+    """A spool file for an upload (size limit from the settings); `abort()` removes it."""
 
     def __init__(self, limit: int | None = None):
-        self.limit = limit if limit is not None else get_settings().max_upload_bytes
-        temp_root().mkdir(parents=True, exist_ok=True)
-        self.path = temp_root() / f"upload-{secrets.token_hex(16)}.part"
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        self._file: BinaryIO | None = os.fdopen(fd, "wb")
-        self._hash = hashlib.sha256()
-        self.size = 0
-
-    def write(self, chunk: bytes) -> None:
-        if not chunk:
-            return
-        self.size += len(chunk)
-        if self.size > self.limit:
-            raise PayloadTooLarge(self.limit)
-        self._hash.update(chunk)
-        assert self._file is not None
-        self._file.write(chunk)
+        super().__init__(temp_root(), limit=limit if limit is not None else get_settings().max_upload_bytes,
+                         head_bytes=0)
 
     def finish(self, *, file_name: str | None = None, config: dict | None = None) -> ReceivedFile:
-        assert self._file is not None
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        self._file = None
-        return ReceivedFile(self.path, self.size, self._hash.hexdigest(), sanitize_file_name(file_name), config)
-
-    def abort(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        self.path.unlink(missing_ok=True)
+        stored = self.close()
+        return ReceivedFile(self.path, stored.size, stored.sha256, sanitize_file_name(file_name), config)
 
 
 def receive(chunks: Iterable[bytes], *, file_name: str | None = None, config: dict | None = None,
@@ -547,17 +531,35 @@ def _opset(raw: bytes) -> dict[str, Any]:
 # --- storing and reading ---------------------------------------------------------------------------
 
 
-def move_into_store(received: ReceivedFile, artifact_id: str) -> Path:
-    """Atomically rename the checked temp file to its final, id-named place."""
-    target = artifact_path(artifact_id)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(received.path, target)
-    return target
+def move_into_store(received: ReceivedFile, artifact_id: str) -> Stored:
+    """Move the checked spool file into the store under its id (atomic: whole or not at all)."""
+    return artifacts.get_store().put(artifact_key(artifact_id), received.path, move=True, sha256=received.sha256)
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+def current_sha256(artifact_id: str) -> str | None:
+    """The sha256 of the artifact's bytes as stored now; None when they are missing."""
+    try:
+        return artifacts.sha256_file(artifacts.get_store().local_path(artifact_key(artifact_id)))
+    except AISystemError as exc:
+        if exc.code == "ARTIFACT_003":  # the store found its bytes do not match the hash written with them
+            return ""
+        if exc.code in ("ARTIFACT_001", "ARTIFACT_002"):
+            return None
+        raise
+
+
+def local_file(artifact_id: str) -> Path:
+    """A local file with the artifact's bytes (for serving, or loading with safetensors/onnx)."""
+    return artifacts.get_store().local_path(artifact_key(artifact_id))
+
+
+def recorded_files(session: Session) -> dict[str, str]:
+    """Store key -> sha256 of every artifact a model version names."""
+    rows = session.exec(select(ModelVersion.artifact_id, ModelVersion.artifact_sha256)
+                        .where(col(ModelVersion.artifact_id).is_not(None))).all()
+    return {artifact_key(artifact_id): sha for artifact_id, sha in rows if sha}
+
+
+def remove(artifact_id: str) -> None:
+    """Delete a replaced artifact's file."""
+    artifacts.get_store().delete(artifact_key(artifact_id))

@@ -12,15 +12,17 @@ from sqlmodel import Session, col, select
 
 from backend.auth.models import User
 from backend.auth.principal import Principal
-from backend.catalog.model_registry.models import LineageEdge, ModelActivity, ModelLabel, RegisteredModel
+from backend.catalog.model_registry.models import ModelActivity, ModelLabel, RegisteredModel
 from backend.catalog.model_registry.schemas import (
     Recommendation,
     RecommendationList,
     TrendingItem,
     TrendingList,
 )
+from backend.core.authorization import authorize
 from backend.core.errors import InvalidRequest
 from backend.core.timeutil import utcnow
+from backend.lineage import service as lineage
 
 # How much one event of a kind says about interest in a model.
 TRENDING_WEIGHTS = {"view": 1.0, "download": 3.0, "version": 5.0, "deployment": 8.0, "prediction": 0.02,
@@ -63,10 +65,12 @@ def trending_scores(*, session: Session, window_hours: int) -> dict[str, tuple[f
     return {m: (s, events[m]) for m, s in scores.items()}
 
 
-def trending(*, session: Session, window: str = "7d", limit: int = 20, type: str | None = None) -> TrendingList:  # noqa: A002
+def trending(*, session: Session, actor: Principal, window: str = "7d", limit: int = 20,
+             type: str | None = None) -> TrendingList:  # noqa: A002
     """Models by recent activity (views, downloads, new versions, deployments, predictions), newer counts more."""
     from backend.catalog.model_registry import service
 
+    authorize(actor, "model:read")
     scored = trending_scores(session=session, window_hours=parse_window(window))
     ranked = sorted(scored.items(), key=lambda item: (-item[1][0], item[0]))
     items: list[TrendingItem] = []
@@ -90,6 +94,7 @@ def recommended(*, session: Session, actor: Principal, limit: int = 10) -> Recom
     datasets first, then shared tags and capabilities), then what their role uses, then what is trending."""
     from backend.catalog.model_registry import service
 
+    authorize(actor, "model:read")
     since = utcnow() - timedelta(days=90)
     affinity: Counter = Counter()
     for model_id, kind, count in session.exec(
@@ -118,17 +123,12 @@ def recommended(*, session: Session, actor: Principal, limit: int = 10) -> Recom
 
     if seeds:
         # Datasets the user's models were trained on → other models trained on them.
-        dataset_edges = session.exec(select(LineageEdge.model_id, LineageEdge.target_id).where(
-            col(LineageEdge.model_id).in_(list(seeds)), col(LineageEdge.target_type).in_(["dataset", "dataset_version"]),
-            LineageEdge.relation == "trained_on")).all()
         datasets: Counter = Counter()
-        for model_id, target in dataset_edges:
-            datasets[target.split("@", 1)[0]] += seeds[model_id]
+        for model_id, dataset_id in lineage.derivations(session=session, kind="model", refs=list(seeds),
+                                                        source_kind="dataset"):
+            datasets[dataset_id] += seeds[model_id]
         for dataset_id, weight in datasets.most_common(20):
-            users = session.exec(select(LineageEdge.model_id).where(
-                (LineageEdge.target_id == dataset_id) | col(LineageEdge.target_id).startswith(f"{dataset_id}@"),
-                LineageEdge.relation == "trained_on").distinct().limit(200)).all()
-            for other in users:
+            for other in lineage.derived_owners(session=session, kind="dataset", ref=dataset_id, derived_kind="model"):
                 offer(other, 3.0 + weight, f"because you used {dataset_id}", "dataset")
         # Shared tags and capabilities with the user's models.
         labels = session.exec(select(ModelLabel.model_id, ModelLabel.kind, ModelLabel.value).where(

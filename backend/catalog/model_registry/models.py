@@ -1,4 +1,4 @@
-"""Model registry tables: models, versions (with artifacts), stage history, lineage, activity, embeddings.
+"""Model registry tables: models, versions (with artifacts), stage history, activity, embeddings.
 
 The keyword index (`catalog_model_search`: FTS5 on SQLite, a tsvector table on PostgreSQL) is created
 by the migration with dialect-specific SQL and maintained by `search.py`; it has no ORM class.
@@ -154,28 +154,6 @@ class StageHistory(SQLModel, table=True):
     moved_by: str | None = Field(default=None, max_length=40)
     moved_by_name: str | None = Field(default=None, max_length=64)
     reason: str | None = Field(default=None, max_length=1000)
-
-
-class LineageEdge(SQLModel, table=True):
-    """A stored lineage relation in a model's graph (datasets, runs, jobs, parent versions, endpoints)."""
-
-    __tablename__ = "catalog_model_lineage_edge"
-    __table_args__ = (
-        UniqueConstraint("model_id", "source_type", "source_id", "target_type", "target_id", "relation",
-                         name="uq_catalog_model_lineage_edge_model_id"),
-    )
-
-    id: str = Field(primary_key=True, max_length=40)
-    model_id: str = Field(foreign_key="catalog_model.id", index=True, max_length=40)
-    source_type: str = Field(max_length=24)
-    source_id: str = Field(max_length=160)
-    source_label: str | None = Field(default=None, max_length=200)
-    target_type: str = Field(max_length=24)
-    target_id: str = Field(index=True, max_length=160)
-    target_label: str | None = Field(default=None, max_length=200)
-    relation: str = Field(max_length=24)
-    created_by: str | None = Field(default=None, max_length=40)
-    created_at: datetime = Field(default_factory=utcnow)
 
 
 class ModelActivity(SQLModel, table=True):

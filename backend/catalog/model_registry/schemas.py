@@ -20,11 +20,6 @@ Stage = Literal["none", "staging", "production", "archived"]
 DeploymentType = Literal["cloud", "on_premise", "edge", "hybrid", "serverless"]
 PricingModel = Literal["free", "per_request", "per_token", "subscription", "fixed"]
 ArtifactFormat = Literal["safetensors", "onnx", "opaque"]
-NodeType = Literal["model", "model_version", "dataset", "dataset_version", "experiment", "run", "training_job",
-                   "endpoint", "deployment", "feature", "policy", "pipeline", "marketplace_model"]
-Relation = Literal["has_version", "trained_on", "evaluated_by", "produced_by", "fine_tuned_from", "served_by",
-                   "deployed_as", "includes", "governed_by", "derived_from", "published_as"]
-
 SEMVER_RE = re.compile(r"^(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_.+\-]{0,63}$")
@@ -399,7 +394,7 @@ class PromotionResult(ReadModel):
     replaced: VersionRead | None = Field(default=None, description="The production version this one archived")
 
 
-# --- metrics, lineage -----------------------------------------------------------------------------
+# --- metrics ---------------------------------------------------------------------------------------
 
 
 class VersionMetrics(ReadModel):
@@ -420,37 +415,6 @@ class MetricsRead(ReadModel):
     performance: Performance
     versions: list[VersionMetrics]
     series: dict[str, list[SeriesPoint]]
-
-
-class LineageNode(ReadModel):
-    id: str = Field(description="`type:ref`, unique in the graph")
-    type: str
-    label: str
-    ref: str
-
-
-class LineageEdgeRead(ReadModel):
-    from_: str = Field(alias="from", serialization_alias="from")
-    to: str
-    relation: str
-
-    model_config = ConfigDict(populate_by_name=True, alias_generator=None, from_attributes=True)
-
-
-class LineageGraph(ReadModel):
-    model_id: str
-    nodes: list[LineageNode]
-    edges: list[LineageEdgeRead]
-
-
-class LineageEdgeCreate(StrictInput):
-    source_type: NodeType
-    source_id: Ref
-    source_label: Annotated[str, StringConstraints(max_length=200), AfterValidator(_plain_text)] | None = None
-    target_type: NodeType
-    target_id: Ref
-    target_label: Annotated[str, StringConstraints(max_length=200), AfterValidator(_plain_text)] | None = None
-    relation: Relation
 
 
 # --- discovery ------------------------------------------------------------------------------------

@@ -31,8 +31,10 @@ import numpy as np
 from sqlalchemy import column, func, literal_column, table, text
 from sqlmodel import Session, col, select
 
+from backend.auth.principal import Principal
 from backend.catalog.model_registry.models import MODELS_GENERATION, ModelEmbedding, RegisteredModel
 from backend.catalog.model_registry.schemas import SearchPage
+from backend.core.authorization import authorize
 from backend.core.cache import GenerationCache
 from backend.core.db import is_sqlite
 from backend.core.errors import AISystemError, InvalidRequest
@@ -487,20 +489,21 @@ def _decode_cursor(cursor: str | None) -> int:
     return offset
 
 
-def search_models(*, session: Session, q: str, mode: str = "keyword", limit: int = 20,
+def search_models(*, session: Session, actor: Principal, q: str, mode: str = "keyword", limit: int = 20,
                   cursor: str | None = None, filters: ModelFilters | None = None) -> SearchPage:
     """Ranked search: `keyword` (full text with highlights), `semantic` (meaning) or `hybrid` (both,
     fused by reciprocal rank), among the models passing the list `filters`. Paged by position up to
     1,000 results."""
-    return SearchPage.model_validate(search_document(session=session, q=q, mode=mode, limit=limit, cursor=cursor,
-                                                     filters=filters))
+    return SearchPage.model_validate(search_document(session=session, actor=actor, q=q, mode=mode, limit=limit,
+                                                     cursor=cursor, filters=filters))
 
 
-def search_document(*, session: Session, q: str, mode: str = "keyword", limit: int = 20,
+def search_document(*, session: Session, actor: Principal, q: str, mode: str = "keyword", limit: int = 20,
                     cursor: str | None = None, filters: ModelFilters | None = None) -> dict:
     """`search_models` as JSON-ready data (what the REST route writes, without validating it again)."""
     from backend.catalog.model_registry import service
 
+    authorize(actor, "model:read")
     offset = _decode_cursor(cursor)
     limit = max(1, min(limit, 100))
     fetch = min(limit + 1, MAX_DEPTH + 1 - offset)

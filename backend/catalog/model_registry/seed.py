@@ -6,6 +6,10 @@ DEMO DATA. Every metric, latency, price and activity count below is an illustrat
 to look plausible; none was measured. The artifacts are genuine safetensors files of a few
 kilobytes with seeded random weights: real files in the platform's format, not trained models.
 Version notes say so in the UI too. Running the step again adds only what is missing.
+
+Lineage links only what exists: the models whose training data one of the demo datasets plausibly
+is (TRAINED_ON) name that dataset, when the datasets step has created it, and each of their versions
+derives from its first version; no other demo model names a dataset, and none names a run.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ import json
 from datetime import timedelta
 
 import numpy as np
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from backend.auth.models import User
 from backend.auth.principal import SYSTEM, Principal
+from backend.catalog.datasets.models import Dataset
 from backend.catalog.model_registry import service
 from backend.catalog.model_registry.models import RegisteredModel
 from backend.catalog.model_registry.schemas import ModelCreate, VersionCreate
@@ -161,6 +166,8 @@ MODELS = [
      "Embeds product photos and text queries into one space so shoppers can search by picture or words.",
      "dataset_product_photos", [("1.0.0", 0.684, 0.671, 35)], 0),
 ]
+# Demo model -> the demo dataset (backend/catalog/datasets/seed.py) it could have been trained on.
+TRAINED_ON = {"Customer Sentiment Analyzer": "Customer Feedback", "Support Ticket Router": "Customer Feedback"}
 STATUSES = ["monitoring", "deployment", "validation", "training", "development"]
 # Illustrative activity per model (views, downloads, deployments, predictions) over two weeks.
 ACTIVITY_USERS = ["ml_engineer", "data_scientist", "business_user", "admin"]
@@ -193,7 +200,7 @@ def seed_models(session: Session) -> str:
     created: list[str] = []
     for index, spec in enumerate(MODELS):
         (name, mtype, category, framework, architecture, parameters, context, capabilities, tags, license_id,
-         description, dataset, versions, production) = spec
+         description, _dataset, versions, production) = spec
         if session.exec(select(RegisteredModel.id).where(RegisteredModel.name_key == name.lower())).first():
             continue
         accuracy, f1, p95 = versions[production][1:]
@@ -209,7 +216,7 @@ def seed_models(session: Session) -> str:
             "parameters": parameters, "contextLength": context, "capabilities": capabilities,
             "metadata": {"description": description, "tags": tags, "license": license_id,
                          "documentation": f"https://docs.example.com/models/{name.lower().replace(' ', '-')}"},
-            "training": {"dataset": dataset, "epochs": 10 + index % 40, "batchSize": (16, 32, 64, 128)[index % 4],
+            "training": {"epochs": 10 + index % 40, "batchSize": (16, 32, 64, 128)[index % 4],
                          "learningRate": (0.001, 0.0003, 0.0001, 0.00005)[index % 4],
                          "optimizer": ("Adam", "AdamW", "SGD")[index % 3], "loss": "CrossEntropy",
                          "trainingTime": f"{2 + index % 48} hours",
@@ -221,6 +228,9 @@ def seed_models(session: Session) -> str:
             "deployment": {"endpoints": [], "replicas": 1 + index % 3, "autoScaling": bool(index % 2),
                            "minReplicas": 1, "maxReplicas": 4 + index % 6, "targetUtilization": 70},
         }
+        dataset = _demo_dataset(session, TRAINED_ON.get(name))
+        if dataset is not None:
+            body["training"]["dataset"] = dataset.id
         model = service.create_model(session=session, actor=engineer, data=ModelCreate.model_validate(body),
                                      embed=False)
         previous = None
@@ -230,9 +240,9 @@ def seed_models(session: Session) -> str:
                 metrics |= {"accuracy": acc, "f1Score": v_f1}
             else:
                 metrics |= {"humanPreference": round(0.55 + 0.05 * number, 3)}
-            source = {"datasets": [{"id": dataset, "version": f"1.{number}.0"}],
-                      "experimentRunId": f"run_{hashlib.sha1(f'{name}{version}'.encode()).hexdigest()[:10]}",
-                      "gitCommit": hashlib.sha1(f"{name}@{version}".encode()).hexdigest()}
+            source: dict = {"gitCommit": hashlib.sha1(f"{name}@{version}".encode()).hexdigest()}
+            if dataset is not None:
+                source["datasets"] = [{"id": dataset.id, "version": str(dataset.current_version)}]
             if previous:
                 source["parent"] = {"modelId": model.id, "version": previous}
             service.create_version(session=session, actor=engineer, model_id=model.id, data=VersionCreate.model_validate(
@@ -256,6 +266,15 @@ def seed_models(session: Session) -> str:
     if created:
         service.schedule_embeddings(session=session, actor=engineer, model_ids=created)
     return f"{len(created)} demo models created" if created else "demo models present"
+
+
+def _demo_dataset(session: Session, name: str | None) -> Dataset | None:
+    """The demo dataset of that name with data, if the datasets step has created it."""
+    if name is None:
+        return None
+    return session.exec(select(Dataset).where(Dataset.name == name, Dataset.created_by == SYSTEM.user_id,
+                                              col(Dataset.current_version).is_not(None),
+                                              col(Dataset.deleted_at).is_(None))).first()
 
 
 def _demo_activity(session: Session, model_id: str, index: int, users: list[Principal]) -> None:

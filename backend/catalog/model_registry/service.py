@@ -9,23 +9,26 @@ commits (routes before returning, others with `session_scope()`).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, literal
 from sqlmodel import Session, col, select
 
+from backend import domains
 from backend.audit import service as audit
 from backend.auth.principal import Principal
+from backend.catalog.datasets import service as datasets_service
 from backend.catalog.model_registry import artifacts
 from backend.catalog.model_registry.models import (
     FACET_FIELDS,
     LIFECYCLE,
     MODELS_GENERATION,
-    LineageEdge,
     ModelActivity,
     ModelEmbedding,
     ModelLabel,
@@ -35,11 +38,9 @@ from backend.catalog.model_registry.models import (
 )
 from backend.catalog.model_registry.schemas import (
     ArtifactRead,
+    DatasetRef,
     Deployment,
     FacetCount,
-    LineageEdgeRead,
-    LineageGraph,
-    LineageNode,
     MetricsRead,
     ModelCreate,
     ModelFacets,
@@ -54,9 +55,11 @@ from backend.catalog.model_registry.schemas import (
     VersionCreate,
     VersionMetrics,
     VersionRead,
+    VersionSource,
     VersionUpdate,
     parse_semver,
 )
+from backend.core.authorization import authorize
 from backend.core.cache import GenerationCache
 from backend.core.db import is_sqlite
 from backend.core.errors import AISystemError, InvalidRequest
@@ -64,7 +67,10 @@ from backend.core.ids import new_id
 from backend.core.pagination import PageParams, decode_cursor, paginate
 from backend.core.schemas import complete_document
 from backend.core.timeutil import isoformat_z, to_utc, utcnow
-from backend.core.unit_of_work import after_commit
+from backend.core.unit_of_work import after_commit, after_rollback
+from backend.jobs import service as jobs_service
+from backend.lineage import service as lineage
+from backend.lineage.schemas import LineageGraph
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +97,8 @@ SORTS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "parameters": (RegisteredModel.sort_parameters, int),
 }
 SORT_CHOICES = tuple(s for name in SORTS for s in (name, f"-{name}"))
+# Deleting a model that is in production or served: only a role granted everything (admin) holds it.
+FORCE_DELETE = "platform:force_delete_model"
 ACTIVITY_KINDS = ("view", "download", "version", "deployment", "prediction", "favourite", "create", "train")
 
 
@@ -200,6 +208,7 @@ def create_model(*, session: Session, actor: Principal, data: ModelCreate, embed
     """Register a model (and its first version when `data.version` is given)."""
     from backend.catalog.model_registry import search
 
+    authorize(actor, "model:create")
     _check_name_free(session, data.name)
     now = utcnow()
     model = RegisteredModel(id=new_id("model"), name=data.name, name_key=data.name.lower(), type=data.type,
@@ -209,7 +218,8 @@ def create_model(*, session: Session, actor: Principal, data: ModelCreate, embed
     session.add(model)
     session.flush()
     _sync_labels(session, model)
-    _lineage_from_document(session, actor, model, previous_endpoints=set())
+    _model_lineage(session, actor, model, registered=True)
+    _count_new_endpoints(session, actor, model, set())
     search.index_model(session, model)
     record_activity(session=session, model_id=model.id, user_id=actor.user_id, kind="create")
     audit.record(session=session, actor=actor, action="model.create", entity_type="model", entity_id=model.id,
@@ -229,8 +239,15 @@ def find_model(*, session: Session, model_id: str, for_update: bool = False) -> 
     return session.exec(query).first()
 
 
-def get_model(*, session: Session, model_id: str, for_update: bool = False) -> RegisteredModel:
-    """The live model; MODEL_001 when it does not exist or was deleted."""
+def get_model(*, session: Session, actor: Principal, model_id: str) -> RegisteredModel:
+    """The live model, for reading; MODEL_001 when it does not exist or was deleted."""
+    model = _live_model(session, model_id)
+    authorize(actor, "model:read", model)
+    return model
+
+
+def _live_model(session: Session, model_id: str, *, for_update: bool = False) -> RegisteredModel:
+    """The live model, unchecked (each entry point authorizes what it does with it); MODEL_001 if none."""
     model = find_model(session=session, model_id=model_id, for_update=for_update)
     if model is None:
         raise not_found(model_id)
@@ -281,12 +298,14 @@ FACET_VALUES = 30
 FACET_COLUMNS = {name: getattr(RegisteredModel, name) for name in FACET_FIELDS}
 
 
-def model_facets(*, session: Session, filters: ModelFilters | None = None, q: str | None = None) -> ModelFacets:
+def model_facets(*, session: Session, actor: Principal, filters: ModelFilters | None = None,
+                 q: str | None = None) -> ModelFacets:
     """Counts of live models per type, status, framework, category, license and tag (the
     FACET_VALUES most common of each), each facet under the filters other than its own; with `q`,
     only among the models a keyword search for `q` matches."""
     from backend.catalog.model_registry import search
 
+    authorize(actor, "model:read")
     filters = filters or ModelFilters()
     terms = search.query_words(q) if q is not None else None
     # Counting takes 0.3-0.9 s at 100,000 models: kept until a model changes (core.cache).
@@ -335,14 +354,15 @@ def sort_spec(sort: str) -> tuple[list[Any], list[Callable[[Any], Any]], bool]:
 
 
 def list_models(
-    *, session: Session, params: PageParams, filters: ModelFilters | None = None, sort: str = "-createdAt",
-    where: Any = None, indexed_ranges: Sequence[Any] = (),
+    *, session: Session, actor: Principal, params: PageParams, filters: ModelFilters | None = None,
+    sort: str = "-createdAt", where: Any = None, indexed_ranges: Sequence[Any] = (),
 ) -> tuple[list[Any], str | None]:
     """A keyset-paginated page of live models as read-only rows (attributes as on `RegisteredModel`).
 
     `where` is an extra SQL condition (the filter DSL); `indexed_ranges` are conditions within it
     that every match meets and an index answers (`filters.indexed_ranges`).
     """
+    authorize(actor, "model:read")
     query = apply_filters(live_models_query(columns=True), filters or ModelFilters())
     if where is not None:
         query = query.where(where)
@@ -386,7 +406,8 @@ def update_model(*, session: Session, actor: Principal, model_id: str, data: Mod
     """Change the fields given; nested objects given replace the stored ones."""
     from backend.catalog.model_registry import search
 
-    model = get_model(session=session, model_id=model_id)
+    model = _live_model(session, model_id)
+    authorize(actor, "model:write", model)
     fields = set(data.model_fields_set)
     for required in ("name", "type", "category", "framework"):
         if required in fields and getattr(data, required) is None:
@@ -400,7 +421,8 @@ def update_model(*, session: Session, actor: Principal, model_id: str, data: Mod
     session.add(model)
     session.flush()
     _sync_labels(session, model)
-    _lineage_from_document(session, actor, model, previous_endpoints=previous_endpoints)
+    _model_lineage(session, actor, model, registered=False)
+    _count_new_endpoints(session, actor, model, previous_endpoints)
     search.index_model(session, model)
     audit.record(session=session, actor=actor, action="model.update", entity_type="model", entity_id=model.id,
                  summary={"fields": sorted(data.model_dump(by_alias=True, exclude_unset=True))})
@@ -412,7 +434,8 @@ def update_model(*, session: Session, actor: Principal, model_id: str, data: Mod
 def change_status(*, session: Session, actor: Principal, model_id: str, status: str,
                   reason: str | None = None) -> RegisteredModel:
     """Move the model along its lifecycle; 409 (MODEL_002) naming the allowed moves otherwise."""
-    model = get_model(session=session, model_id=model_id, for_update=True)
+    model = _live_model(session, model_id, for_update=True)
+    authorize(actor, "model:write", model)
     if status not in LIFECYCLE:
         raise InvalidRequest("Unknown status", {"status": f"use one of {', '.join(LIFECYCLE)}"})
     allowed = STATUS_TRANSITIONS[model.status]
@@ -433,7 +456,8 @@ def delete_model(*, session: Session, actor: Principal, model_id: str, force: bo
     """Soft-delete. Refused while a version is in production or endpoints serve it, unless an admin forces."""
     from backend.catalog.model_registry import search
 
-    model = get_model(session=session, model_id=model_id, for_update=True)
+    model = _live_model(session, model_id, for_update=True)
+    authorize(actor, "model:delete", model)
     production = _production_version(session, model.id)
     endpoints = list((model.deployment or {}).get("endpoints", []))
     if (production or endpoints) and not force:
@@ -444,9 +468,8 @@ def delete_model(*, session: Session, actor: Principal, model_id: str, force: bo
                 endpoints and f"{len(endpoints)} endpoint(s) serve it"])) + ". An admin may delete it with force=true",
             {"productionVersion": production.version if production else None, "endpoints": endpoints},
         )
-    if force and (production or endpoints) and not actor.is_admin:
-        raise AISystemError("AUTH_002", "Only an admin may force the deletion of a model in use",
-                            {"permission": "admin"})
+    if force and (production or endpoints):
+        authorize(actor, FORCE_DELETE, model)
     now = utcnow()
     model.deleted_at, model.deleted_by, model.updated_at = now, actor.user_id, now
     session.add(model)
@@ -459,8 +482,8 @@ def delete_model(*, session: Session, actor: Principal, model_id: str, force: bo
     return model
 
 
-def get_metadata(*, session: Session, model_id: str) -> ModelMetadata:
-    return model_read(get_model(session=session, model_id=model_id)).metadata
+def get_metadata(*, session: Session, actor: Principal, model_id: str) -> ModelMetadata:
+    return model_read(get_model(session=session, actor=actor, model_id=model_id)).metadata
 
 
 def update_metadata(*, session: Session, actor: Principal, model_id: str, metadata: ModelMetadata) -> ModelMetadata:
@@ -498,19 +521,25 @@ def find_version(*, session: Session, model_id: str, version: str) -> ModelVersi
     ).first()
 
 
-def get_version(*, session: Session, model_id: str, version: str) -> ModelVersion:
-    """The version of a live model; MODEL_001 otherwise."""
-    get_model(session=session, model_id=model_id)
+def get_version(*, session: Session, actor: Principal, model_id: str, version: str) -> ModelVersion:
+    """The version of a live model, for reading; MODEL_001 otherwise."""
+    authorize(actor, "model:read", _live_model(session, model_id))
+    return _live_version(session, model_id, version)
+
+
+def _live_version(session: Session, model_id: str, version: str) -> ModelVersion:
+    """The version of a live model, unchecked; MODEL_001 otherwise."""
+    _live_model(session, model_id)
     row = find_version(session=session, model_id=model_id, version=version)
     if row is None:
         raise not_found(model_id, version)
     return row
 
 
-def list_versions(*, session: Session, model_id: str, params: PageParams,
+def list_versions(*, session: Session, actor: Principal, model_id: str, params: PageParams,
                   descending: bool = False) -> tuple[list[ModelVersion], str | None]:
     """Versions in semantic order (2.9.0 before 2.10.0), sorted by SQL on integer columns."""
-    get_model(session=session, model_id=model_id)
+    get_model(session=session, actor=actor, model_id=model_id)
     query = select(ModelVersion).where(ModelVersion.model_id == model_id)
     return paginate(session, query, params=params, descending=descending,
                     order=[ModelVersion.major, ModelVersion.minor, ModelVersion.patch, ModelVersion.id],
@@ -519,19 +548,14 @@ def list_versions(*, session: Session, model_id: str, params: PageParams,
 
 def create_version(*, session: Session, actor: Principal, model_id: str, data: VersionCreate) -> ModelVersion:
     """Record a new version (stage `none`); MODEL_002 when the number exists. Its source becomes lineage."""
-    model = get_model(session=session, model_id=model_id, for_update=True)
+    model = _live_model(session, model_id, for_update=True)
+    authorize(actor, "model:create", model)
     major, minor, patch = parse_semver(data.version)
     if find_version(session=session, model_id=model_id, version=data.version):
         raise AISystemError("MODEL_002", f"Version {data.version} of this model exists already",
                             {"modelId": model_id, "version": data.version})
     source = data.source
-    parent = None
-    if source and source.parent:
-        parent = find_version(session=session, model_id=source.parent.model_id, version=source.parent.version)
-        parent_model = find_model(session=session, model_id=source.parent.model_id)
-        if parent is None or parent_model is None:
-            raise InvalidRequest("The parent version does not exist",
-                                 {"source.parent": f"{source.parent.model_id} {source.parent.version} not found"})
+    inputs = _source_lineage(session, actor, source) if source else []
     now = _instant()
     row = ModelVersion(
         id=new_id("modelver"), model_id=model_id, version=data.version, major=major, minor=minor, patch=patch,
@@ -542,33 +566,11 @@ def create_version(*, session: Session, actor: Principal, model_id: str, data: V
     session.flush()
     _open_history(session, row, stage="none", from_stage=None, action="register", actor=actor, at=now,
                   reason="registered")
-    model_node = ("model", model.id, model.name)
-    version_node = ("model_version", f"{model.id}@{row.version}", f"{model.name} {row.version}")
-    add_lineage_edge(session=session, actor=actor, model_id=model.id, source=model_node, target=version_node,
-                     relation="has_version", audited=False)
-    for ds in (source.datasets if source else []):
-        if ds.version:
-            ds_version = ("dataset_version", f"{ds.id}@{ds.version}", f"{ds.id} {ds.version}")
-            add_lineage_edge(session=session, actor=actor, model_id=model.id, source=("dataset", ds.id, ds.id),
-                             target=ds_version, relation="has_version", audited=False)
-            add_lineage_edge(session=session, actor=actor, model_id=model.id, source=version_node,
-                             target=ds_version, relation="trained_on", audited=False)
-        else:
-            add_lineage_edge(session=session, actor=actor, model_id=model.id, source=version_node,
-                             target=("dataset", ds.id, ds.id), relation="trained_on", audited=False)
-    if source and source.experiment_run_id:
-        add_lineage_edge(session=session, actor=actor, model_id=model.id, source=version_node,
-                         target=("run", source.experiment_run_id, source.experiment_run_id),
-                         relation="produced_by", audited=False)
-    if source and source.training_job_id:
-        add_lineage_edge(session=session, actor=actor, model_id=model.id, source=version_node,
-                         target=("training_job", source.training_job_id, source.training_job_id),
-                         relation="produced_by", audited=False)
-    if parent is not None:
-        add_lineage_edge(session=session, actor=actor, model_id=model.id, source=version_node,
-                         target=("model_version", f"{parent.model_id}@{parent.version}",
-                                 f"{parent_model.name} {parent.version}"),
-                         relation="fine_tuned_from", audited=False)
+    version_ref = lineage.model_version_ref(model.id, row.version, f"{model.name} {row.version}")
+    lineage.record_activity(session=session, actor=actor, kind="register", key=row.id, used=inputs,
+                            generated=[version_ref], label=f"Registration of {model.name} {row.version}",
+                            started_at=now)
+    lineage.add_member(session=session, collection=lineage.Ref("model", model.id, model.name), member=version_ref)
     model.updated_at = now
     _refresh_current_version(session, model)
     session.add(model)
@@ -581,7 +583,8 @@ def create_version(*, session: Session, actor: Principal, model_id: str, data: V
 def update_version(*, session: Session, actor: Principal, model_id: str, version: str,
                    data: VersionUpdate) -> ModelVersion:
     """Change notes, metrics or hyperparameters of a version."""
-    row = get_version(session=session, model_id=model_id, version=version)
+    row = _live_version(session, model_id, version)
+    authorize(actor, "model:write", row)
     fields = data.model_fields_set
     if "notes" in fields:
         row.notes = data.notes
@@ -599,9 +602,10 @@ def update_version(*, session: Session, actor: Principal, model_id: str, version
 # --- artifacts ------------------------------------------------------------------------------------
 
 
-def check_artifact_upload(*, session: Session, model_id: str, version: str) -> ModelVersion:
-    """Before receiving bytes: the version exists and may (still) take an artifact."""
-    row = get_version(session=session, model_id=model_id, version=version)
+def check_artifact_upload(*, session: Session, actor: Principal, model_id: str, version: str) -> ModelVersion:
+    """Before receiving bytes: the actor may write the version, which exists and may (still) take an artifact."""
+    row = _live_version(session, model_id, version)
+    authorize(actor, "model:write", row)
     if row.artifact_id and row.stage in ("production", "archived", "staging"):
         raise AISystemError(
             "MODEL_002", f"Version {version} is in stage '{row.stage}'; its artifact can no longer be replaced. "
@@ -617,14 +621,11 @@ def attach_artifact(*, session: Session, actor: Principal, model_id: str, versio
     pointing at a half-written file; a replaced artifact's file is removed after the commit.
     """
     try:
-        row = check_artifact_upload(session=session, model_id=model_id, version=version)
+        row = check_artifact_upload(session=session, actor=actor, model_id=model_id, version=version)
         try:
             inspection = artifacts.inspect(received, declared_format)
         except AISystemError as exc:
-            # The operation fails: end the caller's transaction (it may hold SQLite's write lock)
-            # so the rejection can be audited in a transaction of its own.
-            session.rollback()
-            _audit_rejection(actor, model_id, version, received, exc)
+            _audit_once_ended(session, partial(_audit_rejection, actor, model_id, version, received, exc))
             raise
         artifact_id = new_id("artifact")
         artifacts.move_into_store(received, artifact_id)
@@ -644,13 +645,13 @@ def attach_artifact(*, session: Session, actor: Principal, model_id: str, versio
                                               "sizeBytes": received.size, "sha256": received.sha256,
                                               "replaced": old})
     if old:
-        after_commit(session, lambda: artifacts.artifact_path(old).unlink(missing_ok=True))
+        after_commit(session, lambda: artifacts.remove(old))
     return row
 
 
 def _audit_rejection(actor: Principal, model_id: str, version: str, received: artifacts.ReceivedFile,
                      exc: AISystemError) -> None:
-    """A refused artifact leaves an audit record (its own transaction: the request itself fails)."""
+    """A refused artifact leaves an audit record (its own transaction: the caller's fails)."""
     from backend.core.db import session_scope
 
     try:
@@ -667,7 +668,7 @@ def store_artifact(*, session: Session, actor: Principal, model_id: str, version
                    file_name: str | None = None, config: dict | None = None,
                    declared_format: str | None = None) -> ModelVersion:
     """Receive an iterable of byte chunks and attach it (for Reflex handlers, scripts and seeds)."""
-    check_artifact_upload(session=session, model_id=model_id, version=version)
+    check_artifact_upload(session=session, actor=actor, model_id=model_id, version=version)
     received = artifacts.receive(chunks, file_name=file_name, config=config)
     return attach_artifact(session=session, actor=actor, model_id=model_id, version=version, received=received,
                            declared_format=declared_format)
@@ -686,18 +687,23 @@ def verify_artifact(*, session: Session, actor: Principal | None, row: ModelVers
     """Re-hash the stored file; on a mismatch flag the version (own transaction, audited) and raise MODEL_004."""
     if not row.artifact_id:
         raise AISystemError("MODEL_004", f"Version {row.version} has no artifact", {"version": row.version})
-    path = artifacts.artifact_path(row.artifact_id)
-    actual = artifacts.file_sha256(path) if path.is_file() else None
+    actual = artifacts.current_sha256(row.artifact_id)
     if actual == row.artifact_sha256:
         return
     state = "missing" if actual is None else "mismatch"
     expected, model_id, version, version_id = row.artifact_sha256, row.model_id, row.version, row.id
-    session.rollback()  # the operation fails; free the caller's write lock for the flag's own transaction
-    _flag_integrity(actor, version_id, state)
+    _audit_once_ended(session, lambda: _flag_integrity(actor, version_id, state))
     raise AISystemError(
         "MODEL_004", f"The artifact of version {version} failed its integrity check ({state}); it will not be served",
         {"modelId": model_id, "version": version, "integrity": state, "expectedSha256": expected},
     )
+
+
+def _audit_once_ended(session: Session, fn: Callable[[], None]) -> None:
+    """Run `fn` (a write in its own transaction) once the caller's transaction has ended, however it
+    ends: the caller's operation fails, and on SQLite its transaction may hold the write lock."""
+    after_rollback(session, fn)
+    after_commit(session, fn)
 
 
 def _flag_integrity(actor: Principal | None, version_id: str, state: str) -> None:
@@ -720,16 +726,15 @@ def _flag_integrity(actor: Principal | None, version_id: str, state: str) -> Non
 
 def open_artifact(*, session: Session, actor: Principal, model_id: str, version: str) -> ArtifactFile:
     """The verified artifact file of a version, for download; MODEL_004 when it no longer matches its hash."""
-    model = get_model(session=session, model_id=model_id)
-    row = get_version(session=session, model_id=model_id, version=version)
+    model = get_model(session=session, actor=actor, model_id=model_id)
+    row = _live_version(session, model_id, version)
     if not row.artifact_id:
         raise AISystemError("MODEL_001", f"Version {version} has no artifact",
                             {"modelId": model_id, "version": version})
     verify_artifact(session=session, actor=actor, row=row)
-    base = artifacts.sanitize_file_name(f"{model.name}-{row.version}") or row.version
-    return ArtifactFile(path=artifacts.artifact_path(row.artifact_id), sha256=row.artifact_sha256,
+    return ArtifactFile(path=artifacts.local_file(row.artifact_id), sha256=row.artifact_sha256,
                         size=row.artifact_size or 0, format=row.artifact_format,
-                        download_name=base.replace(" ", "_") + artifacts.EXTENSIONS.get(row.artifact_format, ".bin"))
+                        download_name=artifacts.download_name(model.name, row.version, row.artifact_format))
 
 
 # --- stages ---------------------------------------------------------------------------------------
@@ -761,16 +766,6 @@ def production_needs_artifact_and_metrics(ctx: PromotionContext) -> None:
         raise AISystemError("MODEL_004", f"Version {ctx.version.version} cannot go to production: "
                             + " and ".join(problems), {"version": ctx.version.version, "problems": problems})
     verify_artifact(session=ctx.session, actor=ctx.actor, row=ctx.version)
-
-
-# Governance appends its policy checks here; each raises an AISystemError to refuse the move.
-PROMOTION_HOOKS: list[PromotionHook] = [production_needs_artifact_and_metrics]
-
-
-def promotion_hook(fn: PromotionHook) -> PromotionHook:
-    """Decorator: run `fn(ctx)` before every stage move (promotion and rollback)."""
-    PROMOTION_HOOKS.append(fn)
-    return fn
 
 
 def _instant() -> datetime:
@@ -807,7 +802,8 @@ def _move(session: Session, version: ModelVersion, stage: str, *, action: str, a
 
 
 def _run_hooks(ctx: PromotionContext) -> None:
-    for hook in list(PROMOTION_HOOKS):
+    """Every domain's "promotion" hooks (backend/domains.py): governance adds its policies there."""
+    for hook in domains.hooks("promotion"):
         hook(ctx)
 
 
@@ -835,7 +831,8 @@ def promote_version(*, session: Session, actor: Principal, model_id: str, versio
     `expected_current_version`, a move whose premise changed meanwhile is refused: exactly one of
     several racing promotions wins.
     """
-    model = get_model(session=session, model_id=model_id, for_update=True)
+    model = _live_model(session, model_id, for_update=True)
+    authorize(actor, "model:promote", model)
     row = find_version(session=session, model_id=model_id, version=version)
     if row is None:
         raise not_found(model_id, version)
@@ -877,7 +874,8 @@ def promote_version(*, session: Session, actor: Principal, model_id: str, versio
 def rollback(*, session: Session, actor: Principal, model_id: str, reason: str | None = None,
              to_version: str | None = None) -> tuple[RegisteredModel, ModelVersion, ModelVersion | None]:
     """Put back the version that was in production before the current one (or `to_version`)."""
-    model = get_model(session=session, model_id=model_id, for_update=True)
+    model = _live_model(session, model_id, for_update=True)
+    authorize(actor, "model:promote", model)
     current = _production_version(session, model.id)
     if to_version is not None:
         target = find_version(session=session, model_id=model_id, version=to_version)
@@ -911,11 +909,12 @@ def rollback(*, session: Session, actor: Principal, model_id: str, reason: str |
     return model, target, replaced
 
 
-def list_stage_history(*, session: Session, model_id: str, params: PageParams, at: datetime | None = None,
-                       stage: str | None = None, version: str | None = None) -> tuple[list[StageHistory], str | None]:
+def list_stage_history(*, session: Session, actor: Principal, model_id: str, params: PageParams,
+                       at: datetime | None = None, stage: str | None = None,
+                       version: str | None = None) -> tuple[list[StageHistory], str | None]:
     """Stage history, newest first. With `at`: the rows that held their stage at that instant
     (so `at=T&stage=production` answers "which version was in production at T")."""
-    get_model(session=session, model_id=model_id)
+    get_model(session=session, actor=actor, model_id=model_id)
     query = select(StageHistory).where(StageHistory.model_id == model_id)
     if stage:
         query = query.where(StageHistory.stage == stage)
@@ -932,9 +931,9 @@ def list_stage_history(*, session: Session, model_id: str, params: PageParams, a
 # --- metrics --------------------------------------------------------------------------------------
 
 
-def model_metrics(*, session: Session, model_id: str, limit: int = 500) -> MetricsRead:
+def model_metrics(*, session: Session, actor: Principal, model_id: str, limit: int = 500) -> MetricsRead:
     """Metrics of every version (semantic order) and, per metric, its series across versions."""
-    model = get_model(session=session, model_id=model_id)
+    model = get_model(session=session, actor=actor, model_id=model_id)
     rows = session.exec(
         select(ModelVersion).where(ModelVersion.model_id == model_id)
         .order_by(col(ModelVersion.major), col(ModelVersion.minor), col(ModelVersion.patch)).limit(limit)
@@ -955,70 +954,80 @@ def model_metrics(*, session: Session, model_id: str, limit: int = 500) -> Metri
 
 # --- lineage --------------------------------------------------------------------------------------
 
-Node = tuple[str, str, str | None]  # (type, ref, label)
+
+def _source_lineage(session: Session, actor: Principal, source: VersionSource) -> list[lineage.Ref]:
+    """The entities a version's declared source names, each checked to exist (and, for datasets, to be
+    visible to the actor); REQ_001 naming the field otherwise, so lineage joins only real things."""
+    refs = [_dataset_ref(session, actor, f"source.datasets.{i}", ds) for i, ds in enumerate(source.datasets)]
+    if source.parent:
+        parent = find_version(session=session, model_id=source.parent.model_id, version=source.parent.version)
+        parent_model = find_model(session=session, model_id=source.parent.model_id)
+        if parent is None or parent_model is None:
+            raise InvalidRequest("The parent version does not exist",
+                                 {"source.parent": f"{source.parent.model_id} {source.parent.version} not found"})
+        refs.append(lineage.model_version_ref(parent.model_id, parent.version, f"{parent_model.name} {parent.version}"))
+    if source.training_job_id:
+        try:
+            job = jobs_service.get_job(session=session, actor=actor, job_id=source.training_job_id)
+        except AISystemError as exc:
+            raise InvalidRequest("The training job does not exist",
+                                 {"source.trainingJobId": f"{source.training_job_id} not found"}) from exc
+        refs.append(lineage.Ref("job", job.id, f"Job {job.type}"))
+    if source.experiment_run_id:
+        # Runs are recorded by the training domain when they start.
+        if lineage.find_entity(session=session, kind="run", ref=source.experiment_run_id) is None:
+            raise InvalidRequest("The experiment run does not exist",
+                                 {"source.experimentRunId": f"{source.experiment_run_id} not found"})
+        refs.append(lineage.Ref("run", source.experiment_run_id))
+    return refs
 
 
-def add_lineage_edge(*, session: Session, actor: Principal, model_id: str, source: Node, target: Node,
-                     relation: str, audited: bool = True) -> LineageEdge:
-    """Store one relation of a model's lineage graph (idempotent). Other domains call this, e.g. the
-    endpoints service: `source=("model", model_id, name), target=("endpoint", id, name), relation="served_by"`."""
-    from backend.catalog.model_registry.schemas import LineageEdgeCreate
-
-    checked = LineageEdgeCreate(source_type=source[0], source_id=source[1], source_label=source[2],
-                                target_type=target[0], target_id=target[1], target_label=target[2],
-                                relation=relation)
-    existing = session.exec(select(LineageEdge).where(
-        LineageEdge.model_id == model_id, LineageEdge.source_type == checked.source_type,
-        LineageEdge.source_id == checked.source_id, LineageEdge.target_type == checked.target_type,
-        LineageEdge.target_id == checked.target_id, LineageEdge.relation == checked.relation)).first()
-    if existing is not None:
-        return existing
-    if audited:
-        get_model(session=session, model_id=model_id)
-    edge = LineageEdge(id=new_id("edge"), model_id=model_id, source_type=checked.source_type,
-                       source_id=checked.source_id, source_label=checked.source_label,
-                       target_type=checked.target_type, target_id=checked.target_id,
-                       target_label=checked.target_label, relation=checked.relation, created_by=actor.user_id)
-    session.add(edge)
-    session.flush()
-    if audited:
-        audit.record(session=session, actor=actor, action="model.lineage.add", entity_type="model",
-                     entity_id=model_id, summary={"source": f"{checked.source_type}:{checked.source_id}",
-                                                  "target": f"{checked.target_type}:{checked.target_id}",
-                                                  "relation": checked.relation})
-    return edge
+DATASET_VERSION_RE = re.compile(r"^[1-9][0-9]{0,8}$")
 
 
-def _lineage_from_document(session: Session, actor: Principal, model: RegisteredModel, *,
-                           previous_endpoints: set[str]) -> None:
-    node = ("model", model.id, model.name)
-    dataset = (model.training or {}).get("dataset")
-    if dataset:
-        add_lineage_edge(session=session, actor=actor, model_id=model.id, source=node,
-                         target=("dataset", dataset, dataset), relation="trained_on", audited=False)
+def _dataset_ref(session: Session, actor: Principal, field: str, ds: DatasetRef) -> lineage.Ref:
+    named = f"{ds.id}@{ds.version}" if ds.version else ds.id
+    if ds.version is not None and not DATASET_VERSION_RE.match(ds.version):
+        raise InvalidRequest("Dataset versions are numbered 1, 2, 3...", {field: f"{named}: not a version number"})
+    try:
+        if ds.version is None:
+            dataset = datasets_service.get_dataset(session=session, actor=actor, dataset_id=ds.id)
+            return lineage.Ref("dataset", dataset.id, dataset.name)
+        dataset, version = datasets_service.get_version(session=session, actor=actor, dataset_id=ds.id,
+                                                        version=int(ds.version))
+    except AISystemError as exc:
+        if exc.code != "DATA_001":
+            raise
+        raise InvalidRequest("The dataset does not exist", {field: f"{named} not found"}) from exc
+    return lineage.dataset_version_ref(dataset.id, version.number, f"{dataset.name} v{version.number}")
+
+
+def _model_lineage(session: Session, actor: Principal, model: RegisteredModel, *, registered: bool) -> None:
+    """The model as a lineage entity (renamed with it), the registration that made it, and a derivation
+    from the dataset its document names when that exists and the actor may see it (the field is free text)."""
+    ref = lineage.Ref("model", model.id, model.name)
+    if registered:
+        lineage.record_activity(session=session, actor=actor, kind="register", key=model.id, generated=[ref],
+                                label=f"Registration of {model.name}", started_at=model.created_at)
+    else:
+        lineage.record_entity(session=session, kind="model", ref=model.id, label=model.name)
+    named = (model.training or {}).get("dataset")
+    dataset = datasets_service.find_dataset(session=session, actor=actor, dataset_id=named) if named else None
+    if dataset is not None:
+        lineage.derive(session=session, entity=ref, sources=[lineage.Ref("dataset", dataset.id, dataset.name)])
+
+
+def _count_new_endpoints(session: Session, actor: Principal, model: RegisteredModel, previous: set[str]) -> None:
     for endpoint in (model.deployment or {}).get("endpoints", []):
-        if endpoint not in previous_endpoints:
-            add_lineage_edge(session=session, actor=actor, model_id=model.id, source=node,
-                             target=("endpoint", endpoint, endpoint), relation="served_by", audited=False)
+        if endpoint not in previous:
             record_activity(session=session, model_id=model.id, user_id=actor.user_id, kind="deployment")
 
 
-def lineage_graph(*, session: Session, model_id: str, limit: int = 2000) -> LineageGraph:
-    """The stored lineage of a model as nodes and edges."""
-    model = get_model(session=session, model_id=model_id)
-    edges = session.exec(select(LineageEdge).where(LineageEdge.model_id == model_id)
-                         .order_by(col(LineageEdge.created_at), col(LineageEdge.id)).limit(limit)).all()
-    nodes: dict[str, LineageNode] = {f"model:{model.id}": LineageNode(id=f"model:{model.id}", type="model",
-                                                                       label=model.name, ref=model.id)}
-    out = []
-    for e in edges:
-        for kind, ref, label in ((e.source_type, e.source_id, e.source_label),
-                                 (e.target_type, e.target_id, e.target_label)):
-            key = f"{kind}:{ref}"
-            nodes.setdefault(key, LineageNode(id=key, type=kind, label=label or ref, ref=ref))
-        out.append(LineageEdgeRead(**{"from": f"{e.source_type}:{e.source_id}",
-                                      "to": f"{e.target_type}:{e.target_id}", "relation": e.relation}))
-    return LineageGraph(model_id=model.id, nodes=list(nodes.values()), edges=out)
+def lineage_graph(*, session: Session, actor: Principal, model_id: str, depth: int = 3) -> LineageGraph:
+    """The model's lineage (see backend.lineage): its versions, what they came from and what uses them."""
+    model = _live_model(session, model_id)
+    authorize(actor, "model:read", model)
+    return lineage.entity_graph(session=session, actor=actor, entity_id=f"model:{model.id}", depth=depth)
 
 
 # --- activity -------------------------------------------------------------------------------------
@@ -1084,12 +1093,3 @@ def count_models(session: Session) -> int:
     """Live models (the platform dashboard's counter)."""
     return session.exec(select(func.count()).select_from(RegisteredModel)
                         .where(col(RegisteredModel.deleted_at).is_(None))).one()
-
-
-def _register_counter() -> None:
-    from backend.platform_stats.service import register_counter
-
-    register_counter("models", count_models)
-
-
-_register_counter()

@@ -1,4 +1,8 @@
-"""core: one artifact store for datasets and models (placeholder)
+"""core: one artifact store for datasets and models (no schema change)
+
+The shared store keeps the keys the files already had (`datasets/blobs/<sha[:2]>/<sha>.parquet`,
+`models/<artifact id>`) and the tables name files as before, so nothing in the database changes.
+Files move between backends (local directory, S3) with `python -m backend.cli migrate-artifacts`.
 
 Revision ID: 0009
 Revises: 0008
@@ -17,7 +21,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    pass  # no schema change: see the docstring
 
 
 def downgrade() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from backend.core.db import session_scope
 from backend.jobs import service as jobs_service
+from backend.jobs.devices import Gpu, WorkerDevices
 
 
 def test_health_reports_each_part(api):
@@ -19,10 +20,13 @@ def test_health_reports_each_part(api):
 
 def test_a_worker_heartbeat_makes_health_ok(api):
     with session_scope() as s:
-        jobs_service.beat(session=s, name="gpu-box:4242", gpu_names=["NVIDIA H100"])
+        jobs_service.beat(session=s, name="gpu-box:4242", queues=["training"],
+                          devices=WorkerDevices(cpu_count=16, memory_mb=131072, gpus=(Gpu("NVIDIA H100", 81559),)))
     body = api.get("/api/v1/health").json()
     assert body["status"] == "ok"
-    assert body["checks"]["worker"]["workers"][0]["gpus"] == ["NVIDIA H100"]
+    worker = body["checks"]["worker"]["workers"][0]
+    assert worker["gpus"] == ["NVIDIA H100"] and worker["queues"] == ["training"]
+    assert worker["devices"]["gpus"] == [{"name": "NVIDIA H100", "memoryMb": 81559}]
 
 
 def test_unreachable_broker_is_reported(api, monkeypatch):

@@ -10,23 +10,27 @@ import pytest
 from sqlmodel import col, select
 
 from backend.audit.models import AuditRecord
-from backend.auth.principal import Principal
 from backend.core.db import session_scope
 from backend.jobs import service as jobs_service
 from backend.jobs.models import Job
 
 
-@pytest.fixture
-def principals(demo_users) -> dict[str, Principal]:
-    """username (= role) -> Principal, as the services see a signed-in user."""
-    return {name: Principal(user_id=user_id, username=name, role=name) for name, user_id in demo_users.items()}
+class Sent(list):
+    """Job ids handed to the broker, recorded instead of sent; `routes[job_id]` is (queue, gpu)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.routes: dict[str, tuple[str, bool]] = {}
+
+    def __call__(self, job_id: str, *, queue: str, gpu: bool) -> None:
+        self.append(job_id)
+        self.routes[job_id] = (queue, gpu)
 
 
 @pytest.fixture
-def sent(monkeypatch) -> list[str]:
-    """Job ids handed to the broker, recorded instead of sent."""
-    calls: list[str] = []
-    monkeypatch.setattr(jobs_service, "send_job", calls.append)
+def sent(monkeypatch) -> Sent:
+    calls = Sent()
+    monkeypatch.setattr(jobs_service, "send_job", calls)
     return calls
 
 

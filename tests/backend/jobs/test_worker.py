@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -26,8 +27,9 @@ from backend.cli import ROOT, worker_command
 from backend.core import celery_app
 from backend.core.config import get_settings, reset_settings
 from backend.core.db import session_scope
+from backend.core.tasks import Needs
 from backend.jobs import service as jobs_service
-from backend.jobs.models import FINISHED, PlatformSnapshot
+from backend.jobs.models import FINISHED, PlatformSnapshot, WorkerHeartbeat
 from tests.backend.jobs.conftest import audit_actions, read_job, wait_for_job, wait_until
 
 pytestmark = pytest.mark.broker
@@ -103,6 +105,12 @@ class Worker:
         """SIGKILL the worker's whole process group (no warm shutdown, no cleanup: a lost node)."""
         _kill_group(self.proc)
 
+    def heartbeat(self) -> WorkerHeartbeat:
+        with session_scope(write=False) as session:
+            row = session.get(WorkerHeartbeat, self.name)
+            assert row is not None, self.log_tail()
+            return row
+
 
 @pytest.fixture
 def fast_timings(db_backend) -> Iterator[None]:
@@ -145,10 +153,12 @@ def start_worker(use_broker, tmp_path) -> Iterator:
     """`start_worker(name)` runs a worker (the project's worker command) and waits for its first heartbeat."""
     started: list[Worker] = []
 
-    def start(name: str = "worker", *, wait: bool = True) -> Worker:
-        env = {**os.environ, **FAST_TIMINGS}  # same data dir, database and broker as this test
+    def start(name: str = "worker", *, wait: bool = True, queues: list[str] | None = None,
+              env: dict[str, str] | None = None) -> Worker:
+        """`queues` as `make worker QUEUES=...` takes them; `env` adds settings (a device override)."""
+        env = {**os.environ, **FAST_TIMINGS, **(env or {})}  # same data dir, database and broker as this test
         log_path = tmp_path / f"{name}-{len(started)}.log"
-        worker = Worker(_spawn(worker_command(f"test-{name}"), log_path, env), log_path)
+        worker = Worker(_spawn(worker_command(f"test-{name}", queues), log_path, env), log_path)
         started.append(worker)  # before waiting: a worker that never gets ready is killed too
         if wait:
             wait_until(worker.has_beaten, timeout=STARTUP_TIMEOUT, describe=worker.log_tail)
@@ -302,13 +312,14 @@ def test_fault_01_02_a_killed_worker_loses_its_lease_and_a_fresh_worker_finishes
     first = start_worker("first")
     job_id = start_job_over_api(api, auth, "platform.selftest", {"durationSeconds": 8})
 
-    def running_with_progress():
+    def running_with_a_checkpoint():
         job = read_job(job_id)
-        return job.status == "running" and job.progress > 0
+        return job.status == "running" and job.progress > 0 and job.checkpoint
 
-    wait_until(running_with_progress, timeout=20, describe=first.log_tail)
+    wait_until(running_with_a_checkpoint, timeout=20, describe=first.log_tail)
     assert read_job(job_id).lease_owner == first.name
     first.kill()
+    saved_step = read_job(job_id).checkpoint["step"]
     assert read_job(job_id).status == "running", "nobody may finish the job of a dead worker"
 
     second = start_worker("second")
@@ -317,6 +328,9 @@ def test_fault_01_02_a_killed_worker_loses_its_lease_and_a_fresh_worker_finishes
     assert_ran_once(job_id, attempts=2)
     assert job.result["attempt"] == 2
     assert job.result["worker"] == second.name
+    # The self-test has a resume hook: the second attempt went on from the dead worker's checkpoint.
+    assert job.result["resumedFromStep"] == saved_step >= 1
+    assert "resumes from its checkpoint" in second.log()
 
 
 def test_fault_03_a_redis_restart_loses_the_message_and_the_reaper_sends_it_again(
@@ -389,3 +403,73 @@ def test_deser_06_a_pickled_message_is_refused_and_the_worker_keeps_working(
     assert worker.alive()
     log = worker.log()
     assert "application/x-python-serialize" in log and "ContentDisallowed" in log, worker.log_tail()
+
+
+# --- queues, devices and time limits -------------------------------------------------------------------
+
+DEVICES_OVERRIDE = "AISYSTEM_WORKER_DEVICES_OVERRIDE"
+NO_GPU = {DEVICES_OVERRIDE: json.dumps({"gpus": []})}  # CPU-only, even on a host with a GPU
+ONE_TEST_GPU = {DEVICES_OVERRIDE: json.dumps({"gpus": [{"name": "test GPU", "memoryMb": 24576}]})}
+
+
+def queue_job(principal, type: str, payload: dict | None = None, **placement) -> str:  # noqa: A002
+    """A job created through the service and sent to its queue once committed (the real path)."""
+    with session_scope() as session:
+        return jobs_service.create_job(session=session, actor=principal, type=type, payload=payload,
+                                       **placement).id
+
+
+def test_a_worker_takes_jobs_only_from_the_queues_it_serves(embedded_broker, principals, start_worker):
+    admin = principals["admin"]
+    trainer = start_worker("training", queues=["training"])
+    beat = trainer.heartbeat()
+    assert beat.queues == ["training"]
+    assert beat.devices["source"] == "detected"
+    assert beat.devices["cpuCount"] >= 1 and beat.devices["memoryMb"] > 0
+
+    plain = queue_job(admin, "platform.selftest", {"durationSeconds": 1})
+    training = queue_job(admin, "platform.selftest", {"durationSeconds": 1}, queue="training")
+    assert wait_for_job(training, FINISHED, timeout=20, describe=trainer.log_tail).result["worker"] == trainer.name
+    assert (read_job(plain).status, read_job(plain).attempts) == ("queued", 0), "a training worker took a default job"
+
+    general = start_worker("default", queues=["default"])
+    assert general.heartbeat().queues == ["default"]
+    done = wait_for_job(plain, FINISHED, timeout=20, describe=lambda: logs(trainer, general))
+    assert done.status == "succeeded" and done.result["worker"] == general.name
+
+    trainer.kill()
+    later = queue_job(admin, "platform.selftest", {"durationSeconds": 1}, queue="training")
+    probe = queue_job(admin, "platform.statistics")
+    wait_for_job(probe, FINISHED, timeout=20, describe=general.log_tail)  # the default worker is busy and well
+    assert (read_job(later).status, read_job(later).attempts) == ("queued", 0), "a default worker took a training job"
+
+
+def test_a_gpu_job_waits_for_a_worker_with_a_gpu(embedded_broker, principals, api, auth, start_worker):
+    admin = principals["admin"]
+    cpu = start_worker("cpu", env=NO_GPU)
+    assert cpu.heartbeat().devices["gpus"] == [] and cpu.heartbeat().devices["source"] == "override"
+    gpu_job = queue_job(admin, "platform.selftest", {"durationSeconds": 1}, queue="training",
+                        needs=Needs(gpus=1, gpu_memory_mb=16000))
+    probe = queue_job(admin, "platform.selftest", {"durationSeconds": 1}, queue="training")
+    wait_for_job(probe, FINISHED, timeout=20, describe=cpu.log_tail)  # the CPU worker serves `training`
+    waiting = api.get(f"/api/v1/jobs/{gpu_job}", headers=auth.headers("admin")).json()
+    assert (waiting["status"], waiting["attempts"], waiting["gpusRequired"]) == ("queued", 0, 1)
+    assert waiting["message"] == "waiting for a worker with a GPU of 16000 MB"
+
+    gpu = start_worker("gpu", env=ONE_TEST_GPU)
+    assert gpu.heartbeat().devices["gpus"] == [{"name": "test GPU", "memoryMb": 24576}]
+    assert gpu.heartbeat().gpu_names == ["test GPU"]
+    done = wait_for_job(gpu_job, FINISHED, timeout=30, describe=lambda: logs(cpu, gpu))
+    assert (done.status, done.attempts, done.result["worker"]) == ("succeeded", 1, gpu.name)
+
+
+def test_a_job_past_its_time_limit_is_stopped_and_the_worker_goes_on(embedded_broker, principals, start_worker):
+    admin = principals["admin"]
+    worker = start_worker()
+    slow = queue_job(admin, "platform.selftest", {"durationSeconds": 60}, time_limit_seconds=2)
+    job = wait_for_job(slow, FINISHED, timeout=25, describe=worker.log_tail)
+    assert (job.status, job.error_code) == ("failed", "JOB_003"), job.error
+    assert job.progress < 0.5
+    after = queue_job(admin, "platform.statistics")
+    assert wait_for_job(after, FINISHED, timeout=20, describe=worker.log_tail).status == "succeeded"
+    assert worker.alive()

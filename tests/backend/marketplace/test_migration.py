@@ -5,12 +5,12 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from backend import domains
 from backend.core.db import get_engine, metadata
-from backend.core.model_registry import import_all_models
 
 
 def test_migration_matches_the_models(db_backend):
-    import_all_models()
+    domains.import_table_modules()
 
     def ours(obj, name, type_, reflected, compare_to):  # noqa: ANN001
         table = obj if type_ == "table" else getattr(obj, "table", None)

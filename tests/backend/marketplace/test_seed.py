@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlmodel import func, select
 
+from backend.catalog.model_registry import seed as catalog_seed
 from backend.core.pagination import PageParams
 from backend.marketplace import seed, service
 from backend.marketplace.models import Category, Listing, Review, UsageCounter
@@ -17,8 +18,7 @@ from tests.backend.marketplace.conftest import principal
 
 
 @pytest.fixture
-def seeded(session, demo_users, monkeypatch):
-    monkeypatch.setattr(service, "_catalog_service", lambda: None)  # the catalog's own seed is not under test
+def seeded(session, demo_users):
     summary = seed.seed_marketplace(session)
     session.commit()
     return summary
@@ -89,7 +89,6 @@ def test_browse_first_page_is_fast(session, seeded):
 
 def test_company_models_from_the_catalog_seed(session, demo_users):
     """With the catalog's demo models in place, the seed publishes a few of them as company listings."""
-    catalog_seed = pytest.importorskip("backend.catalog.model_registry.seed")
     catalog_seed.seed_models(session)
     session.commit()
     seed.seed_marketplace(session)

@@ -3,17 +3,22 @@ billing and proration, quota counting, purchases, licence rule, favourites, publ
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import func, select
 
 from backend.audit.models import AuditRecord
+from backend.catalog.model_registry import service as registry_service
+from backend.catalog.model_registry.schemas import ModelCreate, VersionCreate
+from backend.core.authorization import add_attribute_rule, remove_attribute_rule
 from backend.core.errors import AISystemError, PermissionDenied
 from backend.core.pagination import PageParams
 from backend.marketplace import schemas as s
 from backend.marketplace import service
-from backend.marketplace.models import BillingRecord, Review, Subscription, UsageCounter
+from backend.marketplace.models import BillingRecord, Listing, Review, Subscription, UsageCounter
 from tests.backend.marketplace.conftest import listing_body
 
 PAGE = PageParams(limit=50)
@@ -515,36 +520,25 @@ def test_removal_hides_the_listing_and_ends_subscriptions_at_period_end(session,
     assert sub.cancel_at_period_end and sub.ends_at is not None
 
 
-class FakeCatalog:
-    """Stands in for backend.catalog.model_registry.service: the contract the marketplace relies on."""
-
-    def __init__(self):
-        self.models = {"model_fraud": {
-            "id": "model_fraud", "name": "Fraud Detector", "version": "1.2.0", "category": "Computer Vision",
-            "description": "Card fraud scoring", "tags": ["fraud", "Tabular", "not a tag!"], "license": "Proprietary",
-            "parameters": 12_000_000, "performance": {"accuracy": 0.97, "f1Score": 0.91},
-            "deployment": {"endpoints": ["endpoint_1"]}}}
-
-    def get_model(self, *, session, actor, model_id):
-        if model_id not in self.models or not actor.can("model:read"):
-            raise AISystemError("MODEL_001", "Model not found", {"modelId": model_id})
-        return self.models[model_id]
-
-    def list_versions(self, *, session, actor, model_id, params):
-        return [{"version": "1.2.0"}, {"version": "1.1.0"}], None
-
-
 @pytest.fixture
-def catalog(monkeypatch):
-    fake = FakeCatalog()
-    monkeypatch.setattr(service, "_catalog_service", lambda: fake)
-    return fake
-
-
-def test_company_model_published_from_the_catalog(session, actors, market, catalog):
+def fraud_model(session, actors) -> str:
+    """A real catalog model with two versions, metrics and an endpoint: the source of a company listing."""
     engineer = actors["ml_engineer"]
-    listing = service.create_listing(session=session, actor=engineer,
-                                     data=s.ListingCreate(source_model_id="model_fraud"))
+    model = registry_service.create_model(session=session, actor=engineer, embed=False, data=ModelCreate.model_validate({
+        "name": "Fraud Detector", "type": "Tabular", "category": "Computer Vision", "framework": "PyTorch",
+        "version": "1.1.0", "parameters": 12_000_000,
+        "metadata": {"description": "Card fraud scoring", "tags": ["fraud", "tabular", "card_payments"],
+                     "license": "Proprietary"},
+        "performance": {"accuracy": 0.97, "f1Score": 0.91}, "deployment": {"endpoints": ["endpoint_1"]}}))
+    registry_service.create_version(session=session, actor=engineer, model_id=model.id,
+                                    data=VersionCreate(version="1.2.0"))
+    session.flush()
+    return model.id
+
+
+def test_company_model_published_from_the_catalog(session, actors, market, fraud_model):
+    engineer = actors["ml_engineer"]
+    listing = service.create_listing(session=session, actor=engineer, data=s.ListingCreate(source_model_id=fraud_model))
     assert (listing.name, listing.version, listing.category, listing.visibility) == (
         "Fraud Detector", "1.2.0", "Computer Vision", "internal")
     assert listing.provider.slug == "company" and listing.provider.verified and "company" in listing.badges
@@ -554,7 +548,7 @@ def test_company_model_published_from_the_catalog(session, actors, market, catal
     assert detail.source_model.available and detail.source_model.versions == ["1.2.0", "1.1.0"]
     assert detail.source_model.metrics["f1Score"] == 0.91 and detail.source_model.endpoints == ["endpoint_1"]
     with pytest.raises(AISystemError) as excinfo:
-        service.create_listing(session=session, actor=actors["admin"], data=s.ListingCreate(source_model_id="model_fraud"))
+        service.create_listing(session=session, actor=actors["admin"], data=s.ListingCreate(source_model_id=fraud_model))
     assert code_of(excinfo) == "MARKET_002" and excinfo.value.details["listingId"] == listing.id
     # the publisher edits their listing, but does not curate /featured
     service.update_listing(session=session, actor=engineer, listing_id=listing.id,
@@ -566,14 +560,15 @@ def test_company_model_published_from_the_catalog(session, actors, market, catal
         service.update_listing(session=session, actor=actors["data_scientist"], listing_id=listing.id,
                                data=s.ListingUpdate(description="x"))
     service.remove_listing(session=session, actor=engineer, listing_id=listing.id)
-    again = service.create_listing(session=session, actor=engineer, data=s.ListingCreate(source_model_id="model_fraud"))
-    assert again.id != listing.id and service.find_listing_for_model(session=session, model_id="model_fraud").id == again.id
+    again = service.create_listing(session=session, actor=engineer, data=s.ListingCreate(source_model_id=fraud_model))
+    assert again.id != listing.id
+    assert service.find_listing_for_model(session=session, model_id=fraud_model).id == again.id
 
 
-def test_company_publishing_needs_model_write_and_a_visible_model(session, actors, market, catalog):
+def test_company_publishing_needs_model_write_and_a_visible_model(session, actors, market, fraud_model):
     with pytest.raises(PermissionDenied) as excinfo:
         service.create_listing(session=session, actor=actors["data_scientist"],
-                               data=s.ListingCreate(source_model_id="model_fraud"))
+                               data=s.ListingCreate(source_model_id=fraud_model))
     assert excinfo.value.details["permission"] == "model:write"
     with pytest.raises(AISystemError) as excinfo:
         service.create_listing(session=session, actor=actors["ml_engineer"],
@@ -581,13 +576,97 @@ def test_company_publishing_needs_model_write_and_a_visible_model(session, actor
     assert code_of(excinfo) == "MODEL_001"
 
 
-def test_without_the_catalog_package(session, actors, market, monkeypatch):
-    monkeypatch.setattr(service, "_catalog_service", lambda: None)
-    with pytest.raises(AISystemError) as excinfo:
-        service.create_listing(session=session, actor=actors["ml_engineer"],
-                               data=s.ListingCreate(source_model_id="model_x"))
-    assert code_of(excinfo) == "MODEL_001"
-    assert service.lookup_source_model(session=session, actor=actors["admin"], model_id="model_x").available is False
+def test_source_model_unavailable_when_deleted_or_unreadable(session, actors, market, fraud_model):
+    listing = service.create_listing(session=session, actor=actors["ml_engineer"],
+                                     data=s.ListingCreate(source_model_id=fraud_model))
+    assert doc(session, actors["admin"], listing.id).source_model.available
+    # ml_ops holds no model:read: the registry refuses, the listing still reads
+    assert doc(session, actors["ml_ops"], listing.id).source_model.available is False
+    registry_service.delete_model(session=session, actor=actors["admin"], model_id=fraud_model, force=True)
+    assert service.lookup_source_model(session=session, actor=actors["admin"], model_id=fraud_model).available is False
+
+
+# --- authorization inside the service ---------------------------------------------------------------
+
+
+def test_curator_actions_refuse_a_principal_without_the_grant(session, actors, market):
+    buyer = actors["business_user"]
+    with pytest.raises(PermissionDenied) as excinfo:
+        service.set_featured(session=session, actor=buyer, listing_ids=[market.alpha])
+    assert (code_of(excinfo), excinfo.value.details["permission"]) == ("AUTH_002", "marketplace:write")
+    with pytest.raises(PermissionDenied) as excinfo:
+        service.update_listing(session=session, actor=buyer, listing_id=market.alpha,
+                               data=s.ListingUpdate(featured_rank=1))
+    assert (code_of(excinfo), excinfo.value.details["permission"]) == ("AUTH_002", "marketplace:write")
+
+
+@dataclass
+class NoGrants:
+    """A principal whose role grants nothing (not even what every signed-in user holds)."""
+
+    user_id: str
+    username: str = "nobody"
+    role: str = "nobody"
+    attributes: dict = field(default_factory=dict)
+
+    def can(self, permission: str) -> bool:
+        return False
+
+
+ENTRY_POINTS = {
+    "search": lambda ss, a, m: service.search(session=ss, actor=a, filters=service.SearchFilters(), params=PAGE),
+    "list_listings": lambda ss, a, m: service.list_listings(session=ss, actor=a, params=PAGE),
+    "get_listing": lambda ss, a, m: service.get_listing(session=ss, actor=a, listing_id=m.alpha),
+    "landing": lambda ss, a, m: service.landing(session=ss, actor=a),
+    "trending": lambda ss, a, m: service.trending(session=ss, actor=a, params=PAGE),
+    "list_categories": lambda ss, a, m: service.list_categories(session=ss, actor=a),
+    "list_providers": lambda ss, a, m: service.list_providers(session=ss, actor=a, params=PAGE),
+    "get_category": lambda ss, a, m: service.get_category(session=ss, actor=a, category="vision"),
+    "create_review": lambda ss, a, m: service.create_review(session=ss, actor=a, listing_id=m.alpha, rating=5),
+    "list_reviews": lambda ss, a, m: service.list_reviews(session=ss, actor=a, listing_id=m.alpha, params=PAGE),
+    "subscribe": lambda ss, a, m: service.subscribe(session=ss, actor=a, listing_id=m.alpha, tier="Basic"),
+    "list_subscriptions": lambda ss, a, m: service.list_subscriptions(session=ss, actor=a, params=PAGE),
+    "purchase": lambda ss, a, m: service.purchase(session=ss, actor=a, listing_id=m.gamma),
+    "usage_report": lambda ss, a, m: service.usage_report(session=ss, actor=a, listing_id=m.alpha),
+    "pricing_info": lambda ss, a, m: service.pricing_info(session=ss, actor=a, listing_id=m.alpha),
+    "add_favorite": lambda ss, a, m: service.add_favorite(session=ss, actor=a, listing_id=m.alpha),
+    "list_favorites": lambda ss, a, m: service.list_favorites(session=ss, actor=a, params=PAGE),
+    "missing listing": lambda ss, a, m: service.get_listing(session=ss, actor=a, listing_id="market_model_nope"),
+}
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_entry_points_refuse_a_principal_without_marketplace_read(session, actors, market, demo_users, name):
+    nobody = NoGrants(user_id=demo_users["business_user"])
+    before = actions(session)
+    with pytest.raises(PermissionDenied) as excinfo:
+        ENTRY_POINTS[name](session, nobody, market)
+    assert (code_of(excinfo), excinfo.value.details["permission"]) == ("AUTH_002", "marketplace:read")
+    assert actions(session) == before
+
+
+def test_attribute_rules_see_the_listing(session, actors, market):
+    """The resource reaches authorize: a rule can refuse one listing to one department."""
+    seen = []
+
+    def no_alpha_for_sales(principal, permission, resource):
+        if isinstance(resource, Listing):
+            seen.append((permission, resource.id))
+            if resource.id == market.alpha and principal.attributes.get("department") == "sales":
+                return "the sales department may not use this listing"
+        return None
+
+    add_attribute_rule(no_alpha_for_sales)
+    try:
+        sales = dataclasses.replace(actors["business_user"], attributes={"department": "sales"})
+        with pytest.raises(PermissionDenied) as excinfo:
+            service.subscribe(session=session, actor=sales, listing_id=market.alpha, tier="Basic")
+        assert code_of(excinfo) == "AUTH_002" and "sales department" in excinfo.value.details["reason"]
+        assert service.get_listing(session=session, actor=sales, listing_id=market.beta).name == "Beta Chat"
+        assert service.get_listing(session=session, actor=actors["business_user"], listing_id=market.alpha)
+    finally:
+        remove_attribute_rule(no_alpha_for_sales)
+    assert ("marketplace:read", market.alpha) in seen and ("marketplace:read", market.beta) in seen
 
 
 def test_every_mutation_is_audited(session, actors, market, demo_users):

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from backend.auth.principal import Principal
 from backend.catalog.datasets import media
 from backend.core.config import get_settings
 
@@ -30,24 +29,12 @@ FEEDBACK_CSV = (
 
 
 @pytest.fixture
-def principals(demo_users) -> dict[str, Principal]:
-    """username (= role) -> Principal with the demo user's department, as services see it."""
-    from backend.auth import service as auth_service
-    from backend.auth.models import User
-    from backend.core.db import session_scope
-
-    with session_scope(write=False) as s:
-        return {name: auth_service.principal_for(s.get(User, uid), credential_id=None, credential_type="session")
-                for name, uid in demo_users.items()}
-
-
-@pytest.fixture
 def sent(monkeypatch) -> list[str]:
     """Job ids handed to the broker, recorded instead of sent."""
     from backend.jobs import service as jobs_service
 
     calls: list[str] = []
-    monkeypatch.setattr(jobs_service, "send_job", calls.append)
+    monkeypatch.setattr(jobs_service, "send_job", lambda job_id, **_route: calls.append(job_id))
     return calls
 
 

@@ -13,6 +13,7 @@ from sqlmodel import select
 from backend.catalog.datasets import drift, pii, profiling, service, storage
 from backend.catalog.datasets.expressions import ExpressionError, compile_expression
 from backend.catalog.datasets.models import Dataset, DatasetVersion
+from backend.core import artifacts
 from backend.core.db import session_scope
 from backend.core.errors import AISystemError
 from backend.core.pagination import PageParams
@@ -176,9 +177,10 @@ def test_a_rolled_back_upload_leaves_no_version_and_no_blob(session, principals)
     before = data_files()
     outcome = service.upload(session=session, actor=actor, dataset_id=dataset.id,
                              source=io.BytesIO(FEEDBACK_CSV + b"11,new,positive,5,\n"))
-    assert storage.blob_path(outcome.version.blob_sha256).exists()
+    key = storage.blob_key(outcome.version.blob_sha256)
+    assert artifacts.get_store().exists(key)
     session.rollback()  # e.g. the request failed after the service returned
-    assert data_files() == before
+    assert not artifacts.get_store().exists(key) and data_files() == before
     with session_scope(write=False) as s:
         assert s.exec(select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id)).first() is None
 

@@ -20,13 +20,8 @@ from backend.jobs import service as jobs_service
 def no_broker(monkeypatch) -> list[str]:
     """Jobs are recorded, not sent: these tests run no worker."""
     sent: list[str] = []
-    monkeypatch.setattr(jobs_service, "send_job", sent.append)
+    monkeypatch.setattr(jobs_service, "send_job", lambda job_id, **_route: sent.append(job_id))
     return sent
-
-
-@pytest.fixture
-def principals(demo_users) -> dict[str, Principal]:
-    return {name: Principal(user_id=uid, username=name, role=name) for name, uid in demo_users.items()}
 
 
 @pytest.fixture
@@ -129,7 +124,10 @@ def empty_artifact_store():
     import shutil
 
     from backend.catalog.model_registry import artifacts
+    from backend.core.artifacts import get_store
 
-    for root in (artifacts.store_root(), artifacts.temp_root()):
-        shutil.rmtree(root, ignore_errors=True)
+    store = get_store()
+    for key in list(store.list(f"{artifacts.PREFIX}/")):
+        store.delete(key)
+    shutil.rmtree(artifacts.temp_root(), ignore_errors=True)
     yield

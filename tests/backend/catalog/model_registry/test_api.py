@@ -249,14 +249,16 @@ def test_metadata_metrics_lineage_routes(api, auth):
     put = api.put(f"{BASE}/{mid}/metadata", json=meta, headers=headers)
     assert put.status_code == 200 and put.json()["license"] == "MIT"
     assert api.get(f"{BASE}/{mid}/metadata", headers=headers).json()["tags"] == ["a", "b"]
-    api.post(f"{BASE}/{mid}/versions", json={"version": "1.0.0", "metrics": {"accuracy": 0.8},
-                                             "source": {"datasets": [{"id": "dataset_789", "version": "3.2.0"}]}},
-             headers=headers)
+    made_up = api.post(f"{BASE}/{mid}/versions", headers=headers, json={
+        "version": "1.0.0", "source": {"datasets": [{"id": "dataset_789", "version": "3.2.0"}]}})
+    assert error(made_up) == (422, "REQ_001")  # lineage links only what exists
+    api.post(f"{BASE}/{mid}/versions", json={"version": "1.0.0", "metrics": {"accuracy": 0.8}}, headers=headers)
     metrics = api.get(f"{BASE}/{mid}/metrics", headers=headers).json()
     assert metrics["series"]["accuracy"][0]["value"] == 0.8
     lineage = api.get(f"{BASE}/{mid}/lineage", headers=headers).json()
-    assert {"from", "to", "relation"} == set(lineage["edges"][0])
-    assert any(n["type"] == "dataset_version" for n in lineage["nodes"])
+    assert {"source", "target", "relation"} == set(lineage["edges"][0])
+    assert {(e["source"], e["relation"]) for e in lineage["edges"]} >= {(f"model:{mid}", "hadMember")}
+    assert any(n["kind"] == "model_version" for n in lineage["nodes"])
 
 
 def test_viewing_records_activity_once_per_window(api, auth):

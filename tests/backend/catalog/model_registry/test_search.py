@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from backend.auth.principal import SYSTEM
 from backend.catalog.model_registry import search, service
 from backend.catalog.model_registry.schemas import ModelUpdate
 from backend.core.db import session_scope
@@ -33,7 +34,7 @@ def corpus(make_model):
 
 def keyword(q, limit=20, cursor=None):
     with session_scope(write=False) as s:
-        return search.search_models(session=s, q=q, mode="keyword", limit=limit, cursor=cursor)
+        return search.search_models(session=s, actor=SYSTEM, q=q, mode="keyword", limit=limit, cursor=cursor)
 
 
 @pytest.mark.parametrize("q,expected", [
@@ -95,8 +96,8 @@ def test_semantic_and_hybrid_with_stored_embeddings(corpus, monkeypatch):
         with session_scope() as s:  # unchanged text: nothing to recompute
             assert search.embed_models(session=s, model_ids=list(corpus.values())) == 0
         with session_scope(write=False) as s:
-            semantic = search.search_models(session=s, q="phone calls transcribed", mode="semantic", limit=3)
-            hybrid = search.search_models(session=s, q="customer", mode="hybrid", limit=5)
+            semantic = search.search_models(session=s, actor=SYSTEM, q="phone calls transcribed", mode="semantic", limit=3)
+            hybrid = search.search_models(session=s, actor=SYSTEM, q="customer", mode="hybrid", limit=5)
         assert semantic.items[0].model.name == "Speech Recognizer" and semantic.items[0].matched_by == ["semantic"]
         assert hybrid.items[0].model.name == "Customer Sentiment Analyzer"
         assert set(hybrid.items[0].matched_by) == {"keyword", "semantic"}
@@ -114,11 +115,11 @@ def test_every_search_mode_keeps_only_models_passing_the_list_filters(corpus):
         tabular = service.ModelFilters(type="Tabular")
         with session_scope(write=False) as s:
             for mode in ("keyword", "semantic", "hybrid"):
-                hits = search.search_models(session=s, q="customer", mode=mode, limit=5, filters=tabular).items
+                hits = search.search_models(session=s, actor=SYSTEM, q="customer", mode=mode, limit=5, filters=tabular).items
                 assert [h.model.name for h in hits] == ["Churn Predictor"], mode
-            tagged = search.search_models(session=s, q="customer", limit=5, filters=service.ModelFilters(tag="NLP"))
+            tagged = search.search_models(session=s, actor=SYSTEM, q="customer", limit=5, filters=service.ModelFilters(tag="NLP"))
             assert [h.model.name for h in tagged.items] == ["Customer Sentiment Analyzer"]
-            none = search.search_models(session=s, q="customer", mode="semantic", limit=5,
+            none = search.search_models(session=s, actor=SYSTEM, q="customer", mode="semantic", limit=5,
                                         filters=service.ModelFilters(type="Generative"))
             assert none.items == []
     finally:
@@ -135,7 +136,7 @@ def test_a_repeated_search_is_ranked_once_until_a_model_changes(corpus, engineer
 
     def names() -> list[str]:
         with session_scope(write=False) as s:
-            return sorted(h.model.name for h in search.search_models(session=s, q="customer",
+            return sorted(h.model.name for h in search.search_models(session=s, actor=SYSTEM, q="customer",
                                                                      filters=in_development).items)
 
     assert names() == names() == ["Churn Predictor", "Customer Sentiment Analyzer"]
@@ -148,10 +149,10 @@ def test_a_repeated_search_is_ranked_once_until_a_model_changes(corpus, engineer
 
 def test_facet_counts_follow_changes_to_models(corpus, make_model):
     with session_scope(write=False) as s:
-        before = {c.value: c.count for c in service.model_facets(session=s).type}
+        before = {c.value: c.count for c in service.model_facets(session=s, actor=SYSTEM).type}
     make_model("Invoice Reader", type="Vision")
     with session_scope(write=False) as s:
-        after = {c.value: c.count for c in service.model_facets(session=s).type}
+        after = {c.value: c.count for c in service.model_facets(session=s, actor=SYSTEM).type}
     assert after["Vision"] == before["Vision"] + 1
 
 
@@ -170,17 +171,17 @@ def test_semantic_search_finds_models_the_worker_has_not_embedded_yet(corpus, ma
     try:
         with session_scope(write=False) as s:
             assert len(search.missing_embeddings(session=s)) == len(corpus)  # no worker ran
-            hits = search.search_models(session=s, q="phone calls transcribed", mode="semantic", limit=3)
+            hits = search.search_models(session=s, actor=SYSTEM, q="phone calls transcribed", mode="semantic", limit=3)
         assert hits.items[0].model.name == "Speech Recognizer"
         with session_scope() as s:
             search.embed_models(session=s, model_ids=list(corpus.values()))
         with session_scope(write=False) as s:
-            hits = search.search_models(session=s, q="phone calls transcribed", mode="semantic", limit=3)
+            hits = search.search_models(session=s, actor=SYSTEM, q="phone calls transcribed", mode="semantic", limit=3)
             cache = search._VECTORS.for_session(s)
             assert hits.items[0].model.name == "Speech Recognizer" and not cache.pending
         make_model("Call Transcriber", type="Speech", metadata={"description": "Transcribes phone calls."})
         with session_scope(write=False) as s:
-            names = {h.model.name for h in search.search_models(session=s, q="phone calls transcribed",
+            names = {h.model.name for h in search.search_models(session=s, actor=SYSTEM, q="phone calls transcribed",
                                                                 mode="semantic", limit=5).items}
         assert "Call Transcriber" in names
     finally:
@@ -209,7 +210,6 @@ def test_semantic_search_with_the_real_model_finds_the_sentiment_model(corpus):
     with session_scope() as s:
         search.embed_models(session=s, model_ids=list(corpus.values()))
     with session_scope(write=False) as s:
-        result = search.search_models(
-            session=s, q="find me something that reads customer emails and tells me if they are angry",
+        result = search.search_models(session=s, actor=SYSTEM, q="find me something that reads customer emails and tells me if they are angry",
             mode="semantic", limit=3)
     assert result.items[0].model.name == "Customer Sentiment Analyzer"

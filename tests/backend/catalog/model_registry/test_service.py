@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import event
 from sqlmodel import col, select
 
+from backend import domains
 from backend.audit.models import AuditRecord
 from backend.auth.principal import SYSTEM as SYSTEM_ACTOR
 from backend.catalog.model_registry import discovery, service
@@ -38,7 +39,7 @@ def audit_actions(model_id: str) -> list[str]:
 def test_create_returns_the_design_document_and_is_audited(make_model):
     model_id = make_model()
     with session_scope(write=False) as s:
-        doc = service.model_read(service.get_model(session=s, model_id=model_id)).model_dump(by_alias=True,
+        doc = service.model_read(service.get_model(session=s, actor=SYSTEM_ACTOR, model_id=model_id)).model_dump(by_alias=True,
                                                                                           mode="json")
     assert set(doc) == {"id", "name", "type", "category", "framework", "architecture", "version", "status",
                         "deploymentType", "createdAt", "updatedAt", "createdBy", "parameters", "contextLength",
@@ -62,13 +63,13 @@ def test_list_documents_are_exactly_what_the_validated_schema_writes(session):
     service.create_model(session=session, actor=SYSTEM_ACTOR, data=ModelCreate(
         name="Sparse", type="NLP", category="misc", framework="PyTorch", training={"computeResources": {}}))
     session.commit()
-    rows, _ = service.list_models(session=session, params=PageParams(limit=100))
+    rows, _ = service.list_models(session=session, actor=SYSTEM_ACTOR, params=PageParams(limit=100))
     assert len(rows) == 33
     for row in rows:
         document = service.model_document(row)
         assert document == ModelRead.model_validate(document).model_dump(by_alias=True, mode="json")
         assert list(document) == list(ModelRead.model_json_schema(by_alias=True)["properties"])
-    hits = search.search_document(session=session, q="sentiment", limit=5)
+    hits = search.search_document(session=session, actor=SYSTEM_ACTOR, q="sentiment", limit=5)
     assert hits["items"] and hits == SearchPage.model_validate(hits).model_dump(by_alias=True, mode="json")
 
 
@@ -143,10 +144,10 @@ def test_versions_sort_semantically_in_sql(make_model, engineer):
     for v in ("2.9.0", "2.10.0", "10.0.0", "2.9.1", "1.0.0"):
         add_version(model_id, engineer, v, artifact=False)
     with session_scope(write=False) as s:
-        rows, cursor = service.list_versions(session=s, model_id=model_id, params=PageParams(limit=3))
-        more, _ = service.list_versions(session=s, model_id=model_id, params=PageParams(limit=3, cursor=cursor))
-        newest, _ = service.list_versions(session=s, model_id=model_id, params=PageParams(limit=2), descending=True)
-        model = service.get_model(session=s, model_id=model_id)
+        rows, cursor = service.list_versions(session=s, actor=SYSTEM_ACTOR, model_id=model_id, params=PageParams(limit=3))
+        more, _ = service.list_versions(session=s, actor=SYSTEM_ACTOR, model_id=model_id, params=PageParams(limit=3, cursor=cursor))
+        newest, _ = service.list_versions(session=s, actor=SYSTEM_ACTOR, model_id=model_id, params=PageParams(limit=2), descending=True)
+        model = service.get_model(session=s, actor=SYSTEM_ACTOR, model_id=model_id)
     assert [r.version for r in rows + more] == ["1.0.0", "2.9.0", "2.9.1", "2.10.0", "10.0.0"]
     assert [r.version for r in newest] == ["10.0.0", "2.10.0"]
     assert model.version == "10.0.0"  # no production version: the highest
@@ -177,7 +178,7 @@ def promote(model_id, actor, version, stage="production", **kw):
 
 def history(model_id, **kw):
     with session_scope(write=False) as s:
-        rows, _ = service.list_stage_history(session=s, model_id=model_id, params=PageParams(limit=500), **kw)
+        rows, _ = service.list_stage_history(session=s, actor=SYSTEM_ACTOR, model_id=model_id, params=PageParams(limit=500), **kw)
         return rows
 
 
@@ -209,20 +210,24 @@ def test_production_needs_an_artifact_and_metrics(make_model, engineer):
     promote(model_id, engineer, "1.0.0", stage="staging")  # staging has no such rule
 
 
-def test_governance_can_extend_the_promotion_hook(make_model, engineer, monkeypatch):
+SEEN_BY_POLICY: list[tuple[str, str, str]] = []
+
+
+def second_reviewer_policy(ctx):
+    """A governance-style promotion hook, declared below through the domain list."""
+    SEEN_BY_POLICY.append((ctx.version.version, ctx.stage, ctx.action))
+    raise AISystemError("MODEL_004", "policy: a second reviewer must approve")
+
+
+def test_a_domain_can_add_a_promotion_hook(make_model, engineer, monkeypatch):
     model_id = make_model()
     add_version(model_id, engineer, "1.0.0")
-    seen = []
-
-    def policy(ctx):
-        seen.append((ctx.version.version, ctx.stage, ctx.action))
-        raise AISystemError("MODEL_004", "policy: a second reviewer must approve")
-
-    monkeypatch.setattr(service, "PROMOTION_HOOKS", [*service.PROMOTION_HOOKS])
-    service.promotion_hook(policy)
+    SEEN_BY_POLICY.clear()
+    governance = domains.Domain("backend.governance", hooks={"promotion": (f"{__name__}:second_reviewer_policy",)})
+    monkeypatch.setattr(domains, "DOMAINS", (*domains.DOMAINS, governance))
     with pytest.raises(AISystemError, match="second reviewer"):
         promote(model_id, engineer, "1.0.0")
-    assert seen == [("1.0.0", "production", "promote")]
+    assert SEEN_BY_POLICY == [("1.0.0", "production", "promote")]
 
 
 def test_refused_stage_moves_name_the_allowed_ones(make_model, engineer):
@@ -307,7 +312,7 @@ def test_concurrent_promotions_with_the_same_premise_exactly_one_wins(make_model
     rows = _open_production_rows(model_id)
     assert [r.version for r in rows] == [winner]
     with session_scope(write=False) as s:
-        assert service.get_model(session=s, model_id=model_id).version == winner
+        assert service.get_model(session=s, actor=SYSTEM_ACTOR, model_id=model_id).version == winner
 
 
 def test_concurrent_promotions_without_a_premise_serialise_and_keep_history_consistent(make_model, engineer):
@@ -330,47 +335,55 @@ def test_metrics_per_version_and_series(make_model, engineer):
     add_version(model_id, engineer, "1.10.0", metrics={"accuracy": 0.93, "f1": 0.9}, artifact=False)
     add_version(model_id, engineer, "1.9.0", metrics={"accuracy": 0.91}, artifact=False)
     with session_scope(write=False) as s:
-        metrics = service.model_metrics(session=s, model_id=model_id)
+        metrics = service.model_metrics(session=s, actor=SYSTEM_ACTOR, model_id=model_id)
     assert [v.version for v in metrics.versions] == ["1.9.0", "1.10.0"]
     assert [p.value for p in metrics.series["accuracy"]] == [0.91, 0.93]
     assert [p.version for p in metrics.series["f1"]] == ["1.10.0"]
 
 
-def test_lineage_is_stored_from_sources_and_other_domains_add_edges(make_model, engineer):
+def _dataset(actor) -> str:
+    """A real dataset with one version, to name as training data."""
+    import io
+
+    from backend.catalog.datasets import service as datasets_service
+
+    with session_scope() as s:
+        dataset = datasets_service.create_dataset(session=s, actor=actor, data={"name": "Churn", "type": "tabular"})
+        datasets_service.upload(session=s, actor=actor, dataset_id=dataset.id, source=io.BytesIO(b"a,b\n1,2\n"),
+                                filename="churn.csv")
+        return dataset.id
+
+
+def test_lineage_is_recorded_from_sources(make_model, engineer):
+    dataset_id = _dataset(engineer)
     base = make_model("Base Language Model")
     add_version(base, engineer, "1.0.0", artifact=False)
-    model_id = make_model(deployment={"endpoints": ["endpoint_123"]})
+    model_id = make_model(training={"dataset": dataset_id}, deployment={"endpoints": ["endpoint_123"]})
     add_version(model_id, engineer, "1.0.0", artifact=False, source={
-        "datasets": [{"id": "dataset_789", "version": "3.2.0"}], "experimentRunId": "run_42",
-        "trainingJobId": "job_7", "gitCommit": "a" * 40, "parent": {"modelId": base, "version": "1.0.0"}})
-    with session_scope() as s:
-        service.add_lineage_edge(session=s, actor=engineer, model_id=model_id,
-                                 source=("model", model_id, "x"), target=("experiment", "exp_456", "Tuning"),
-                                 relation="evaluated_by")
-        service.add_lineage_edge(session=s, actor=engineer, model_id=model_id,  # idempotent
-                                 source=("model", model_id, "x"), target=("experiment", "exp_456", "Tuning"),
-                                 relation="evaluated_by")
+        "datasets": [{"id": dataset_id, "version": "1"}], "gitCommit": "a" * 40,
+        "parent": {"modelId": base, "version": "1.0.0"}})
     with session_scope(write=False) as s:
-        graph = service.lineage_graph(session=s, model_id=model_id).model_dump(by_alias=True)
-    edges = {(e["from"], e["to"], e["relation"]) for e in graph["edges"]}
+        graph = service.lineage_graph(session=s, actor=engineer, model_id=model_id).model_dump(by_alias=True)
+    edges = {(e["source"], e["target"], e["relation"]) for e in graph["edges"]}
     version = f"model_version:{model_id}@1.0.0"
-    assert (f"model:{model_id}", "dataset:dataset_789", "trained_on") in edges
-    assert (f"model:{model_id}", "endpoint:endpoint_123", "served_by") in edges
-    assert (version, "dataset_version:dataset_789@3.2.0", "trained_on") in edges
-    assert (version, "run:run_42", "produced_by") in edges and (version, "training_job:job_7", "produced_by") in edges
-    assert (version, f"model_version:{base}@1.0.0", "fine_tuned_from") in edges
-    assert (f"model:{model_id}", "experiment:exp_456", "evaluated_by") in edges
-    assert len(graph["edges"]) == len(edges)
+    assert (f"model:{model_id}", f"dataset:{dataset_id}", "wasDerivedFrom") in edges
+    assert (f"model:{model_id}", version, "hadMember") in edges
+    assert (version, f"dataset_version:{dataset_id}@1", "wasDerivedFrom") in edges
+    assert (version, f"model_version:{base}@1.0.0", "wasDerivedFrom") in edges
+    # An endpoint named in the document is no entity until the deployment domain records one.
+    assert not any(n["kind"] == "endpoint" for n in graph["nodes"])
     node_ids = {n["id"] for n in graph["nodes"]}
-    assert all(e["from"] in node_ids and e["to"] in node_ids for e in graph["edges"])
-    assert audit_actions(model_id).count("model.lineage.add") == 1
+    assert all(e["source"] in node_ids and e["target"] in node_ids for e in graph["edges"])
+    assert audit_actions(model_id) == ["model.create", "model.version.create"]
 
 
-def test_an_unknown_lineage_relation_or_node_type_is_refused(make_model, engineer):
+def test_a_source_naming_a_dataset_version_that_does_not_exist_is_refused(make_model, engineer):
     model_id = make_model()
-    with session_scope() as s, pytest.raises(ValidationError):
-        service.add_lineage_edge(session=s, actor=engineer, model_id=model_id, source=("model", model_id, None),
-                                 target=("planet", "mars", None), relation="served_by")
+    with pytest.raises(AISystemError) as excinfo:
+        add_version(model_id, engineer, "1.0.0", artifact=False,
+                    source={"datasets": [{"id": "dataset_789", "version": "3.2.0"}]})
+    assert excinfo.value.code == "REQ_001"
+    assert excinfo.value.details["fields"][0]["field"] == "source.datasets.0"
 
 
 def test_a_missing_parent_version_is_refused(make_model, engineer):
@@ -398,7 +411,7 @@ def test_delete_is_refused_while_in_production_unless_an_admin_forces(make_model
         service.delete_model(session=s, actor=principals["admin"], model_id=model_id, force=True)
     with session_scope(write=False) as s:
         assert service.find_model(session=s, model_id=model_id) is None
-        rows, _ = service.list_models(session=s, params=PageParams())
+        rows, _ = service.list_models(session=s, actor=SYSTEM_ACTOR, params=PageParams())
         assert model_id not in {r.id for r in rows}
     assert audit_actions(model_id)[-1] == "model.delete"
     make_model()  # the name is free again
@@ -423,15 +436,15 @@ def test_list_filters_and_sorts_with_keyset_pages(make_model, engineer):
                                metadata={"tags": ["vision" if mtype == "Vision" else "other", f"t{i}"]})
     with session_scope(write=False) as s:
         def names(**kw):
-            rows, _ = service.list_models(session=s, params=PageParams(limit=50), **kw)
+            rows, _ = service.list_models(session=s, actor=SYSTEM_ACTOR, params=PageParams(limit=50), **kw)
             return [r.name for r in rows]
 
         assert names(sort="-accuracy") == ["C Vision", "D NLP", "A Vision", "B Speech"]
         assert names(sort="name") == ["A Vision", "B Speech", "C Vision", "D NLP"]
         assert names(filters=service.ModelFilters(type="Vision"), sort="name") == ["A Vision", "C Vision"]
         assert names(filters=service.ModelFilters(tag="VISION"), sort="name") == ["A Vision", "C Vision"]
-        page1, cursor = service.list_models(session=s, params=PageParams(limit=3), sort="-accuracy")
-        page2, end = service.list_models(session=s, params=PageParams(limit=3, cursor=cursor), sort="-accuracy")
+        page1, cursor = service.list_models(session=s, actor=SYSTEM_ACTOR, params=PageParams(limit=3), sort="-accuracy")
+        page2, end = service.list_models(session=s, actor=SYSTEM_ACTOR, params=PageParams(limit=3, cursor=cursor), sort="-accuracy")
         assert [r.name for r in page1 + page2] == ["C Vision", "D NLP", "A Vision", "B Speech"] and end is None
 
 
@@ -452,7 +465,7 @@ def test_narrow_filter_ranges_give_the_same_pages_either_way(make_model, monkeyp
         event.listen(s.get_bind(), "before_cursor_execute", lambda *a: statements.append(a[2]))
         pages, cursor = [], None
         while True:
-            rows, cursor = service.list_models(session=s, params=PageParams(limit=2, cursor=cursor),
+            rows, cursor = service.list_models(session=s, actor=SYSTEM_ACTOR, params=PageParams(limit=2, cursor=cursor),
                                                where=filters.compile_filter(body),
                                                indexed_ranges=filters.indexed_ranges(body))
             pages.append([r.name for r in rows])
@@ -478,20 +491,21 @@ def test_trending_decays_with_age_and_respects_the_window(make_model, engineer):
         service.record_activity(session=s, model_id=ancient, user_id=engineer.user_id, kind="deployment",
                                 at=now - timedelta(days=20))
     with session_scope(write=False) as s:
-        week = discovery.trending(session=s, window="7d")
-        month = discovery.trending(session=s, window="30d")
+        week = discovery.trending(session=s, actor=SYSTEM_ACTOR, window="7d")
+        month = discovery.trending(session=s, actor=SYSTEM_ACTOR, window="30d")
     assert [i.model.name for i in week.items][:2] == ["Fresh", "Old"] and "Ancient" not in [i.model.name for i in week.items]
     assert week.items[0].events["views"] == 5
     assert "Ancient" in [i.model.name for i in month.items]
     for bad in ("7", "0d", "1y", "999d"):
         with session_scope(write=False) as s, pytest.raises(AISystemError):
-            discovery.trending(session=s, window=bad)
+            discovery.trending(session=s, actor=SYSTEM_ACTOR, window=bad)
 
 
 def test_recommendations_are_explained(make_model, engineer, principals):
     scientist = principals["data_scientist"]
-    mine = make_model("Churn Model A", training={"dataset": "dataset_churn"}, metadata={"tags": ["churn"]})
-    sibling = make_model("Churn Model B", training={"dataset": "dataset_churn"}, metadata={"tags": ["other"]})
+    churn = _dataset(engineer)
+    mine = make_model("Churn Model A", training={"dataset": churn}, metadata={"tags": ["churn"]})
+    sibling = make_model("Churn Model B", training={"dataset": churn}, metadata={"tags": ["other"]})
     similar = make_model("Retention Scorer", metadata={"tags": ["churn", "retention"]})
     popular = make_model("Popular With Scientists", metadata={"tags": ["x"]})
     with session_scope() as s:
@@ -508,7 +522,7 @@ def test_recommendations_are_explained(make_model, engineer, principals):
         result = discovery.recommended(session=s, actor=scientist, limit=10)
     reasons = {i.model.id: (i.reason, i.reason_type) for i in result.items}
     assert mine not in reasons
-    assert reasons[sibling] == ("because you used dataset_churn", "dataset")
+    assert reasons[sibling] == (f"because you used {churn}", "dataset")
     assert reasons[similar] == ("because you viewed Churn Model A", "similar")
     assert reasons[popular] == ("popular with other data scientists", "role")
 
@@ -524,12 +538,12 @@ def test_seed_creates_at_least_30_models_once(demo_users, no_broker):
     with session_scope() as s:
         assert seed_models(s) == "demo models present"
     with session_scope(write=False) as s:
-        rows, _ = service.list_models(session=s, params=PageParams(limit=100))
+        rows, _ = service.list_models(session=s, actor=SYSTEM_ACTOR, params=PageParams(limit=100))
         assert len(rows) == 32 and {r.type for r in rows} >= {"NLP", "Vision", "Tabular", "Speech", "Generative"}
         production = s.exec(select(ModelVersion).where(ModelVersion.stage == "production")).all()
         assert len(production) == 32 and all(v.artifact_sha256 and v.metrics for v in production)
         assert all(r.version for r in rows)
-        trending = discovery.trending(session=s, window="14d", limit=5)
+        trending = discovery.trending(session=s, actor=SYSTEM_ACTOR, window="14d", limit=5)
         assert len(trending.items) == 5
     assert no_broker  # one embedding job queued for the new models
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import col, select, update
 
+from backend.auth.principal import SYSTEM
 from backend.catalog.model_registry import search
 from backend.catalog.model_registry.tasks import EMBED_JOB
 from backend.core.db import session_scope
@@ -40,7 +41,7 @@ def test_models_whose_embedding_job_failed_are_embedded_by_the_sweep(make_model,
         run_job(jobs[-1].id)
         with session_scope(write=False) as s:
             assert search.missing_embeddings(session=s) == []
-            hits = search.search_models(session=s, q="customer sentiment", mode="semantic", limit=5).items
+            hits = search.search_models(session=s, actor=SYSTEM, q="customer sentiment", mode="semantic", limit=5).items
         assert hits[0].model.name == "Customer Sentiment Analyzer"
     finally:
         search.set_encoder(None)

@@ -1,0 +1,1 @@
+"""States of the catalog datasets pages, one module per page module under pages/catalog/datasets/."""

@@ -1,0 +1,348 @@
+"""How the model registry pages word the service's documents: rows, facts, version cards, history rows,
+charts, the lineage graph and the register / version forms. Plain Python, no Reflex state.
+
+Everything here is text for the browser; user-written values are never treated as markup (plotly
+labels are HTML-escaped, because plotly reads a few tags in text).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import plotly.graph_objects as go
+from pydantic import BaseModel, ValidationError
+
+from aisystem_app import format as fmt
+from aisystem_app import routes
+from aisystem_app.components.facts import Fact
+from aisystem_app.components.plots import Flow, GraphNode, layered_figure, line_chart
+from backend.catalog.model_registry import schemas as s
+from backend.lineage.schemas import GraphEdge as LineageEdge
+from backend.lineage.schemas import LineageGraph
+
+NONE = fmt.NONE
+MODEL_TYPES = list(s.ModelType.__args__)
+STATUSES = list(s.LifecycleStatus.__args__)
+# Frameworks offered as filter chips (the service filters on any value; these are the common ones).
+FRAMEWORKS = ["PyTorch", "TensorFlow", "JAX", "scikit-learn", "XGBoost", "LightGBM", "ONNX", "Hugging Face"]
+# The filter chips of the list page, each shown with its model count.
+CHIPS = {"type": MODEL_TYPES, "status": STATUSES, "framework": FRAMEWORKS}
+SORTS = {"-createdAt": "Newest", "createdAt": "Oldest", "name": "Name A–Z", "-name": "Name Z–A",
+         "-updatedAt": "Recently updated", "-accuracy": "Accuracy", "-parameters": "Parameters"}
+STAGE_ACTIONS = {"staging": "Promote to staging", "production": "Promote to production",
+                 "archived": "Archive", "none": "Back to none"}
+FORMATS = {"auto": "Detect", "safetensors": "safetensors", "onnx": "ONNX", "opaque": "Opaque (external)"}
+
+
+def model_href(model_id: str) -> str:
+    """The detail page of a model."""
+    return routes.MODEL_DETAIL.replace("[model_id]", model_id)
+
+
+# --- the list ----------------------------------------------------------------------------------------
+
+
+def model_row(doc: s.ModelRead, snippet: str = "") -> dict[str, str]:
+    """One model as the list shows it (text only)."""
+    return {
+        "id": doc.id, "href": model_href(doc.id), "name": doc.name, "type": fmt.label(doc.type), "category": doc.category,
+        "framework": doc.framework, "status": doc.status, "version": doc.version or NONE,
+        "accuracy": fmt.percent(doc.performance.accuracy), "updated": fmt.day(doc.updated_at),
+        "tags": ",".join(doc.metadata.tags[:5]), "snippet": snippet,
+    }
+
+
+def plain_snippet(highlights: dict[str, str]) -> str:
+    """The search's best highlight as plain text (its `<mark>` tags dropped, entities decoded)."""
+    marked = highlights.get("description") or next(iter(highlights.values()), "")
+    return html.unescape(marked.replace("<mark>", "").replace("</mark>", ""))
+
+
+# --- overview ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class FactGroup:
+    title: str = ""
+    facts: list[Fact] = field(default_factory=list)
+
+
+def _facts(pairs: Iterable[tuple[str, Any]]) -> list[Fact]:
+    return [Fact(label, str(value)) for label, value in pairs if value not in (None, "", [], NONE)]
+
+
+def _latency(latency: s.Latency | None) -> str | None:
+    if latency is None:
+        return None
+    parts = [f"{name} {fmt.with_unit(value, 'ms')}" for name, value in (("p50", latency.p50), ("p95", latency.p95),
+                                                          ("p99", latency.p99)) if value is not None]
+    return " · ".join(parts) or None
+
+
+def _price(pricing: s.Pricing) -> list[tuple[str, Any]]:
+    currency = pricing.currency or "USD"
+    money = (lambda v: fmt.money(v, currency) if v is not None else None)  # noqa: E731
+    return [("Pricing model", pricing.model and fmt.label(pricing.model)), ("Input tokens (per 1K)", money(pricing.input_tokens)),
+            ("Output tokens (per 1K)", money(pricing.output_tokens)), ("Fixed cost", money(pricing.fixed_cost))]
+
+
+def overview_groups(doc: s.ModelRead, creator: str) -> list[FactGroup]:
+    """The document's fields in readable groups; empty groups are left out."""
+    t, p, d = doc.training, doc.performance, doc.deployment
+    compute = t.compute_resources
+    groups = [
+        FactGroup("General", _facts([
+            ("Type", doc.type), ("Category", doc.category), ("Framework", doc.framework),
+            ("Architecture", doc.architecture), ("Parameters", fmt.compact(doc.parameters) if doc.parameters else None),
+            ("Context length", fmt.with_unit(doc.context_length, "tokens") if doc.context_length else None),
+            ("Deployment type", doc.deployment_type and fmt.label(doc.deployment_type)), ("Licence", doc.metadata.license),
+            ("Created", fmt.moment(doc.created_at)), ("Created by", creator), ("Updated", fmt.moment(doc.updated_at)),
+        ])),
+        FactGroup("Training", _facts([
+            ("Dataset", t.dataset), ("Epochs", t.epochs), ("Batch size", t.batch_size),
+            ("Learning rate", fmt.number(t.learning_rate) if t.learning_rate else None), ("Optimizer", t.optimizer),
+            ("Loss", t.loss), ("Training time", t.training_time),
+            ("GPU", compute.gpu if compute else None), ("Memory", compute.memory if compute else None),
+            ("Storage", compute.storage if compute else None),
+        ])),
+        FactGroup("Performance", _facts([
+            ("Accuracy", fmt.percent(p.accuracy)), ("Precision", fmt.percent(p.precision)), ("Recall", fmt.percent(p.recall)),
+            ("F1 score", fmt.percent(p.f1_score)), ("Latency", _latency(p.latency)),
+            ("Throughput", fmt.with_unit(p.throughput, "requests/s") if p.throughput is not None else None),
+        ])),
+        FactGroup("Pricing", _facts(_price(doc.pricing))),
+        FactGroup("Deployment", _facts([
+            ("Endpoints", ", ".join(d.endpoints)), ("Replicas", d.replicas),
+            ("Auto-scaling", None if d.auto_scaling is None else ("on" if d.auto_scaling else "off")),
+            ("Replicas (min–max)", f"{d.min_replicas}–{d.max_replicas}"
+             if d.min_replicas is not None and d.max_replicas is not None else None),
+            ("Target utilisation", f"{d.target_utilization}%" if d.target_utilization else None),
+        ])),
+    ]
+    return [g for g in groups if g.facts]
+
+
+# --- versions and history ------------------------------------------------------------------------------
+
+
+@dataclass
+class VersionView:
+    version: str = ""
+    stage: str = ""
+    created: str = ""
+    created_by: str = ""
+    metrics: list[Fact] = field(default_factory=list)
+    has_artifact: bool = False
+    artifact: str = ""
+    integrity: str = ""
+    notes: str = ""
+    moves: list[str] = field(default_factory=list)
+    uploadable: bool = False
+
+
+def version_view(v: s.VersionRead, creator: str, moves: Iterable[str]) -> VersionView:
+    """A version card: stage, who and when, metrics, artifact, notes and the stage moves offered."""
+    art = v.artifact
+    artifact = f"{art.format} · {fmt.size(art.size_bytes)} · sha256 {art.sha256[:12]}…" if art else ""
+    replaceable = art is None or v.stage == "none"
+    return VersionView(
+        version=v.version, stage=v.stage, created=fmt.moment(v.created_at), created_by=creator,
+        metrics=[Fact(fmt.label(k), fmt.number(val)) for k, val in sorted(v.metrics.items())],
+        has_artifact=art is not None, artifact=artifact, integrity=art.integrity if art else "",
+        notes=v.notes or "", moves=list(moves), uploadable=replaceable,
+    )
+
+
+def history_row(h: s.StageHistoryRead) -> dict[str, str]:
+    """One stage-history row (text only)."""
+    return {
+        "id": h.id, "version": h.version, "stage": h.stage, "from": h.from_stage or NONE, "action": h.action,
+        "started": fmt.moment(h.started_at), "ended": fmt.moment(h.ended_at) if h.ended_at else "current",
+        "by": h.moved_by_name or NONE, "reason": h.reason or "",
+    }
+
+
+# --- charts ---------------------------------------------------------------------------------------
+
+
+def _is_score(points: list[s.SeriesPoint]) -> bool:
+    return all(0 <= p.value <= 1 for p in points)
+
+
+def metric_figures(metrics: s.MetricsRead) -> tuple[go.Figure | None, go.Figure | None]:
+    """Two charts of metrics across versions: scores in [0, 1], and every other metric."""
+    versions = [v.version for v in metrics.versions]
+    scores = {k: pts for k, pts in metrics.series.items() if _is_score(pts)}
+    others = {k: pts for k, pts in metrics.series.items() if k not in scores}
+
+    def figure(series: dict[str, list[s.SeriesPoint]]) -> go.Figure | None:
+        if not series:
+            return None
+        lines = {html.escape(fmt.label(k)): ([p.version for p in pts], [p.value for p in pts]) for k, pts in series.items()}
+        return line_chart(versions, lines)
+
+    return figure(scores), figure(others)
+
+
+def metric_table(metrics: s.MetricsRead) -> tuple[list[str], list[list[str]]]:
+    """(metric names, one row per version: version then each metric's value)."""
+    names = sorted(metrics.series)
+    rows = [[v.version, *[fmt.number(v.metrics.get(n)) for n in names]] for v in metrics.versions]
+    return [fmt.label(n) for n in names], rows
+
+
+# The lineage's kinds in legend order, and its relations in words (PROV's subject-relation-object).
+LINEAGE_KINDS = {"dataset": "Dataset", "dataset_version": "Dataset version", "run": "Run", "job": "Job",
+                 "activity": "Activity", "model": "Model", "model_version": "Model version", "endpoint": "Endpoint",
+                 "generated_app": "Generated app", "agent": "Person"}
+RELATION_WORDS = {"used": "used", "wasGeneratedBy": "was generated by", "wasDerivedFrom": "was derived from",
+                  "hadMember": "has version", "wasAssociatedWith": "was run by"}
+
+
+def _flow(edge: LineageEdge) -> tuple[str, str]:
+    """(what came first, what followed) of a PROV edge, whose arrows point from effect to cause."""
+    forward = edge.relation == "hadMember"  # a model (or dataset) is drawn before its versions
+    return (edge.source, edge.target) if forward else (edge.target, edge.source)
+
+
+def lineage_figure(graph: LineageGraph) -> go.Figure:
+    """The lineage drawn left to right, from the data to what was made of it. A derivation that an
+    activity already shows (it used the source and generated the result) is not drawn twice."""
+    names = {n.id: n.label for n in graph.nodes}
+    nodes = [GraphNode(id=n.id, kind=n.kind, label=n.label, href=n.href,
+                       hover=f"{n.label} ({LINEAGE_KINDS.get(n.kind, n.kind).lower()})"
+                             + (f", {n.detail}" if n.detail else ""))
+             for n in graph.nodes]
+    used = {(e.source, e.target) for e in graph.edges if e.relation == "used"}
+    made = {(e.source, e.target) for e in graph.edges if e.relation == "wasGeneratedBy"}
+    via_activity = {(entity, source) for entity, act in made for a, source in used if a == act}
+    flows = [Flow(*_flow(e), words=f"{names[e.source]} {RELATION_WORDS[e.relation]} {names[e.target]}")
+             for e in graph.edges if not (e.relation == "wasDerivedFrom" and (e.source, e.target) in via_activity)]
+    return layered_figure(nodes, flows, kind_names=LINEAGE_KINDS)
+
+
+def lineage_rows(graph: LineageGraph) -> list[dict[str, str]]:
+    """The relations in words, each end a link to its page where it has one (for reading, and screen readers)."""
+    nodes = {n.id: n for n in graph.nodes}
+
+    def end(node_id: str) -> tuple[str, str]:
+        node = nodes[node_id]
+        return f"{node.label} ({LINEAGE_KINDS.get(node.kind, node.kind).lower()})", node.href or ""
+
+    rows = []
+    for e in graph.edges:
+        (source, source_href), (target, target_href) = end(e.source), end(e.target)
+        rows.append({"from": source, "from_href": source_href, "relation": RELATION_WORDS[e.relation],
+                     "to": target, "to_href": target_href})
+    return rows
+
+
+# --- forms ----------------------------------------------------------------------------------------
+
+
+def _problems(error: ValidationError, field_of) -> dict[str, str]:  # noqa: ANN001
+    problems: dict[str, str] = {}
+    for item in error.errors():
+        name = field_of(tuple(str(part) for part in item["loc"]))
+        empty = item["type"] == "missing" or (item["type"] == "string_too_short" and item["ctx"]["min_length"] == 1)
+        message = "Required" if empty else item["msg"].removeprefix("Value error, ")
+        problems.setdefault(name, message)
+    return problems
+
+
+def _validated(model: type[BaseModel], data: dict, field_of) -> tuple[dict[str, str], Any]:  # noqa: ANN001
+    try:
+        return {}, model.model_validate(data)
+    except ValidationError as error:
+        return _problems(error, field_of), None
+
+
+def _text(form: dict, name: str) -> str:
+    return str(form.get(name) or "").strip()
+
+
+def _words(value: str) -> list[str]:
+    return [w.strip() for w in value.replace("\n", ",").split(",") if w.strip()]
+
+
+_META_FIELDS = {"description", "tags", "license", "documentation", "paper"}
+
+
+def _model_field(loc: tuple[str, ...]) -> str:
+    if loc and loc[0] == "metadata" and len(loc) > 1:
+        return loc[1]
+    return loc[0] if loc else "form"
+
+
+def model_form(form: dict) -> tuple[dict[str, str], s.ModelCreate | None]:
+    """Check the register form against the service's rules: per-field messages, or the document."""
+    data: dict[str, Any] = {k: _text(form, k) or None for k in ("name", "type", "category", "framework",
+                                                                "architecture", "version")}
+    data["name"] = str(form.get("name") or "")  # leading / trailing blanks are the user's to fix
+    meta = {"description": _text(form, "description") or None, "tags": _words(_text(form, "tags")),
+            "license": _text(form, "license") or None, "documentation": _text(form, "documentation") or None}
+    data["metadata"] = {k: v for k, v in meta.items() if v}
+    if _text(form, "parameters"):
+        data["parameters"] = _text(form, "parameters").replace(",", "").replace("_", "")
+    return _validated(s.ModelCreate, {k: v for k, v in data.items() if v not in (None, {})}, _model_field)
+
+
+def pairs(text: str, field_name: str) -> dict[str, Any]:
+    """`name=value` lines (or a JSON object) as a dict; numbers become numbers. ValueError names the line."""
+    text = text.strip()
+    if not text:
+        return {}
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise ValueError("is not a valid JSON object") from exc
+        if not isinstance(value, dict):
+            raise ValueError("must be a JSON object")
+        return value
+    out: dict[str, Any] = {}
+    for line in filter(None, (raw.strip() for raw in text.replace(",", "\n").splitlines())):
+        name, sep, raw = line.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"write one name=value per line ({line[:40]!r} has no '=')")
+        out[name.strip()] = _number(raw.strip())
+    return out
+
+
+def _number(raw: str) -> Any:
+    try:
+        return float(raw) if any(c in raw for c in ".eE") else int(raw)
+    except ValueError:
+        return raw
+
+
+def _version_field(loc: tuple[str, ...]) -> str:
+    if loc and loc[0] == "source":
+        return {"experiment_run_id": "run", "datasets": "datasets"}.get(loc[1] if len(loc) > 1 else "", "datasets")
+    return loc[0] if loc else "form"
+
+
+def version_form(form: dict) -> tuple[dict[str, str], s.VersionCreate | None]:
+    """Check the new-version form: per-field messages, or the version to create."""
+    errors: dict[str, str] = {}
+    data: dict[str, Any] = {"version": _text(form, "version"), "notes": _text(form, "notes") or None}
+    for name in ("metrics", "hyperparameters"):
+        try:
+            data[name] = pairs(str(form.get(name) or ""), name)
+        except ValueError as exc:
+            errors[name] = str(exc)
+    source: dict[str, Any] = {}
+    if _text(form, "run"):
+        source["experiment_run_id"] = _text(form, "run")
+    datasets = [dict(zip(("id", "version"), w.split("@", 1), strict=False)) for w in _words(_text(form, "datasets"))]
+    if datasets:
+        source["datasets"] = datasets
+    if source:
+        data["source"] = source
+    problems, version = _validated(s.VersionCreate, {k: v for k, v in data.items() if v is not None}, _version_field)
+    errors = {**problems, **errors}
+    return errors, (version if not errors else None)

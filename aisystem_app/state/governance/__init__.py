@@ -1,0 +1,1 @@
+"""States of the governance pages, one module per page module under pages/governance/."""

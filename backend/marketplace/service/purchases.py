@@ -1,0 +1,78 @@
+"""Purchases and terms: buying a one-time licence, and the licence and pricing terms a listing offers
+the actor before they acquire it."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from backend.auth.principal import Principal
+from backend.core.ids import new_id
+from backend.core.timeutil import utcnow
+from backend.marketplace import schemas as s
+from backend.marketplace.models import PricingTier, Purchase
+from backend.marketplace.service.access import (
+    check_acquirable,
+    conflict,
+    get_listing_row,
+    insert_audited,
+    license_check,
+    listing_licenses,
+    not_allowed,
+)
+from backend.marketplace.service.catalogue import NO_LICENSE, Entry, license_read, pricing_of
+from backend.marketplace.service.counters import count_usage
+from backend.marketplace.service.money import from_cents
+from backend.marketplace.service.subscriptions import find_live_subscription
+
+
+def purchase_read(row: Purchase) -> s.PurchaseRead:
+    """The purchase as its buyer sees it."""
+    return s.PurchaseRead(id=row.id, listing_id=row.listing_id, amount=from_cents(row.amount_cents),
+                          currency=row.currency, license_type=row.license_type, created_at=row.created_at)
+
+
+def find_purchase(session: Session, listing_id: str, user_id: str) -> Purchase | None:
+    """The user's purchase of the listing's one-time licence, if they bought it."""
+    return session.exec(select(Purchase).where(Purchase.listing_id == listing_id, Purchase.user_id == user_id)).first()
+
+
+def purchase(*, session: Session, actor: Principal, listing_id: str) -> s.PurchaseRead:
+    """Buy the one-time licence of a listing that sells one (once per user)."""
+    listing = get_listing_row(session=session, actor=actor, listing_id=listing_id, for_update=True)
+    if listing.one_time_price_cents is None:
+        raise not_allowed("not_for_sale", "This listing does not sell a one-time licence; subscribe to a tier")
+    licenses = check_acquirable(session, actor, listing)
+    existing = find_purchase(session, listing.id, actor.user_id)
+    if existing is not None:
+        raise conflict("You already hold a licence for this listing", purchaseId=existing.id)
+    licence = next((lic for lic in licenses if lic.commercial_use), licenses[0] if licenses else None)
+    row = Purchase(id=new_id("purchase"), listing_id=listing.id, user_id=actor.user_id,
+                   amount_cents=listing.one_time_price_cents, currency=listing.currency,
+                   license_type=licence.type if licence else "Unspecified")
+    insert_audited(session, row, conflict("You already hold a licence for this listing"), actor=actor,
+                   action="marketplace.purchase.create", entity_type="marketplace_purchase",
+                   summary={"listingId": listing.id, "amountCents": row.amount_cents, "licenseType": row.license_type})
+    count_usage(session, listing_id=listing.id, consumer=actor.user_id, day=utcnow().date(), downloads=1)
+    return purchase_read(row)
+
+
+
+def license_info(*, session: Session, actor: Principal, listing_id: str) -> s.LicenseInfo:
+    """The listing's licences and whether the actor's cost centre may use it."""
+    listing = get_listing_row(session=session, actor=actor, listing_id=listing_id)
+    licenses = listing_licenses(session, listing)
+    reads = [license_read(lic) for lic in licenses] or [NO_LICENSE]
+    return s.LicenseInfo(listing_id=listing.id, license=reads[0], licenses=reads,
+                         commercial_use=any(lic.commercial_use for lic in licenses),
+                         your_use=license_check(session=session, actor=actor, licenses=licenses))
+
+
+def pricing_info(*, session: Session, actor: Principal, listing_id: str) -> s.PricingInfo:
+    """The listing's pricing, with the actor's live subscription and whether they bought it."""
+    listing = get_listing_row(session=session, actor=actor, listing_id=listing_id)
+    tiers = list(session.exec(select(PricingTier).where(PricingTier.listing_id == listing.id)
+                              .order_by(PricingTier.position)).all())
+    entry = Entry(listing=listing, category=None, provider=None, tiers=tiers)  # type: ignore[arg-type]
+    sub = find_live_subscription(session=session, listing_id=listing.id, user_id=actor.user_id)
+    return s.PricingInfo(**pricing_of(entry).model_dump(), listing_id=listing.id, subscription=sub,
+                         purchased=find_purchase(session, listing.id, actor.user_id) is not None)

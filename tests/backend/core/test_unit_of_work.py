@@ -1,0 +1,118 @@
+"""Services only flush; the edge commits or rolls back: several services' writes are one transaction."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from sqlmodel import select
+
+from backend.audit.models import AuditRecord
+from backend.catalog.datasets import service as datasets_service
+from backend.catalog.datasets.models import Dataset, DatasetVersion
+from backend.catalog.model_registry import service as registry_service
+from backend.catalog.model_registry.models import RegisteredModel
+from backend.catalog.model_registry.schemas import ModelCreate
+from backend.core.config import get_settings
+from backend.core.db import new_session, session_scope
+from backend.core.unit_of_work import after_commit, after_rollback, has_pending_changes
+from backend.jobs.models import Job
+
+CSV = b"customer,tenure,churned\n1,12,no\n2,3,yes\n3,40,no\n4,1,yes\n"
+
+
+def stored_files() -> set[str]:
+    """Every file under the data dir except the databases and the audit checkpoint."""
+    root = get_settings().resolved_data_dir
+    return {str(p.relative_to(root)) for p in root.rglob("*")
+            if p.is_file() and not p.name.startswith(("aisystem.db", "template.db", "audit-checkpoint", "secret_key"))}
+
+
+def dataset_and_model(session, actor) -> tuple[str, str]:  # noqa: ANN001
+    """Two domains' writes in the caller's transaction: a dataset with data, and a registered model."""
+    dataset = datasets_service.create_dataset(session=session, actor=actor, data={"name": "churn", "type": "tabular"})
+    datasets_service.upload(session=session, actor=actor, dataset_id=dataset.id, source=io.BytesIO(CSV),
+                            filename="churn.csv")
+    data = ModelCreate.model_validate({"name": "Churn Model", "type": "Tabular", "category": "Classification",
+                                       "framework": "scikit-learn", "version": "1.0.0"})
+    model = registry_service.create_model(session=session, actor=actor, data=data)
+    return dataset.id, model.id
+
+
+def audit_entities(ids: tuple[str, ...]) -> list[str]:
+    with session_scope(write=False) as s:
+        return list(s.exec(select(AuditRecord.action).where(AuditRecord.entity_id.in_(ids))).all())
+
+
+def test_two_services_roll_back_together(principals, monkeypatch):
+    sent: list[str] = []
+    monkeypatch.setattr("backend.jobs.service.send_job", lambda job_id, **_route: sent.append(job_id))
+    before = stored_files()
+    session = new_session()
+    try:
+        ids = dataset_and_model(session, principals["ml_engineer"])
+        assert has_pending_changes(session)
+        assert stored_files() - before, "the upload wrote its data file"
+        session.rollback()  # the edge decides
+    finally:
+        session.close()
+    with session_scope(write=False) as s:
+        assert s.get(Dataset, ids[0]) is None and s.get(RegisteredModel, ids[1]) is None
+        assert not s.exec(select(DatasetVersion).where(DatasetVersion.dataset_id == ids[0])).all()
+        assert not s.exec(select(Job)).all()
+    assert audit_entities(ids) == []
+    assert stored_files() == before, "the rolled-back upload left its file behind"
+    assert sent == []  # the embedding job was never announced
+
+
+def test_two_services_commit_together(principals, monkeypatch):
+    sent: list[str] = []
+    monkeypatch.setattr("backend.jobs.service.send_job", lambda job_id, **_route: sent.append(job_id))
+    with session_scope() as session:
+        ids = dataset_and_model(session, principals["ml_engineer"])
+    with session_scope(write=False) as s:
+        dataset, model = s.get(Dataset, ids[0]), s.get(RegisteredModel, ids[1])
+        assert dataset.current_version == 1 and model.version == "1.0.0"
+    assert {"dataset.create", "dataset.upload", "model.create", "model.version.create"} <= set(audit_entities(ids))
+    assert len(sent) == 1  # the embedding job, after the commit
+
+
+def test_after_rollback_runs_only_when_the_transaction_does_not_commit(db_backend):
+    ran: list[str] = []
+    with pytest.raises(RuntimeError), session_scope() as session:
+        after_rollback(session, lambda: ran.append("rolled back"))
+        after_commit(session, lambda: ran.append("committed"))
+        raise RuntimeError("the edge rolls back")
+    assert ran == ["rolled back"]
+
+    ran.clear()
+    with session_scope() as session:
+        after_rollback(session, lambda: ran.append("rolled back"))
+        after_commit(session, lambda: ran.append("committed"))
+        session.connection()  # a transaction to commit
+    assert ran == ["committed"]
+
+    ran.clear()
+    session = new_session()
+    session.connection()
+    after_rollback(session, lambda: ran.append("closed unfinished"))
+    session.close()  # no rollback() call: closing ends the transaction all the same
+    assert ran == ["closed unfinished"]
+
+
+def test_has_pending_changes_sees_flushed_and_statement_writes(principals):
+    from sqlalchemy import update
+
+    with session_scope() as session:
+        assert not has_pending_changes(session)
+        session.exec(select(Dataset).limit(1)).all()
+        assert not has_pending_changes(session), "a read is not a change"
+        datasets_service.create_dataset(session=session, actor=principals["admin"],
+                                        data={"name": "flushed", "type": "tabular"})
+        assert not (session.new or session.dirty), "the service flushed"
+        assert has_pending_changes(session)
+    with session_scope() as session:
+        session.exec(update(Job).where(Job.id == "job_none").values(message="x"))
+        assert has_pending_changes(session)
+        session.rollback()
+        assert not has_pending_changes(session)
