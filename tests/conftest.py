@@ -193,3 +193,26 @@ class Auth:
 @pytest.fixture
 def auth(api, demo_users) -> Auth:
     return Auth(api)
+
+
+class Sent(list):
+    """Job ids handed to the broker, recorded instead of sent; `routes[job_id]` is (queue, gpu)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.routes: dict[str, tuple[str, bool]] = {}
+
+    def __call__(self, job_id: str, *, queue: str, gpu: bool) -> None:
+        self.append(job_id)
+        self.routes[job_id] = (queue, gpu)
+
+
+@pytest.fixture
+def sent(monkeypatch) -> Sent:
+    """No broker: the jobs a test creates are recorded here instead of sent (tests that run no worker,
+    or play the worker by calling `backend.jobs.tasks.run_job` themselves)."""
+    from backend.jobs import service as jobs_service
+
+    calls = Sent()
+    monkeypatch.setattr(jobs_service, "send_job", calls)
+    return calls

@@ -72,4 +72,7 @@ class TabsMixin(UrlStateMixin, mixin=True):
         """Open a tab (a new history entry, so back returns to the previous tab)."""
         if tab not in self._tabs or tab == self.tab:
             return None
+        # Shown at once: Radix calls on_change on both mouse-down and focus of a trigger, and the second
+        # call must find the tab open, or it pushes the same URL again (back would then seem stuck).
+        self.tab = tab
         return self._go_view({"tab": "" if tab == self._tabs[0] else tab})

@@ -23,9 +23,12 @@ class JobContext(Protocol):
 
     def checkpoint(self, state: dict[str, Any]) -> None: ...  # progress a retried attempt resumes from
 
+    def stop_if_cancelled(self) -> bool: ...  # True (the job now ended cancelled) when a cancel was asked
+
 
 JobHandler = Callable[[JobContext], dict[str, Any] | None]
 ResumeHook = Callable[[JobContext, dict[str, Any]], dict[str, Any] | None]
+AbortHook = Callable[[Any, Any], None]  # fn(session, job)
 
 # The queues a job can be sent to; a worker serves all of them unless told which (`--queues`).
 DEFAULT_QUEUE = "default"
@@ -60,6 +63,10 @@ class JobType:
     # Called instead of `handler` by an attempt that follows a lost worker, with the last state the
     # job saved through `ctx.checkpoint(...)`; None: every attempt starts from scratch.
     resume: ResumeHook | None = None
+    # Called in the transaction that ends a job failed or cancelled, whoever ends it (its handler's
+    # error, its time limit, a cancel, the reaper giving up on lost workers), with the session and the
+    # job row: the domain marks its own record (a training run "failed") in the same commit.
+    on_abort: AbortHook | None = None
 
 
 _REGISTRY: dict[str, JobType] = {}
@@ -68,7 +75,7 @@ _REGISTRY: dict[str, JobType] = {}
 def job_handler(
     name: str, *, max_attempts: int | None = None, description: str = "", payload_model: type | None = None,
     queue: str = DEFAULT_QUEUE, needs: Needs = Needs(), time_limit_seconds: int | None = None,
-    resume: ResumeHook | None = None,
+    resume: ResumeHook | None = None, on_abort: AbortHook | None = None,
 ):
     """Register `fn(ctx) -> result dict` as the handler of job type `name`, and where and how it runs."""
     if queue not in QUEUES:
@@ -77,7 +84,7 @@ def job_handler(
     def register(fn: JobHandler) -> JobHandler:
         _REGISTRY[name] = JobType(name=name, handler=fn, max_attempts=max_attempts, description=description,
                                   payload_model=payload_model, queue=queue, needs=needs,
-                                  time_limit_seconds=time_limit_seconds, resume=resume)
+                                  time_limit_seconds=time_limit_seconds, resume=resume, on_abort=on_abort)
         return fn
 
     return register

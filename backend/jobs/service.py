@@ -163,6 +163,7 @@ def cancel_job(*, session: Session, actor: Principal, job_id: str) -> Job:
     now = utcnow()
     if job.status == "queued":
         job.status, job.finished_at, job.message = "cancelled", now, "cancelled before it started"
+        run_abort_hook(session, job)
     else:
         job.cancel_requested = True
     job.updated_at = now
@@ -245,6 +246,23 @@ def is_cancel_requested(*, session: Session, job_id: str) -> bool:
     return bool(session.exec(select(Job.cancel_requested).where(Job.id == job_id)).first())
 
 
+ABORTED = ("failed", "cancelled")
+
+
+def run_abort_hook(session: Session, job: Job) -> None:
+    """Tell the job's domain that its job ended failed or cancelled (its type's `on_abort`), in the
+    transaction that ends it. In a savepoint: a hook that fails is logged and undone, and never keeps
+    the job itself from ending (the reaper ends many jobs in one transaction)."""
+    registered = job_type(job.type)
+    if registered is None or registered.on_abort is None:
+        return
+    try:
+        with session.begin_nested():
+            registered.on_abort(session, job)
+    except Exception:
+        log.exception("the abort hook of job type %s failed for job %s", job.type, job.id)
+
+
 def finish_job(
     *, session: Session, job_id: str, worker: str, status: str, result: dict | None = None, error: str | None = None,
     error_code: str | None = None,
@@ -263,7 +281,9 @@ def finish_job(
     ).rowcount
     if done != 1:
         raise LeaseLost(job_id)
-    job = session.get(Job, job_id)
+    job = session.get(Job, job_id, populate_existing=True)
+    if job is not None and status in ABORTED:
+        run_abort_hook(session, job)
     actor = Principal(user_id=job.created_by or "system", username="worker", role="system",
                       credential_id=_audit_credential(worker), credential_type="system") if job else None
     audit.record(session=session, actor=actor, action=f"job.{'completed' if status == 'succeeded' else status}",
@@ -297,8 +317,10 @@ def reap(*, session: Session) -> dict[str, int]:
             job.status, job.finished_at, job.error_code = "failed", now, "JOB_005"
             job.error = f"worker lost: the lease expired and all {job.attempts} attempts are used"
             failed += 1
+            run_abort_hook(session, job)
         elif job.cancel_requested:
             job.status, job.finished_at, job.message = "cancelled", now, "cancelled; its worker was lost"
+            run_abort_hook(session, job)
         else:
             job.status, job.enqueued_at = "queued", now
             job.message = f"re-queued after its worker was lost (attempt {job.attempts} of {job.max_attempts})"

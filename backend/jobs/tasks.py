@@ -71,6 +71,15 @@ class WorkerJobContext:
         with session_scope(write=False) as session:
             return jobs_service.is_cancel_requested(session=session, job_id=self.job_id)
 
+    def stop_if_cancelled(self) -> bool:
+        """End the job cancelled when someone asked for it (the handler then returns at once)."""
+        if not self.cancelled():
+            return False
+        with session_scope() as session:
+            jobs_service.finish_job(session=session, job_id=self.job_id, worker=self.worker, status="cancelled")
+        self.finished = True
+        return True
+
     @contextmanager
     def finishing_transaction(self):
         """The handler's last writes and the job's success commit together, or not at all."""
@@ -305,10 +314,7 @@ def _selftest_from(ctx, first_step: int) -> dict:  # noqa: ANN001
     steps = max(1, int(duration))
     started = time.monotonic()
     for step in range(first_step, steps):
-        if ctx.cancelled():
-            with session_scope() as session:
-                jobs_service.finish_job(session=session, job_id=ctx.job_id, worker=ctx.worker, status="cancelled")
-            ctx.finished = True
+        if ctx.stop_if_cancelled():
             return {"cancelledAtStep": step}
         time.sleep(duration / steps)
         ctx.progress((step + 1) / steps, f"step {step + 1} of {steps}")

@@ -21,9 +21,9 @@ WORKER = "ui-test:1"
 
 
 @pytest.fixture
-def quick_polls(monkeypatch) -> None:
+def quick_polls(monkeypatch, sent) -> None:
+    """Polls every 50 ms; no broker: the test plays the worker."""
     monkeypatch.setattr(job_state, "POLL_SECONDS", 0.05)
-    monkeypatch.setattr(jobs_service, "send_job", lambda job_id, **_route: None)  # no broker: the test plays the worker
 
 
 def queued_selftest(user_id: str, role: str = "admin") -> str:

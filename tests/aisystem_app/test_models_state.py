@@ -19,7 +19,6 @@ from backend.catalog.model_registry import service as registry
 from backend.catalog.model_registry.schemas import ModelCreate, VersionCreate
 from backend.core.db import session_scope
 from backend.core.pagination import PageParams
-from backend.jobs import service as jobs_service
 from tests.aisystem_app.conftest import follow, navigation, signed_in_as
 from tests.aisystem_app.test_state_security import as_list, redirects_to
 
@@ -28,9 +27,8 @@ MODEL_FORM = {"name": "Ticket Triage", "type": "NLP", "category": "Text Classifi
 
 
 @pytest.fixture(autouse=True)
-def no_broker(monkeypatch) -> None:
+def no_broker(sent) -> None:
     """Embedding jobs are recorded, not sent: these tests run no worker."""
-    monkeypatch.setattr(jobs_service, "send_job", lambda *_a, **_k: None)
 
 
 def weights() -> bytes:

@@ -94,6 +94,7 @@ def test_datasets_filter_and_dataset_tab_live_in_the_url(page: Page) -> None:
     page.locator("#tab-schema").click()
     expect(page).to_have_url(re.compile(r"/catalog/datasets/[^/?]+/?\?tab=schema$"))
     page.go_back()
+    expect(page).to_have_url(re.compile(r"/catalog/datasets/[^/?]+/?$"))  # one history entry per tab click
     expect(page.locator("#tab-overview")).to_have_attribute("data-state", "active")
     page.go_forward()
     expect(page.locator("#tab-schema")).to_have_attribute("data-state", "active")

@@ -15,7 +15,6 @@ from backend.catalog.datasets import service as datasets_service
 from backend.core.db import session_scope
 from backend.core.schemas import InputModel
 from backend.core.tasks import job_handler
-from backend.jobs import service as jobs_service
 
 log = logging.getLogger(__name__)
 MAX_ANALYSIS_ROWS = 1_000_000  # correlations and PII run on a sample of this size at most
@@ -25,15 +24,6 @@ class AnalyzePayload(InputModel):
     dataset_id: str = Field(max_length=40)
     version: int = Field(ge=1)
     baseline_version: int | None = Field(default=None, ge=1)
-
-
-def _stop_if_cancelled(ctx) -> bool:  # noqa: ANN001
-    if not ctx.cancelled():
-        return False
-    with session_scope() as session:
-        jobs_service.finish_job(session=session, job_id=ctx.job_id, worker=ctx.worker, status="cancelled")
-    ctx.finished = True
-    return True
 
 
 @job_handler(datasets_service.ANALYZE_JOB, description="Correlations, PII detection and drift of a dataset version",
@@ -54,16 +44,16 @@ def analyze(ctx) -> dict | None:  # noqa: ANN001
     frame = lf.head(MAX_ANALYSIS_ROWS).collect()
     binary = [c for c, t in frame.schema.items() if str(t) == "Binary"]
     frame = frame.drop(binary)
-    if _stop_if_cancelled(ctx):
+    if ctx.stop_if_cancelled():
         return None
     ctx.progress(0.25, "correlations")
     analysis: dict = {"rowsAnalyzed": frame.height, "correlations": datasets_service.correlations(frame)}
-    if _stop_if_cancelled(ctx):
+    if ctx.stop_if_cancelled():
         return None
     ctx.progress(0.5, "PII detection")
     analysis["pii"] = pii.detect(frame)
     if base_lf is not None:
-        if _stop_if_cancelled(ctx):
+        if ctx.stop_if_cancelled():
             return None
         ctx.progress(0.75, f"drift against version {baseline}")
         analysis["drift"] = {"baselineVersion": int(baseline),

@@ -44,9 +44,7 @@ def audit_entities(ids: tuple[str, ...]) -> list[str]:
         return list(s.exec(select(AuditRecord.action).where(AuditRecord.entity_id.in_(ids))).all())
 
 
-def test_two_services_roll_back_together(principals, monkeypatch):
-    sent: list[str] = []
-    monkeypatch.setattr("backend.jobs.service.send_job", lambda job_id, **_route: sent.append(job_id))
+def test_two_services_roll_back_together(principals, sent):
     before = stored_files()
     session = new_session()
     try:
@@ -65,9 +63,7 @@ def test_two_services_roll_back_together(principals, monkeypatch):
     assert sent == []  # the embedding job was never announced
 
 
-def test_two_services_commit_together(principals, monkeypatch):
-    sent: list[str] = []
-    monkeypatch.setattr("backend.jobs.service.send_job", lambda job_id, **_route: sent.append(job_id))
+def test_two_services_commit_together(principals, sent):
     with session_scope() as session:
         ids = dataset_and_model(session, principals["ml_engineer"])
     with session_scope(write=False) as s:

@@ -11,27 +11,7 @@ from sqlmodel import col, select
 
 from backend.audit.models import AuditRecord
 from backend.core.db import session_scope
-from backend.jobs import service as jobs_service
 from backend.jobs.models import Job
-
-
-class Sent(list):
-    """Job ids handed to the broker, recorded instead of sent; `routes[job_id]` is (queue, gpu)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.routes: dict[str, tuple[str, bool]] = {}
-
-    def __call__(self, job_id: str, *, queue: str, gpu: bool) -> None:
-        self.append(job_id)
-        self.routes[job_id] = (queue, gpu)
-
-
-@pytest.fixture
-def sent(monkeypatch) -> Sent:
-    calls = Sent()
-    monkeypatch.setattr(jobs_service, "send_job", calls)
-    return calls
 
 
 def read_job(job_id: str) -> Job:

@@ -4,6 +4,7 @@ and resuming, time limits, and the devices a worker reports."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import timedelta
 
@@ -19,7 +20,7 @@ from backend.jobs import service
 from backend.jobs import tasks as job_tasks
 from backend.jobs.devices import CPU_ONLY, Gpu, WorkerDevices, detect_devices
 from backend.jobs.models import Job, WorkerHeartbeat
-from tests.backend.jobs.conftest import read_job
+from tests.backend.jobs.conftest import read_job, wait_for_job
 
 W1, W2 = "host-a:101", "host-b:202"
 ONE_H100 = WorkerDevices(cpu_count=16, memory_mb=131072, gpus=(Gpu("NVIDIA H100", 81559),))
@@ -226,6 +227,83 @@ def test_a_job_whose_workers_keep_dying_fails_with_job_005(principals, sent):
     set_columns(job_id, attempts=3, max_attempts=3, lease_expires_at=utcnow() - timedelta(seconds=1))
     assert reap()["failed"] == 1
     assert (read_job(job_id).status, read_job(job_id).error_code) == ("failed", "JOB_005")
+
+
+# --- a domain told that its job aborted ---------------------------------------------------------------
+
+
+@pytest.fixture
+def abort_hook(monkeypatch) -> list[tuple[str, str]]:
+    """The self-test's type with an abort hook that marks the job row (in the ending transaction) and
+    notes (job id, status) the hook saw."""
+    from dataclasses import replace
+
+    from backend.core import tasks as registry
+
+    seen: list[tuple[str, str]] = []
+
+    def on_abort(session, job) -> None:  # noqa: ANN001
+        seen.append((job.id, job.status))
+        job.message = f"domain saw it {job.status}"
+        session.add(job)
+
+    original = registry.job_type("platform.selftest")
+    monkeypatch.setitem(registry._REGISTRY, "platform.selftest", replace(original, on_abort=on_abort))
+    return seen
+
+
+def test_the_abort_hook_runs_whoever_ends_the_job_failed_or_cancelled(principals, sent, this_worker, abort_hook):
+    admin = principals["admin"]
+    queued = create(admin)
+    with session_scope() as session:
+        service.cancel_job(session=session, actor=admin, job_id=queued)
+    over_time = create(admin, payload={"durationSeconds": 30}, time_limit_seconds=1)
+    job_tasks.run_job(over_time)
+    lost = create(admin)
+    claim(lost, W1)
+    set_columns(lost, attempts=3, max_attempts=3, lease_expires_at=utcnow() - timedelta(seconds=1))
+    reap()
+    fine = create(admin, payload={"durationSeconds": 1})
+    job_tasks.run_job(fine)
+    assert abort_hook == [(queued, "cancelled"), (over_time, "failed"), (lost, "failed")]
+    for job_id, status in abort_hook:
+        assert read_job(job_id).message == f"domain saw it {status}"  # committed with the ending
+    assert read_job(fine).status == "succeeded"
+
+
+def test_a_running_job_cancelled_by_its_handler_tells_the_domain(principals, sent, this_worker, abort_hook):
+    admin = principals["admin"]
+    job_id = create(admin, payload={"durationSeconds": 3})
+    worker = threading.Thread(target=job_tasks.run_job, args=(job_id,))
+    worker.start()
+    wait_for_job(job_id, "running", timeout=10)
+    with session_scope() as session:
+        service.cancel_job(session=session, actor=admin, job_id=job_id)  # the self-test checks every step
+    worker.join(timeout=10)
+    job = read_job(job_id)
+    assert job.status == "cancelled" and job.progress < 1.0
+    assert abort_hook == [(job_id, "cancelled")]
+
+
+def test_a_failing_abort_hook_never_keeps_the_job_from_ending(principals, sent, this_worker, monkeypatch):
+    from dataclasses import replace
+
+    from backend.core import tasks as registry
+
+    def broken(session, job) -> None:  # noqa: ANN001
+        job.message = "half-written"
+        session.flush()
+        raise RuntimeError("the domain's hook is broken")
+
+    original = registry.job_type("platform.selftest")
+    monkeypatch.setitem(registry._REGISTRY, "platform.selftest", replace(original, on_abort=broken))
+    job_id = create(principals["admin"])
+    claim(job_id, W1)
+    set_columns(job_id, attempts=3, max_attempts=3, lease_expires_at=utcnow() - timedelta(seconds=1))
+    assert reap()["failed"] == 1
+    job = read_job(job_id)
+    assert (job.status, job.error_code) == ("failed", "JOB_005")
+    assert job.message != "half-written"  # the hook's savepoint was undone
 
 
 # --- devices ----------------------------------------------------------------------------------------

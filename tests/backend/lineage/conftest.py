@@ -11,14 +11,13 @@ from backend.catalog.datasets import service as datasets_service
 from backend.catalog.model_registry import service as registry
 from backend.catalog.model_registry.schemas import ModelCreate, VersionCreate
 from backend.core.db import session_scope
-from backend.jobs import service as jobs_service
 
 CSV = b"text,label\ngood,1\nbad,0\nfine,1\nawful,0\nnice,1\nmeh,0\n"
 
 
 @pytest.fixture(autouse=True)
-def no_broker(monkeypatch) -> None:
-    monkeypatch.setattr(jobs_service, "send_job", lambda job_id, **_route: None)
+def no_broker(sent) -> None:
+    """Jobs are recorded, not sent: these tests run no worker."""
 
 
 def make_dataset(actor, name: str = "Feedback", roles: tuple[str, ...] = ()) -> str:

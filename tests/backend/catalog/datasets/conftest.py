@@ -6,8 +6,6 @@ import io
 import zipfile
 from pathlib import Path
 
-import pytest
-
 from backend.catalog.datasets import media
 from backend.core.config import get_settings
 
@@ -26,16 +24,6 @@ FEEDBACK_CSV = (
     b"9,Meh,neutral,,\n"
     b"10,Fantastic value,positive,500,\n"
 )
-
-
-@pytest.fixture
-def sent(monkeypatch) -> list[str]:
-    """Job ids handed to the broker, recorded instead of sent."""
-    from backend.jobs import service as jobs_service
-
-    calls: list[str] = []
-    monkeypatch.setattr(jobs_service, "send_job", lambda job_id, **_route: calls.append(job_id))
-    return calls
 
 
 def data_files() -> set[str]:

@@ -13,14 +13,11 @@ from backend.auth.principal import Principal
 from backend.catalog.model_registry import search, service
 from backend.catalog.model_registry.schemas import ModelCreate, VersionCreate
 from backend.core.db import session_scope
-from backend.jobs import service as jobs_service
 
 
 @pytest.fixture(autouse=True)
-def no_broker(monkeypatch) -> list[str]:
+def no_broker(sent) -> list[str]:
     """Jobs are recorded, not sent: these tests run no worker."""
-    sent: list[str] = []
-    monkeypatch.setattr(jobs_service, "send_job", lambda job_id, **_route: sent.append(job_id))
     return sent
 
 
