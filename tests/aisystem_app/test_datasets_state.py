@@ -30,7 +30,7 @@ def at(state, dataset_id: str) -> None:  # noqa: ANN001
     state.router = RouterData(url=ReflexURL(f"http://testserver{routes.DATASETS}/{dataset_id}"))
 
 
-def own_dataset(principals, owner: str = "data_scientist", data: bytes | None = FEEDBACK_CSV) -> str:  # noqa: F811
+def own_dataset(principals, owner: str = "data_scientist", data: bytes | None = FEEDBACK_CSV) -> str:
     """A dataset created (and filled) through the service by `owner`; nobody else shares it."""
     with session_scope() as session:
         dataset = datasets.create_dataset(session=session, actor=principals[owner],
@@ -79,7 +79,7 @@ def test_only_public_handlers_and_no_setters(state_cls) -> None:
 
 
 @pytest.mark.anyio
-async def test_signed_out_tabs_are_sent_to_login_and_change_nothing(root_state, principals) -> None:  # noqa: F811
+async def test_signed_out_tabs_are_sent_to_login_and_change_nothing(root_state, principals) -> None:
     dataset_id = own_dataset(principals)
     await signed_in_as(root_state, None)
     listing = await root_state.get_state(DatasetsState)
@@ -100,7 +100,7 @@ async def test_signed_out_tabs_are_sent_to_login_and_change_nothing(root_state, 
 
 
 @pytest.mark.anyio
-async def test_a_business_user_may_not_list_create_or_change(root_state, demo_users, principals) -> None:  # noqa: F811
+async def test_a_business_user_may_not_list_create_or_change(root_state, demo_users, principals) -> None:
     dataset_id = own_dataset(principals)
     await signed_in_as(root_state, demo_users["business_user"])
     listing = await root_state.get_state(DatasetsState)
@@ -119,7 +119,7 @@ async def test_a_business_user_may_not_list_create_or_change(root_state, demo_us
 
 @pytest.mark.anyio
 async def test_a_dataset_not_shared_is_not_found_for_another_data_role(root_state, demo_users,
-                                                                       principals) -> None:  # noqa: F811
+                                                                       principals) -> None:
     dataset_id = own_dataset(principals)
     detail = await detail_for(root_state, demo_users["data_engineer"], dataset_id)
     events = as_list(await DatasetDetailState.load.fn(detail))
@@ -182,6 +182,9 @@ async def test_create_upload_split_and_transform(root_state, demo_users) -> None
     newest = detail.versions[0]
     assert newest.origin == "Transformed from v1" and newest.steps == ["Drop columns: email"]
     assert "email" not in detail.column_names
+    relations = {(r["from"], r["relation"], r["to"]) for r in detail.lineage}  # the Lineage tab
+    assert ("Feedback <b> v2 (dataset version)", "was derived from", "Feedback <b> v1 (dataset version)") in relations
+    assert ("Feedback <b> (dataset)", "has version", "Feedback <b> v2 (dataset version)") in relations
 
     await DatasetDetailState.share.fn(detail, {"subject_type": "user", "subject": "nobody", "permission": "read"})
     assert detail.share_errors["subject"] == "No user has this username" and detail.access == []
@@ -192,7 +195,7 @@ async def test_create_upload_split_and_transform(root_state, demo_users) -> None
 
 
 @pytest.mark.anyio
-async def test_an_upload_over_the_limit_keeps_nothing(root_state, demo_users, principals, monkeypatch) -> None:  # noqa: F811
+async def test_an_upload_over_the_limit_keeps_nothing(root_state, demo_users, principals, monkeypatch) -> None:
     from backend.core.config import get_settings
 
     dataset_id = own_dataset(principals, data=None)
@@ -207,7 +210,7 @@ async def test_an_upload_over_the_limit_keeps_nothing(root_state, demo_users, pr
 
 
 @pytest.mark.anyio
-async def test_the_url_restores_the_list(root_state, demo_users, principals) -> None:  # noqa: F811
+async def test_the_url_restores_the_list(root_state, demo_users, principals) -> None:
     dataset_id = own_dataset(principals)
     await signed_in_as(root_state, demo_users["data_scientist"])
     listing = await root_state.get_state(DatasetsState)
@@ -223,7 +226,7 @@ async def test_the_url_restores_the_list(root_state, demo_users, principals) -> 
 
 
 @pytest.mark.anyio
-async def test_the_url_names_the_tab_and_the_profile_column(root_state, demo_users, principals) -> None:  # noqa: F811
+async def test_the_url_names_the_tab_and_the_profile_column(root_state, demo_users, principals) -> None:
     dataset_id = own_dataset(principals)
     detail = await detail_for(root_state, demo_users["data_scientist"], dataset_id)
     detail.router = RouterData(url=ReflexURL(f"http://testserver{routes.DATASETS}/{dataset_id}?tab=profile&column=rating"))

@@ -4,7 +4,7 @@ labels as links, cycles drawn without looping, and the relations in words."""
 from __future__ import annotations
 
 from aisystem_app.components.plots import NODE_COLORS
-from aisystem_app.state.catalog.models import view
+from aisystem_app.state import lineage as view
 from backend.lineage.schemas import GraphEdge, GraphNode, LineageGraph
 
 

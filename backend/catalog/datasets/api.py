@@ -14,7 +14,6 @@ from starlette.formparsers import MultiPartException
 from backend.auth.deps import require
 from backend.auth.principal import Principal
 from backend.catalog.datasets import service
-from backend.catalog.datasets import tasks as _analysis_job  # noqa: F401  (registers the job type)
 from backend.catalog.datasets.schemas import (
     AccessEntry,
     AccessList,
@@ -39,6 +38,7 @@ from backend.core.http import COMMON_ERRORS, error_responses, get_session
 from backend.core.pagination import PageParams, page_params
 from backend.core.schemas import Page
 from backend.jobs.schemas import JobRead
+from backend.lineage.schemas import MAX_DEPTH, LineageGraph
 
 router = APIRouter(prefix="/catalog/datasets", tags=["datasets"], responses=COMMON_ERRORS)
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -308,6 +308,18 @@ def share(datasetId: DatasetId, body: AccessEntry, session: SessionDep,  # noqa:
     session.commit()
     dataset, entries = service.get_access(session=session, actor=principal, dataset_id=datasetId)
     return _access(dataset, entries)
+
+
+@router.get("/{datasetId}/lineage", response_model=LineageGraph, summary="The dataset's lineage graph",
+            responses=NOT_FOUND)
+def get_lineage(datasetId: DatasetId, session: SessionDep,  # noqa: N803
+                depth: Annotated[int, Query(ge=1, le=MAX_DEPTH, description="Steps to follow each way")] = 3,
+                principal: Principal = require("dataset:read")) -> LineageGraph:
+    """The platform lineage (W3C PROV) around the dataset and its versions: the uploads and transforms
+    that made them, and what was made of them (model versions trained on them). Nodes you may not read
+    keep their place with the label withheld. The same document as
+    `GET /governance/provenance/lineage/dataset:{datasetId}`."""
+    return service.lineage_graph(session=session, actor=principal, dataset_id=datasetId, depth=depth)
 
 
 @router.get("/{datasetId}/access", response_model=AccessList, summary="Who may read or write the dataset",

@@ -56,6 +56,7 @@ from backend.core.timeutil import utcnow
 from backend.core.unit_of_work import after_rollback, has_pending_changes
 from backend.lineage import service as lineage
 from backend.lineage.models import LineageEntity
+from backend.lineage.schemas import LineageGraph
 
 log = logging.getLogger(__name__)
 
@@ -339,6 +340,13 @@ def _add_version(*, session: Session, actor: Principal, dataset_id: str, prepare
                  summary={"version": number, "operation": operation, "sha256": sha, "rows": prepared.record_count,
                           "parent": parent, "format": prepared.source_format})
     return row
+
+
+def lineage_graph(*, session: Session, actor: Principal, dataset_id: str, depth: int = 3) -> LineageGraph:
+    """The dataset's lineage (see backend.lineage): its versions, the uploads and transforms that made
+    them, and what was made of them (model versions trained on them, batch predictions...)."""
+    dataset = get_dataset(session=session, actor=actor, dataset_id=dataset_id)
+    return lineage.entity_graph(session=session, actor=actor, entity_id=f"dataset:{dataset.id}", depth=depth)
 
 
 def _version_lineage(session: Session, actor: Principal, dataset: Dataset, row: DatasetVersion) -> None:

@@ -1,5 +1,5 @@
 """/catalog/datasets/[dataset_id]: a dataset's Overview, Schema, Profile, Quality, Versions (with the
-lineage of transforms) and Access tabs, and its upload, split and transform dialogs.
+steps of each transform), Lineage (what the versions came from and what was made of them) and Access tabs, and its upload, split and transform dialogs.
 
 Column names, values and descriptions come from users' files: they are rendered as text only.
 """
@@ -15,6 +15,7 @@ from aisystem_app.components.facts import fact_list
 from aisystem_app.components.feedback import empty_state, loading_rows
 from aisystem_app.components.forms import form_error, form_field
 from aisystem_app.components.layout import protected_page
+from aisystem_app.components.lineage import lineage_panel
 from aisystem_app.components.stat_card import stat_card, stat_grid
 from aisystem_app.components.tabs import page_tabs
 from aisystem_app.pages.catalog.datasets.dialogs import split_dialog, transform_dialog, upload_dialog
@@ -267,7 +268,8 @@ def access_tab() -> rx.Component:
 
 
 TABS = (("overview", "Overview", overview_tab), ("schema", "Schema", schema_tab), ("profile", "Profile", profile_tab),
-        ("quality", "Quality", quality_tab), ("versions", "Versions", versions_tab), ("access", "Access", access_tab))
+        ("quality", "Quality", quality_tab), ("versions", "Versions", versions_tab),
+        ("lineage", "Lineage", lambda: lineage_panel(S)), ("access", "Access", access_tab))
 
 
 def tabs() -> rx.Component:

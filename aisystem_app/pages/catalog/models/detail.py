@@ -6,12 +6,13 @@ from __future__ import annotations
 import reflex as rx
 
 from aisystem_app import routes, styles
-from aisystem_app.components.charts import chart, chart_card
+from aisystem_app.components.charts import chart_card
 from aisystem_app.components.dialogs import dialog_frame, field_error, form_dialog, text_area_field
 from aisystem_app.components.facts import fact_list
 from aisystem_app.components.feedback import empty_state, loading_rows
 from aisystem_app.components.forms import form_field
 from aisystem_app.components.layout import protected_page
+from aisystem_app.components.lineage import lineage_panel
 from aisystem_app.components.tabs import page_tabs
 from aisystem_app.components.tone_badge import tone_badge
 from aisystem_app.components.upload_box import progress_bar, upload_box
@@ -190,27 +191,8 @@ def metrics() -> rx.Component:
     )
 
 
-def _end(text: rx.Var, href: rx.Var) -> rx.Component:
-    """One end of a relation: a link to its page where it has one."""
-    return rx.cond(href != "", rx.link(text, href=href), rx.text(text))
-
-
 def lineage() -> rx.Component:
-    edge = lambda e: rx.table.row(rx.table.cell(_end(e["from"], e["from_href"])),  # noqa: E731
-                                  rx.table.cell(rx.badge(e["relation"], variant="soft")),
-                                  rx.table.cell(_end(e["to"], e["to_href"])))
-    return rx.vstack(
-        rx.card(rx.box(chart(S.lineage_chart), id="lineage-graph"), width="100%"),
-        rx.cond(S.lineage.length() == 0,
-                rx.text("No relations recorded yet.", size="2", color_scheme="gray"),
-                rx.table.root(rx.table.header(rx.table.row(rx.table.column_header_cell("From"),
-                                                           rx.table.column_header_cell("Relation"),
-                                                           rx.table.column_header_cell("To"))),
-                              rx.table.body(rx.foreach(S.lineage, edge)), variant="surface", size="1", width="100%",
-                              id="lineage-edges")),
-        spacing="4",
-        width="100%",
-    )
+    return lineage_panel(S)
 
 
 HISTORY_COLUMNS = (("version", "Version"), ("stage", "Stage"), ("from", "From"), ("action", "Action"),

@@ -23,6 +23,7 @@ from backend.catalog.datasets import service as datasets
 from backend.catalog.datasets.schemas import AccessEntry, SplitRequest
 from backend.core.errors import AISystemError, InvalidRequest, NotAuthenticated
 from backend.core.pagination import PageParams
+from backend.lineage.schemas import LineageGraph
 
 # Only to show or hide buttons: the datasets service decides what the user may do.
 WRITE, SHARE = "dataset:write", "dataset:share"
@@ -66,6 +67,7 @@ class Detail:
     names: dict[str, str]
     may_write: bool
     may_manage: bool
+    lineage: LineageGraph
 
 
 def _usernames(session: Session, user_ids: set[str]) -> dict[str, str]:
@@ -95,7 +97,8 @@ def read_detail(dataset_id: str) -> Callable[[Session, Principal], Detail]:
         level = doc["access"]
         return Detail(doc, profile, versions, access, _usernames(session, people),
                       may_write=level in ("admin", "owner", "write") and principal.can(WRITE),
-                      may_manage=level in ("admin", "owner") and principal.can(SHARE))
+                      may_manage=level in ("admin", "owner") and principal.can(SHARE),
+                      lineage=datasets.lineage_graph(**kw))
 
     return work
 

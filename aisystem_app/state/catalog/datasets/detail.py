@@ -47,6 +47,7 @@ from aisystem_app.state.catalog.datasets.view import (
     split_label,
     version_view,
 )
+from aisystem_app.state.lineage import LineageMixin
 from aisystem_app.state.session import invoke
 from aisystem_app.state.url import TabsMixin
 from backend.catalog.datasets import storage
@@ -58,7 +59,7 @@ MAX_STEPS = 20
 MAX_RULES = 20
 # Every message key a form shows, so the page can read any of them (empty: no problem).
 SPLIT_KEYS = ("train", "validation", "test", "seed", "stratify_by", "ratios", "form")
-TABS = ("overview", "schema", "profile", "quality", "versions", "access")  # `?tab=`; the first is the default
+TABS = ("overview", "schema", "profile", "quality", "versions", "lineage", "access")  # `?tab=`; the first is the default
 STEP_KEYS = ("op", "columns", "argument", "form")
 RULE_KEYS = ("kind", "column", "argument", "form")
 SHARE_KEYS = ("subject_type", "subject", "permission", "form")
@@ -69,7 +70,7 @@ def messages(problems: dict[str, str], keys: tuple[str, ...]) -> dict[str, str]:
     return dict.fromkeys(keys, "") | problems
 
 
-class DatasetDetailState(TabsMixin, rx.State):
+class DatasetDetailState(TabsMixin, LineageMixin, rx.State):
     """/catalog/datasets/[dataset_id]. Reads need `dataset:read`, changes `dataset:write` (sharing
     `dataset:share`), and the dataset's ACL on top: a dataset the user may not see is not found."""
 
@@ -174,6 +175,7 @@ class DatasetDetailState(TabsMixin, rx.State):
         self.column_names = [f.name for f in self.fields]
         self._show_profile(detail.profile)
         self.versions = [version_view(v, doc.get("version")) for v in detail.versions]
+        self._show_lineage(detail.lineage)
         self.access = [AccessView(a["subject_type"], a["subject"], names.get(a["subject"], a["subject"]),
                                   a["permission"], names.get(a["granted_by"], a["granted_by"]),
                                   fmt.moment(a["created_at"])) for a in detail.access]

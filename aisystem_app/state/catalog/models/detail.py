@@ -19,6 +19,7 @@ from aisystem_app.components.feedback import toast_error
 from aisystem_app.errors import message_for
 from aisystem_app.state import upload
 from aisystem_app.state.catalog.models import view
+from aisystem_app.state.lineage import LineageMixin
 from aisystem_app.state.session import invoke
 from aisystem_app.state.url import TabsMixin
 from backend.auth import service as auth_service
@@ -150,7 +151,7 @@ async def receive_upload(chunks: rx.UploadChunkIterator) -> artifacts.ReceivedFi
         raise
 
 
-class ModelDetailState(TabsMixin, rx.State):
+class ModelDetailState(TabsMixin, LineageMixin, rx.State):
     """The model page. Every handler acts on the model of the page's URL and names its permission."""
 
     loading: bool = True
@@ -178,9 +179,6 @@ class ModelDetailState(TabsMixin, rx.State):
     has_others: bool = False
     metric_names: list[str] = []
     metric_rows: list[list[str]] = []
-    # lineage
-    lineage_chart: go.Figure = go.Figure()
-    lineage: list[dict[str, str]] = []
     # history
     history: list[dict[str, str]] = []
     history_more: bool = False
@@ -242,7 +240,7 @@ class ModelDetailState(TabsMixin, rx.State):
         self.score_chart, self.has_scores = scores or go.Figure(), scores is not None
         self.other_chart, self.has_others = others or go.Figure(), others is not None
         self.metric_names, self.metric_rows = view.metric_table(detail.metrics)
-        self.lineage_chart, self.lineage = view.lineage_figure(detail.lineage), view.lineage_rows(detail.lineage)
+        self._show_lineage(detail.lineage)
         self.history, self._history_cursor = detail.history, detail.history_cursor
         self.history_more = detail.history_cursor is not None
 

@@ -316,3 +316,37 @@ def test_roles_without_dataset_permissions_are_refused(api, auth):
     for role in ("business_user", "ml_ops"):
         response = api.get(API, headers=auth.headers(role))
         assert response.status_code == 403 and error_code(response) == "AUTH_002"
+
+
+def test_lineage_shows_the_versions_and_the_models_trained_on_them(api, auth, principals, sent):
+    from tests.backend.lineage.conftest import make_dataset, make_model
+
+    engineer = principals["ml_engineer"]
+    dataset_id = make_dataset(engineer, roles=("ml_engineer", "data_scientist"))
+    model_id = make_model(engineer, versions=(
+        {"version": "1.0.0", "source": {"datasets": [{"id": dataset_id, "version": "2"}]}},))
+    response = api.get(f"{API}/{dataset_id}/lineage?depth=3", headers=auth.headers("ml_engineer"))
+    assert response.status_code == 200, response.text
+    graph = response.json()
+    assert graph["root"] == f"dataset:{dataset_id}"
+    nodes = {n["id"]: n for n in graph["nodes"]}
+    assert nodes[f"dataset_version:{dataset_id}@2"]["label"] == "Feedback v2"
+    assert nodes[f"model_version:{model_id}@1.0.0"]["hidden"] is False
+    assert {"source": f"model_version:{model_id}@1.0.0", "target": f"dataset_version:{dataset_id}@2",
+            "relation": "wasDerivedFrom"} in graph["edges"]
+    # The same document as the governance route.
+    same = api.get(f"/api/v1/governance/provenance/lineage/dataset:{dataset_id}", headers=auth.headers("ml_engineer"))
+    assert same.json() == graph
+
+
+def test_lineage_errors(api, auth, principals, sent):
+    from tests.backend.lineage.conftest import make_dataset
+
+    dataset_id = make_dataset(principals["ml_engineer"])  # shared with nobody
+    missing = api.get(f"{API}/{dataset_id}/lineage", headers=auth.headers("data_scientist"))
+    assert missing.status_code == 404 and error_code(missing) == "DATA_001"
+    too_deep = api.get(f"{API}/{dataset_id}/lineage?depth=11", headers=auth.headers("ml_engineer"))
+    assert too_deep.status_code == 422 and error_code(too_deep) == "REQ_001"
+    refused = api.get(f"{API}/{dataset_id}/lineage", headers=auth.headers("business_user"))
+    assert refused.status_code == 403 and error_code(refused) == "AUTH_002"
+    assert api.get(f"{API}/{dataset_id}/lineage").status_code == 401
