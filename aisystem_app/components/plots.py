@@ -135,8 +135,8 @@ def _curve(start: tuple[float, float], end: tuple[float, float], steps: int = 16
 
 def layered_figure(nodes: Sequence[GraphNode], flows: Sequence[Flow], *, kind_names: dict[str, str]) -> go.Figure:
     """A node-link drawing read left to right: columns by the longest path over `flows` (what came
-    first on the left), one colour and one legend entry per kind, labels above their node (a link
-    when it has a page), flows as smooth lines from one node's right to the next one's left."""
+    first on the left), one colour and one legend entry per kind, labels above or below their node
+    by column (a link when it has a page), flows as smooth lines from one node's right to the next one's left."""
     ids = [n.id for n in nodes]
     known = set(ids)
     kept = [f for f in flows if f.source in known and f.target in known and f.source != f.target]
@@ -166,7 +166,10 @@ def layered_figure(nodes: Sequence[GraphNode], flows: Sequence[Flow], *, kind_na
         group = [n for n in nodes if n.kind == kind]
         traces.append(go.Scatter(
             name=kind_names.get(kind, kind), x=[x[n.id] for n in group], y=[y[n.id] for n in group],
-            mode="markers+text", textposition="top center", hoverinfo="text",
+            # Labels above the node in every other column and below it in the rest, so the labels of
+            # neighbouring columns never run into each other however narrow the columns get.
+            mode="markers+text", hoverinfo="text",
+            textposition=["top center" if layer[n.id] % 2 == 0 else "bottom center" for n in group],
             text=[f'<a href="{html.escape(n.href)}">{_wrap(n.label)}</a>' if n.href else _wrap(n.label) for n in group],
             hovertext=[html.escape(n.hover) for n in group],
             marker={"size": 16, "color": NODE_COLORS.get(kind, "#8b8d98"), "line": {"width": 1, "color": "white"},

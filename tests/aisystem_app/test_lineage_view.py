@@ -54,6 +54,17 @@ def test_the_drawing_reads_from_the_data_to_the_model():
     assert len(figure.data[1].x) == 4
 
 
+def test_labels_of_neighbouring_columns_sit_on_opposite_sides():
+    figure = view.lineage_figure(GRAPH)
+    side = {}
+    for trace in figure.data[2:]:
+        for x, where in zip(trace.x, trace.textposition, strict=True):
+            side.setdefault(x, set()).add(where)
+    assert all(len(places) == 1 for places in side.values())  # one side per column
+    columns = sorted(side)
+    assert all(side[a] != side[b] for a, b in zip(columns, columns[1:], strict=False))
+
+
 def test_a_cycle_is_drawn_once():
     cyclic = LineageGraph(root="dataset:a", depth=3, truncated=False, nodes=[
         node("dataset:a", "dataset", "A"), node("dataset:b", "dataset", "B"), node("dataset:c", "dataset", "C")],
