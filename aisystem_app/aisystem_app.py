@@ -3,13 +3,14 @@
 import reflex as rx
 
 from aisystem_app import (
+    downloads,
     pages,  # noqa: F401  (registers the pages)
     styles,
 )
 from backend.api import create_api, freeze_startup_objects
 
 app = rx.App(
-    api_transformer=create_api(),
+    api_transformer=downloads.mount(create_api()),
     style=styles.BASE_STYLE,
     head_components=[rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml")],
     html_lang="en",

@@ -76,6 +76,11 @@ def rating(value: float | None) -> str:
     return NONE if value is None else f"{value:.1f}"
 
 
+def score(value: float | None, digits: int = 2) -> str:
+    """A similarity or relevance score to two decimals: `0.45`."""
+    return NONE if value is None else f"{value:.{digits}f}"
+
+
 def with_unit(value: float | None, unit: str) -> str:
     """`120 ms`, `4,096 tokens`, `1.5 requests/s`."""
     return NONE if value is None else f"{number(value)} {unit}"
@@ -126,6 +131,43 @@ def money(amount: float | None, currency: str = "USD") -> str:
     if symbol:
         return f"-{symbol}{text[1:]}" if text.startswith("-") else f"{symbol}{text}"
     return f"{code} {text}".strip()
+
+
+# Metrics that are shares of one (shown as percentages wherever a model's figures appear).
+SHARE_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "f1score", "f1_score", "auc", "rocauc", "roc_auc",
+                           "map", "iou", "top1", "top5", "top1accuracy", "top5accuracy"})
+PERIODS = {"monthly": "mo", "yearly": "yr"}
+
+
+def metric(name: str, value: object) -> str:
+    """A model metric as every page shows it: a share of one (accuracy, precision, recall, F1, AUC …)
+    as a percentage, `94.5%`; a latency in milliseconds (`latencyP95Ms`, or `{"p50": 45, "p95": 120}`)
+    with its unit; throughput in requests/s; anything else as a number. The same figure reads the same
+    on the model page and on its marketplace listing."""
+    key = re.sub(r"[^a-z0-9]", "", name.lower())
+    if isinstance(value, dict) and key.startswith("latency"):  # {"p50": 45, "p95": 120, ...}
+        parts = [f"{k} {with_unit(v, 'ms')}" for k, v in value.items() if isinstance(v, int | float)]
+        return " · ".join(parts) or NONE
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return number(value)
+    if key in {k.replace("_", "") for k in SHARE_METRICS} and 0 <= value <= 1:
+        return percent(value)
+    if key.endswith("ms") or key.startswith("latency"):
+        return with_unit(value, "ms")
+    if key == "throughput":
+        return with_unit(value, "requests/s")
+    return number(value)
+
+
+def price(amount: float | None, currency: str = "USD", period: str | None = None) -> str:
+    """A price as every page shows it: `Free`, `$250 / mo` (with a billing period), `$4,990`, or
+    `Contact sales` (no amount: sold through sales)."""
+    if amount is None:
+        return "Contact sales"
+    if float(amount) == 0:
+        return "Free"
+    text = money(float(amount), currency)
+    return f"{text} / {PERIODS.get(period, period)}" if period else text
 
 
 def _moment(value: datetime | date | str) -> datetime | date:

@@ -63,8 +63,6 @@ DOMAINS: tuple[Domain, ...] = (
             EVERYONE: ("account:*",),
             # The design's table for resources whose domain is not built yet; each grant moves to
             # its domain's entry when that domain lands.
-            "ml_engineer": ("experiment:*",),
-            "data_scientist": ("experiment:write",),
             "ml_ops": ("endpoint:*", "deployment:*", "monitoring:*"),
             "data_engineer": ("feature:*", "pipeline:*"),
             "business_user": ("endpoint:read", "report:*"),
@@ -108,6 +106,18 @@ DOMAINS: tuple[Domain, ...] = (
         counters={"models": "backend.catalog.model_registry.service:count_models"},
         hooks={"promotion": ("backend.catalog.model_registry.service:production_needs_artifact_and_metrics",),
                "stored_files": ("backend.catalog.model_registry.artifacts:recorded_files",)},
+    ),
+    # Experiments after the catalog they point at (an experiment names a model and a dataset).
+    Domain(
+        "backend.catalog.experiments",
+        router="backend.catalog.experiments.api:router",
+        tables=("backend.catalog.experiments.models",),
+        # The design's table; `experiment:manage` (held through experiment:*) writes others' experiments.
+        grants={"ml_engineer": ("experiment:*",),
+                "data_scientist": ("experiment:read", "experiment:write", "experiment:create")},
+        counters={"experiments": "backend.catalog.experiments.service:count_experiments"},
+        hooks={"attribute_rule": ("backend.catalog.experiments.service:experiment_access_rule",),
+               "stored_files": ("backend.catalog.experiments.service:recorded_files",)},
     ),
     Domain(
         "backend.marketplace",

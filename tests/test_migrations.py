@@ -9,9 +9,9 @@ from alembic.migration import MigrationContext
 from backend import domains
 from backend.core.db import get_engine, metadata
 
-# Tables a migration creates in plain SQL that no model describes: SQLite's full-text index of the models
-# (an FTS5 virtual table and its shadow tables).
-UNMODELLED_PREFIXES = ("catalog_model_search",)
+# Tables a migration creates in plain SQL that no model describes: SQLite's full-text indexes of the models
+# and of the marketplace listings (FTS5 virtual tables and their shadow tables).
+UNMODELLED_PREFIXES = ("catalog_model_search", "marketplace_listing_search")
 
 
 def modelled(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001

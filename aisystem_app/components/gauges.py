@@ -1,4 +1,5 @@
-"""Gauges: 0–100 % plotly indicators side by side in one figure, styled like the app's other charts."""
+"""Gauges: 0–100 % plotly indicators, one per figure (the page lays them out in a responsive grid),
+styled like the app's other charts. Every dial shows its title above it, inside the figure."""
 
 from __future__ import annotations
 
@@ -13,27 +14,30 @@ def band_color(percent: float) -> str:
     return [color for floor, color in BANDS if percent >= floor][-1]
 
 
-def _gauge(title: str, percent: float | None, index: int, count: int) -> go.Indicator:
+_LAYOUT = {"template": "none", "paper_bgcolor": "rgba(0,0,0,0)", "font": {"color": "#8b8d98", "size": 12}}
+
+
+def _gauge(title: str, percent: float | None) -> go.Indicator:
     value = 0.0 if percent is None else max(0.0, min(100.0, percent))
-    gap = 0.02
     return go.Indicator(
-        mode="gauge+number",
+        mode="gauge" if percent is None else "gauge+number",  # no score is not a score of 0 %
         value=value,
-        title={"text": title, "font": {"size": 13}},
+        title={"text": title if percent is not None else f"{title}: no score", "font": {"size": 13}},
         number={"suffix": "%", "valueformat": ".1f", "font": {"size": 22}},
-        gauge={"axis": {"range": [0, 100], "showticklabels": False, "ticks": ""},
+        # An invisible axis: plotly.js puts the title above a visible axis's tick labels, and with none
+        # drawn that is above the figure (the titles were cut off); without one it goes above the dial.
+        gauge={"axis": {"range": [0, 100], "visible": False},
                "bar": {"color": band_color(value), "thickness": 0.7},
                "bgcolor": "rgba(139,141,152,0.15)", "borderwidth": 0},
-        domain={"x": [index / count + gap, (index + 1) / count - gap], "y": [0, 1]},
+        domain={"x": [0.02, 0.98], "y": [0, 1]},
     )
 
 
-def gauges_figure(items: list[tuple[str, float | None]], *, height: int = 190) -> go.Figure:
-    """One half-circle gauge per (title, percent) item, in a row; a None percent shows an empty dial.
+def gauge_figure(title: str, percent: float | None, *, height: int = 150) -> go.Figure:
+    """One half-circle gauge with its title above it; a None percent shows an empty dial saying so.
 
-    Titles are plotly labels: pass text already escaped where it may hold user input.
+    The title is a plotly label: pass text already escaped where it may hold user input.
     """
-    figure = go.Figure([_gauge(title, percent, i, len(items)) for i, (title, percent) in enumerate(items)])
-    figure.update_layout(template="none", paper_bgcolor="rgba(0,0,0,0)", font={"color": "#8b8d98", "size": 12},
-                         margin={"l": 16, "r": 16, "t": 40, "b": 8}, height=height)
+    figure = go.Figure([_gauge(title, percent)])
+    figure.update_layout(**_LAYOUT, margin={"l": 8, "r": 8, "t": 30, "b": 4}, height=height)
     return figure

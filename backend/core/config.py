@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     artifact_url: str | None = None
     max_json_body_bytes: int = 10 * 1024 * 1024
     max_upload_bytes: int = 2 * 1024 * 1024 * 1024
+    # A deleted dataset's versions and files are removed for good this many days after its deletion.
+    dataset_purge_days: int = Field(default=30, ge=1)
 
     job_lease_seconds: int = 30
     job_max_attempts: int = 3

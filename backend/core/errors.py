@@ -35,6 +35,16 @@ ERROR_CATALOGUE: dict[str, ErrorCode] = _codes(
     ("TRAIN_003", 422, "Hyperparameter invalid", "A hyperparameter is out of range or of the wrong type."),
     ("TRAIN_004", 409, "Checkpoint corrupted", "The checkpoint failed its integrity check."),
     ("TRAIN_005", 409, "Early stopping triggered", "Training stopped early; the best checkpoint is kept."),
+    ("EXP_001", 404, "Experiment not found", "The experiment does not exist or you may not see it."),
+    ("EXP_002", 404, "Run not found", "The run (or the parent run named) does not exist or you may not see it."),
+    ("EXP_003", 409, "Run state conflict",
+     "The run's state refuses the action: it has already ended, it is deleted, or its training job sets its status."),
+    ("EXP_004", 409, "Experiment name taken", "An experiment with this name exists (deleted ones keep their names)."),
+    ("EXP_005", 409, "Param already logged",
+     "The run logged this param with another value; params never change (`details` names the key and both values)."),
+    ("EXP_006", 409, "Experiment state conflict",
+     "The experiment is deleted (restore it first), is not deleted (nothing to restore), or has training runs "
+     "still going (stop them before deleting it)."),
     ("INFER_001", 422, "Prediction failed", "The model could not produce a prediction for this input."),
     ("INFER_002", 422, "Input validation failed", "The prediction input does not match the model's signature."),
     ("INFER_003", 504, "Model timeout", "The model did not answer in time."),
@@ -64,7 +74,8 @@ ERROR_CATALOGUE: dict[str, ErrorCode] = _codes(
      "exist or you may not see it."),
     ("MARKET_002", 409, "Marketplace conflict",
      "The action conflicts with what exists: a second review of the same listing, a subscription to the tier "
-     "you already have, a licence you already bought, a catalog model that is already listed."),
+     "you already have, a licence you already bought, a catalog model that is already listed, a confirmed quote "
+     "that no longer holds (`details.reason` quote_expired or price_changed: nothing was billed)."),
     ("MARKET_003", 403, "Not allowed by licence or marketplace terms",
      "The licence or the marketplace's terms refuse this action: a licence that forbids commercial use for a "
      "commercial cost centre, a tier sold only through sales, a review that is not yours; `details.reason` says which."),

@@ -12,6 +12,7 @@ favourites are always the caller's own.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -20,7 +21,7 @@ from sqlmodel import Session
 
 from backend.auth.deps import require
 from backend.auth.principal import Principal
-from backend.core.http import COMMON_ERRORS, error_responses, get_session
+from backend.core.http import COMMON_ERRORS, error_responses, get_read_session, get_session
 from backend.core.pagination import PageParams, page_params
 from backend.core.schemas import Page
 from backend.marketplace import schemas as s
@@ -28,6 +29,7 @@ from backend.marketplace import service
 
 router = APIRouter(prefix="/marketplace", tags=["marketplace"], responses=COMMON_ERRORS)
 SessionDep = Annotated[Session, Depends(get_session)]
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]  # read-only work behind a POST
 READ = "marketplace:read"
 
 ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,140}$"
@@ -39,7 +41,8 @@ Label = Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=r"
 
 def search_filters(
     q: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00-\x1f]*$",
-                                   description="Words to find in name, tags, provider, category, description")] = None,
+                                   description="Words to find (by keyword and by meaning) in name, tags, provider, "
+                                               "category, description, features")] = None,
     # Python names differ from the query names so they do not clash with the {category}/{provider} paths.
     category_keys: Annotated[list[Key] | None, Query(alias="category", max_length=20,
                                                      description="Category slug or id (repeatable: any of)")] = None,
@@ -186,16 +189,20 @@ def models_by_provider(provider: Annotated[str, Path(pattern=ID_PATTERN, descrip
 @router.get("/search", response_model=s.SearchResult, summary="Search marketplace")
 def search(session: SessionDep, filters: FiltersDep, params: PageDep,
            principal: Principal = require(READ)) -> s.SearchResult:
-    """Full-text and faceted search.
+    """Search by words and meaning, with facets.
 
-    Every word of `q` must match a word (or a word's beginning) of the name, tags, provider, category,
-    description, features or licence. Relevance = Σ over the words of the best field weight (name 10,
-    tag 6, provider/category 4, text 1; ×1.5 for a whole-word match); ties by popularity.
+    `q` finds listings two ways, as the model registry's hybrid search does: by keyword (every word of
+    `q` must start a word of the name, tags, provider, category, description, features or licence, or
+    the word's English stem: "analyzers" finds "Analyzer"; "for", "the" and other stop words are left
+    out) and by meaning (the sentence embedding of `q` against each listing's, all-MiniLM-L6-v2, kept
+    when the cosine similarity is at least 0.3 and at least 0.6 × the best one's). Relevance fuses the
+    two rankings by reciprocal rank (Σ 1/(60 + rank)); ties by popularity.
 
     Filters combine with AND; repeated values of `category`, `provider`, `licenseType` combine with OR,
     repeated `tags` with AND. A value that matches no category, provider, licence type or tag is REQ_001.
     `total` counts all matches; `facets` count, for each facet, the listings that match every *other*
-    filter (the number you would get by choosing that value).
+    filter (the number you would get by choosing that value). When nothing matches, `suggestions` lists
+    changes that would find something (drop a filter, a similar or fewer words), most results first.
     """
     return service.search(session=session, actor=principal, filters=filters, params=params)
 
@@ -336,8 +343,15 @@ def subscribe(modelId: ModelId, body: s.SubscribeRequest, response: Response, se
     - The same tier: MARKET_002, unless the subscription is set to cancel, which resumes it (200).
     - Refused with MARKET_003: a "Contact" tier (`reason` contact_sales), a deprecated listing, or a
       licence that forbids commercial use when your cost centre is commercial (`commercial_use_forbidden`).
+
+    Ask `POST /quote` first to see the amount. Send its `quotedAt` and `amount` back as `quotedAt` and
+    `expectedAmount`: a tier change is then prorated at the quote's moment, so you are billed exactly the
+    quoted amount; a quote older than 15 minutes or from an earlier billing period is MARKET_002
+    `quote_expired`, and an action that would bill anything else (the tier's price changed, the period
+    ended) is MARKET_002 `price_changed`, with nothing billed.
     """
-    result = service.subscribe(session=session, actor=principal, listing_id=modelId, tier=body.tier)
+    result = service.subscribe(session=session, actor=principal, listing_id=modelId, tier=body.tier,
+                               quoted_at=body.quoted_at, expected_amount=body.expected_amount)
     session.commit()
     response.status_code = 201 if result.action == "created" else 200
     return result
@@ -346,21 +360,47 @@ def subscribe(modelId: ModelId, body: s.SubscribeRequest, response: Response, se
 @router.delete("/models/{modelId}/subscribe", response_model=s.SubscriptionRead, summary="Cancel subscription",
                responses=error_responses(404))
 def cancel_subscription(modelId: ModelId, session: SessionDep,  # noqa: N803
+                        quotedAt: Annotated[datetime | None, Query(  # noqa: N803
+                            description="`quotedAt` of the cancel quote you confirm: refused (MARKET_002 "
+                                        "`quote_expired`) once a new billing period has started")] = None,
                         principal: Principal = require(READ)) -> s.SubscriptionRead:
-    """Cancel at the end of the current period: nothing more is billed, use continues until `endsAt`.
-    Subscribing to the same tier before then resumes it. MARKET_001 if you have no live subscription."""
-    sub = service.cancel_subscription(session=session, actor=principal, listing_id=modelId)
+    """Cancel at the end of the current period: nothing more is billed or refunded, use continues until
+    `endsAt` (`POST /quote` with `{"action": "cancel"}` says when, before you cancel). Subscribing to the
+    same tier before then resumes it. MARKET_001 if you have no live subscription."""
+    sub = service.cancel_subscription(session=session, actor=principal, listing_id=modelId, quoted_at=quotedAt)
     session.commit()
     return sub
 
 
+@router.post("/models/{modelId}/quote", response_model=s.Quote, summary="Quote a subscription change, cancellation or purchase",
+             responses=error_responses(404, 409))
+def quote(modelId: ModelId, body: s.QuoteRequest, reader: ReadSessionDep,  # noqa: N803
+          principal: Principal = require(READ, read_only=True)) -> s.Quote:
+    """What an action would bill, before you take it; nothing is written.
+
+    - `{"action": "subscribe", "tier": "Pro"}`: a new subscription (its first period), a tier change
+      (the prorated difference for the rest of the period, negative = credit) or a resume (nothing);
+    - `{"action": "cancel"}`: nothing is billed or refunded; `activeUntil` is when use ends;
+    - `{"action": "purchase"}`: the one-time licence price.
+
+    `amount` is what the action bills, computed by the same function that bills it; `due` what is billed
+    with it because a period has started and is not billed yet. Send `quotedAt` and `amount` back with
+    `POST /subscribe` (or `amount` with `POST /purchase`) to be billed exactly that. Refused with the
+    errors the action itself would give (MARKET_002 same tier or already bought, MARKET_003
+    contact_sales / not_for_sale / commercial_use_forbidden, MARKET_001 no subscription to cancel).
+    """
+    return service.quote(session=reader, actor=principal, listing_id=modelId, action=body.action, tier=body.tier)
+
+
 @router.post("/models/{modelId}/purchase", response_model=s.PurchaseRead, status_code=201,
              summary="Purchase model", responses=error_responses(404, 409))
-def purchase(modelId: ModelId, session: SessionDep,  # noqa: N803
+def purchase(modelId: ModelId, session: SessionDep, body: s.PurchaseRequest | None = None,  # noqa: N803
              principal: Principal = require(READ)) -> s.PurchaseRead:
     """Buy the one-time licence of a listing that sells one (`pricing.oneTimePrice`; else MARKET_003
-    `not_for_sale`). Once per user (MARKET_002); the licence rule of `subscribe` applies."""
-    row = service.purchase(session=session, actor=principal, listing_id=modelId)
+    `not_for_sale`). Once per user (MARKET_002); the licence rule of `subscribe` applies. With
+    `{"expectedAmount": …}` (a quote's `amount`) only at that price (else MARKET_002 `price_changed`)."""
+    row = service.purchase(session=session, actor=principal, listing_id=modelId,
+                           expected_amount=body.expected_amount if body else None)
     session.commit()
     return row
 

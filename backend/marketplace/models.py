@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from backend.core.timeutil import utcnow
@@ -43,6 +43,9 @@ class Provider(SQLModel, table=True):
     kind: str = Field(default="external", max_length=16)  # external | company
     website: str | None = Field(default=None, max_length=500)
     description: str = Field(default="", max_length=1000)
+    # Where "Contact sales" writes to; the seed's addresses are made up (example.com) and marked demo.
+    contact_email: str | None = Field(default=None, max_length=254)
+    contact_is_demo: bool = False
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -151,6 +154,9 @@ class Review(SQLModel, table=True):
     text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     verified_use: bool = False
     is_demo: bool = False
+    # The demo consumer (`demo:NNNN`, as in `marketplace_usage.consumer`) a demo review is written as: a
+    # demo review is marked verified use only when that consumer has seeded usage of the listing.
+    demo_consumer: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -263,3 +269,18 @@ class Favorite(SQLModel, table=True):
     user_id: str = Field(foreign_key="auth_user.id", primary_key=True, max_length=40)
     listing_id: str = Field(foreign_key="marketplace_listing.id", primary_key=True, index=True, max_length=40)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ListingEmbedding(SQLModel, table=True):
+    """The sentence embedding of a listing's text (float32, L2-normalised) for semantic search,
+    computed in the background (see `service.search_index`)."""
+
+    __tablename__ = "marketplace_listing_embedding"
+    __audited__ = False  # derived data, recomputed from the audited listing row
+
+    listing_id: str = Field(foreign_key="marketplace_listing.id", primary_key=True, max_length=40)
+    encoder: str = Field(max_length=80)
+    dimensions: int
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    text_sha256: str = Field(max_length=64)
+    embedded_at: datetime = Field(default_factory=utcnow, index=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
@@ -39,6 +39,9 @@ Money = Annotated[float, Field(ge=0, le=1_000_000_000, allow_inf_nan=False)]
 Quota = Annotated[int, Field(ge=1, le=10**12)]
 Stars = Annotated[int, Field(ge=1, le=5)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+# A charge (positive) or a credit (negative) the caller saw on a quote.
+SignedMoney = Annotated[float, Field(ge=-1_000_000_000, le=1_000_000_000, allow_inf_nan=False)]
 
 CONTACT = "Contact"
 UNLIMITED = "Unlimited"
@@ -108,6 +111,8 @@ class Ratings(ReadModel):
     value: float | None
     review_count: int
     distribution: RatingDistribution = Field(description="Reviews per overall star rating")
+    demo_review_count: int = Field(
+        default=0, description="How many of the counted reviews are generated demo data, not real users' reviews")
 
 
 class Usage(ReadModel):
@@ -116,6 +121,8 @@ class Usage(ReadModel):
     total_requests: int
     average_latency: float | None = Field(description="Milliseconds, over every request that reported one")
     subscribers: int = Field(description="Active subscriptions")
+    includes_demo_data: bool = Field(
+        default=False, description="Some of these figures come from generated demo usage or demo subscriptions")
 
 
 class LicenseRead(ReadModel):
@@ -204,7 +211,8 @@ class RangeBucket(ReadModel):
 
 class Facets(ReadModel):
     """Each facet counts the listings that match every *other* active filter, so the count next to
-    a value is the number of results you would get by selecting it (for list facets: adding it)."""
+    a value is the number of results you would get by selecting it (for list facets: adding it). When
+    nothing matches, every value of the catalogue is listed, with its count (0 included)."""
 
     category: list[FacetValue]
     provider: list[FacetValue]
@@ -218,11 +226,27 @@ class Facets(ReadModel):
     parameters: list[RangeBucket]
 
 
+class SearchSuggestion(ReadModel):
+    """A change to an empty search that would find something."""
+
+    kind: Literal["remove_filter", "change_query", "remove_query"]
+    label: str = Field(description="The filter to drop (e.g. 'Category: Computer Vision') when `filter` is set, "
+                       "else the new words")
+    filter: str | None = Field(
+        default=None, description="The facet to drop (category, provider, verified, licenseType, commercialUse, "
+        "price, rating, tags, contextLength, parameters); with change_query, dropped as well as changing the words")
+    q: str | None = Field(default=None, description="change_query: the search words to use instead")
+    total: int = Field(description="Listings the changed search finds")
+
+
 class SearchResult(ReadModel):
     items: list[MarketplaceModel]
     next_cursor: str | None = None
     total: int = Field(description="Listings matching the query and every filter")
     facets: Facets
+    suggestions: list[SearchSuggestion] = Field(
+        default_factory=list, description="Only when nothing matches: changes that would find something, the "
+        "most results first (drop a filter, similar words, fewer words)")
 
 
 # --- categories and providers --------------------------------------------------------------
@@ -248,6 +272,8 @@ class ProviderRead(ReadModel):
     rating: float | None
     total_models: int
     review_count: int
+    contact_email: str | None = Field(default=None, description='Where "Contact sales" writes to')
+    contact_demo: bool = Field(default=False, description="The contact address is made-up demo data")
 
 
 class Landing(ReadModel):
@@ -309,7 +335,7 @@ class LicenseInput(InputModel):
 
 class SupportInput(InputModel):
     documentation: Url | None = None
-    email: Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    email: Email | None = None
     response_time: _text(40) | None = None
     languages: list[_text(40)] = Field(default_factory=list, max_length=20)
 
@@ -319,6 +345,7 @@ class ProviderInput(InputModel):
     website: Url | None = None
     verified: bool = False
     description: _text(1000, 0) = ""
+    contact_email: Email | None = Field(default=None, description='Where "Contact sales" writes to')
 
 
 class ListingFields(InputModel):
@@ -443,6 +470,80 @@ class LicenseInfo(ReadModel):
 
 class SubscribeRequest(InputModel):
     tier: _text(40)
+    quoted_at: datetime | None = Field(
+        default=None, description="`quotedAt` of the quote you confirm: a tier change is prorated at that moment "
+        "(within 15 minutes, in the same billing period), so you are billed exactly the quoted amount")
+    expected_amount: SignedMoney | None = Field(
+        default=None, description="`amount` of the quote you confirm; if the action would bill anything else "
+        "(prices changed, a period ended) nothing happens and the answer is MARKET_002 `price_changed`")
+
+
+class PurchaseRequest(InputModel):
+    expected_amount: SignedMoney | None = Field(
+        default=None, description="`amount` of the quote you confirm (MARKET_002 `price_changed` if it differs)")
+
+
+QuoteAction = Literal["subscribe", "cancel", "purchase"]
+
+
+class QuoteRequest(InputModel):
+    """What to price: subscribing to `tier` (a new subscription, a tier change or a resume), cancelling
+    your subscription, or buying the one-time licence."""
+
+    action: QuoteAction
+    tier: _text(40) | None = Field(default=None, description="The tier (action subscribe only)")
+
+    @model_validator(mode="after")
+    def _tier_for_subscribe(self) -> QuoteRequest:
+        if self.action == "subscribe" and not self.tier:
+            raise ValueError("action subscribe needs tier")
+        if self.action != "subscribe" and self.tier:
+            raise ValueError(f"action {self.action} takes no tier")
+        return self
+
+
+class QuoteLine(ReadModel):
+    kind: Literal["period", "proration", "purchase"]
+    description: str
+    amount: float = Field(description="Positive: charged; negative: credited")
+    period_start: UtcDateTime | None = None
+    period_end: UtcDateTime | None = None
+
+
+class Quote(ReadModel):
+    """What an action bills, before it is taken, computed by the function that bills it.
+
+    `amount` is what the action itself bills now (a first period, a prorated tier change, a one-time
+    licence; 0 for a cancel or resume). `due` is what is billed now anyway: periods that have started
+    and are not billed yet (the renewal job bills them within minutes; the action bills them first).
+    """
+
+    listing_id: str
+    listing_name: str
+    action: Literal["subscribe", "change", "resume", "cancel", "purchase"]
+    tier: str | None = Field(description="The tier you are on after the action (cancel: until `activeUntil`)")
+    previous_tier: str | None = Field(description="The tier you are on now, if subscribed")
+    currency: str
+    amount: float = Field(description="Billed by the action now: positive charged, negative credited")
+    due: float = Field(description="Periods already started and not yet billed, billed now as well")
+    lines: list[QuoteLine]
+    refund: float = Field(description="Refunded now (cancelling refunds nothing: use continues to the period end)")
+    recurring_price: float | None = Field(description="Price of each following period; null when nothing more is billed")
+    billing: Billing | None = None
+    requests_quota: int | Literal["Unlimited"] | None = Field(description="Requests per period on the new terms")
+    next_billing_at: UtcDateTime | None = Field(description="When the next period is billed (null: never)")
+    active_until: UtcDateTime | None = Field(description="Cancel: the moment access ends")
+    quoted_at: UtcDateTime = Field(description="The moment the amount is computed for; send it as `quotedAt`")
+    valid_until: UtcDateTime = Field(description="Confirm before this, in the same billing period")
+
+
+class SalesContact(ReadModel):
+    """Who sells the tiers priced "Contact"."""
+
+    name: str
+    email: str | None = Field(description="null when the provider publishes no address")
+    website: str | None = None
+    demo: bool = Field(description="A made-up demo address: mail to it reaches no one")
 
 
 class SubscriptionRead(ReadModel):
@@ -490,6 +591,7 @@ class PricingInfo(Pricing):
     listing_id: str
     subscription: SubscriptionRead | None = Field(description="Your live subscription to this listing")
     purchased: bool = Field(description="Whether you hold a one-time licence")
+    sales_contact: SalesContact | None = Field(default=None, description='Who to ask for "Contact" tiers')
 
 
 class PurchaseRead(ReadModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -46,6 +47,8 @@ from backend.marketplace.seed_data import (
     REVIEW_TEXTS,
     REVIEWER_NAMES,
 )
+from backend.marketplace.service import search_index
+from backend.marketplace.service.categories import COMPANY_PROVIDER_SLUG
 from backend.marketplace.service.counters import count_usage
 from backend.marketplace.service.text import slugify
 
@@ -68,19 +71,28 @@ def seed_marketplace(session: Session) -> str:
     categories = _ensure_categories(session)
     providers = _ensure_providers(session)
     created = _ensure_listings(session, now)
+    corrected = correct_stale_facts(session)
     reviews = usage = 0
     for listing, entry in created:
-        reviews += _insert(session, Review, demo_reviews(entry, listing.id, now))
-        usage += _insert(session, UsageCounter, demo_usage(entry, listing.id, now.date()))
+        used = demo_usage(entry, listing.id, now.date())
+        usage += _insert(session, UsageCounter, used)
+        reviews += _insert(session, Review, demo_reviews(entry, listing.id, now,
+                                                         consumers=sorted({r["consumer"] for r in used})))
     extras = _demo_customer(session, {lst.slug: lst for lst, _ in created}, now)
     company = publish_company_models(session)
-    if categories or providers or created or company or extras:
+    if created or company or corrected:  # one embedding job: every listing without a vector, and changed ones
+        search_index.schedule_embeddings(session=session, actor=SYSTEM, listing_ids=[
+            *search_index.missing_embeddings(session=session, limit=1000),
+            *session.exec(select(Listing.id).where(col(Listing.slug).in_(corrected))).all()])
+    contacts = _demo_contacts(session)
+    if categories or providers or created or company or extras or contacts:
         audit.record(session=session, actor=None, actor_name="seed", action="marketplace.seed",
                      entity_type="marketplace_listing",
                      summary={"categories": categories, "providers": providers, "listings": len(created),
-                              "demoReviews": reviews, "demoUsageRows": usage, "companyModels": company})
+                              "demoReviews": reviews, "demoUsageRows": usage, "companyModels": company,
+                              "demoContacts": contacts})
     if not (created or company):
-        return "marketplace present"
+        return f"marketplace present; corrected {', '.join(corrected)}" if corrected else "marketplace present"
     return (f"{len(created)} listings, {categories} categories, {providers} providers, {reviews} demo reviews, "
             f"{usage} demo usage rows, {company} company models")
 
@@ -95,12 +107,18 @@ def _ensure_categories(session: Session) -> int:
     return len([c for c in CATEGORIES if c[0] not in have])
 
 
+def demo_contact(slug: str) -> str:
+    """A made-up sales address for a seeded provider (example.com is reserved: mail to it reaches no one)."""
+    return f"sales@{slug}.example.com"
+
+
 def _ensure_providers(session: Session) -> int:
     have = set(session.exec(select(Provider.slug)).all())
     for slug, name, verified, website in PROVIDERS:
         if slug not in have:
             session.add(Provider(id=new_id("provider"), slug=slug, name=name, verified=verified, website=website,
-                                 description=f"{name} — models listed from public model cards."))
+                                 description=f"{name} — models listed from public model cards.",
+                                 contact_email=demo_contact(slug), contact_is_demo=True))
     session.flush()
     return len([p for p in PROVIDERS if p[0] not in have])
 
@@ -126,9 +144,60 @@ def _ensure_listings(session: Session, now: datetime) -> list[tuple[Listing, dic
     for entry in LISTINGS:
         if slugify(entry["name"]) in have:
             continue
-        listing = service.publish_listing(session=session, actor=SYSTEM, data=listing_input(entry))
+        listing = service.publish_listing(session=session, actor=SYSTEM, data=listing_input(entry), embed=False)
         created.append((listing, entry))
     return created
+
+
+# Facts earlier versions of this seed stated wrongly: slug -> {field: the wrong value}. A listing that still
+# states one gets the value of `seed_data` (a value a curator has changed since is left alone).
+STALE_FACTS: dict[str, dict[str, Any]] = {
+    "gemini-1-5-pro": {"release_date": date(2024, 5, 14), "last_updated": date(2024, 5, 14),
+                       "description": "Google's long-context multimodal model: up to 2 million input tokens."},
+    "code-llama-34b": {"context_length": 16_384, "description": "Llama 2 specialised for code generation and "
+                                                                "infilling; trained on 16K-token sequences."},
+    "llava-next-mistral-7b": {"provider": "hugging-face"},
+    "stable-diffusion-v1-5": {"provider": "stability-ai", "description": "The widely used latent diffusion "
+                                                                         "text-to-image model, under CreativeML OpenRAIL-M."},
+    "claude-3-5-sonnet": {"features": ["200K-token context", "Vision", "Tool use", "Computer use (beta)"]},
+    "gpt-4o": {"last_updated": date(2024, 5, 13)},
+}
+
+
+def correct_stale_facts(session: Session) -> list[str]:
+    """Give seeded listings that still state a fact STALE_FACTS names the value of `seed_data`; returns
+    the slugs corrected."""
+    entries = {slugify(e["name"]): e for e in LISTINGS}
+    providers = {p.slug: p for p in session.exec(select(Provider)).all()}
+    corrected = []
+    for slug, stale in STALE_FACTS.items():
+        listing = session.exec(select(Listing).where(Listing.slug == slug, col(Listing.removed_at).is_(None))).first()
+        entry = entries.get(slug)
+        if listing is None or entry is None:
+            continue
+        right = {"release_date": date.fromisoformat(entry["releaseDate"]),
+                 "last_updated": date.fromisoformat(entry["lastUpdated"]), "context_length": entry["context"],
+                 "description": entry["description"], "features": entry["features"], "provider": entry["provider"]}
+        current_provider = next((k for k, v in providers.items() if v.id == listing.provider_id), None)
+        changed = []
+        for field, wrong in stale.items():
+            if field == "provider":
+                if current_provider == wrong and right["provider"] in providers:
+                    listing.provider_id = providers[right["provider"]].id
+                    changed.append(field)
+            elif getattr(listing, field) == wrong:
+                setattr(listing, field, right[field])
+                changed.append(field)
+        if changed:
+            listing.updated_at = utcnow()
+            session.add(listing)
+            session.flush()
+            search_index.index_listing(session, listing)
+            audit.record(session=session, actor=None, actor_name="seed", action="marketplace.listing.update",
+                         entity_type="marketplace_listing", entity_id=listing.id,
+                         summary={"fields": changed, "reason": "corrected a fact of the public model card"})
+            corrected.append(slug)
+    return corrected
 
 
 def _insert(session: Session, table: type, rows: list[dict[str, Any]]) -> int:
@@ -141,9 +210,15 @@ def _clamp(value: float, low: int = 1, high: int = 5) -> int:
     return max(low, min(high, round(value)))
 
 
-def demo_reviews(entry: dict[str, Any], listing_id: str, now: datetime) -> list[dict[str, Any]]:
-    """Deterministic demo reviews of one listing (rows for `marketplace_review`)."""
+def demo_reviews(entry: dict[str, Any], listing_id: str, now: datetime,
+                 consumers: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Deterministic demo reviews of one listing (rows for `marketplace_review`), each written as a demo
+    consumer: about half by consumers of the listing's demo usage (`consumers`), marked verified use, the
+    others by consumers without usage of it, never marked verified."""
     rng = random.Random(f"{DEMO_SEED}:reviews:{entry['name']}")
+    users = list(consumers)
+    rng.shuffle(users)
+    used = set(users)
     popularity = entry["popularity"]
     quality = rng.uniform(3.5, 4.6) + (0.2 if popularity >= 4 else 0.0)
     released = datetime.fromisoformat(entry["releaseDate"]).replace(tzinfo=UTC)
@@ -156,10 +231,18 @@ def demo_reviews(entry: dict[str, Any], listing_id: str, now: datetime) -> list[
         aspects = {a: (_clamp(overall + rng.choice((-1, 0, 0, 0, 1))) if rng.random() < 0.8 else None)
                    for a in service.ASPECTS}
         at = since + (now - since) * rng.random()
+        verified = bool(users) and rng.random() < 0.5
+        if verified:
+            consumer = users.pop()
+        else:  # someone who never used it (one review per consumer)
+            consumer = f"demo:{rng.randrange(10_000):04d}"
+            while consumer in used:
+                consumer = f"demo:{rng.randrange(10_000):04d}"
+        used.add(consumer)
         rows.append({"id": new_id("review"), "listing_id": listing_id, "user_id": None,
                      "author_name": rng.choice(REVIEWER_NAMES), "overall": overall, **aspects, "title": title,
-                     "text": text, "verified_use": rng.random() < 0.45, "is_demo": True, "created_at": at,
-                     "updated_at": at})
+                     "text": text, "verified_use": verified, "is_demo": True, "demo_consumer": consumer,
+                     "created_at": at, "updated_at": at})
     return rows
 
 
@@ -220,6 +303,19 @@ def _demo_customer(session: Session, created: dict[str, Listing], now: datetime)
     return 1
 
 
+def _demo_contacts(session: Session) -> int:
+    """Demo sales addresses for the seeded providers without one (seeded before providers had a contact)
+    and for the company provider (a real install sets its own, or its publishers are asked)."""
+    seeded = {slug for slug, *_rest in PROVIDERS} | {COMPANY_PROVIDER_SLUG}
+    rows = session.exec(select(Provider).where(col(Provider.slug).in_(seeded), col(Provider.contact_email).is_(None))).all()
+    for row in rows:
+        row.contact_email = demo_contact(row.slug) if row.slug != COMPANY_PROVIDER_SLUG else "ai-platform@company.example.com"
+        row.contact_is_demo = True
+        session.add(row)
+    session.flush()
+    return len(rows)
+
+
 def publish_company_models(session: Session) -> int:
     """Publish up to four demo catalog models as company listings, if the catalog (and its seed) is there.
     Models in deployment or monitoring come first."""
@@ -237,7 +333,7 @@ def publish_company_models(session: Session) -> int:
         try:
             with session.begin_nested():
                 service.publish_listing(session=session, actor=publisher, data=s.ListingCreate.model_validate(
-                    {"sourceModelId": model.id, "category": category.slug, "pricing": COMPANY_PRICING}))
+                    {"sourceModelId": model.id, "category": category.slug, "pricing": COMPANY_PRICING}), embed=False)
         except AISystemError as exc:
             log.warning("company model %s not published: %s", model.id, exc)
             continue

@@ -4,6 +4,7 @@ dataset's ACL hides it, and the forms check the service's rules before anything 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 import reflex as rx
@@ -238,3 +239,218 @@ async def test_the_url_names_the_tab_and_the_profile_column(root_state, demo_use
     path, replace = navigation(DatasetDetailState.select_column.fn(detail, "sentiment"))
     assert path.endswith("column=sentiment") and replace and detail.selected_column == "sentiment"
 
+
+
+# --- the Data tab, download and delete -------------------------------------------------------------------
+
+
+def numbered_csv(rows: int) -> bytes:
+    """`rows` rows with a number, a score (every seventh missing) and a name."""
+    lines = ["n,score,name"] + [f"{i},{'' if i % 7 == 0 else (i * 37) % 101},name {i}" for i in range(rows)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def opened(state, dataset_id: str, query: str) -> None:  # noqa: ANN001
+    state.router = RouterData(url=ReflexURL(f"http://testserver{routes.DATASETS}/{dataset_id}?{query}"))
+
+
+def column_of(state, name: str) -> list[str]:  # noqa: ANN001
+    at = [c.name for c in state.data_columns].index(name)
+    return [row.cells[at].text for row in state.data_rows]
+
+
+@pytest.mark.anyio
+async def test_the_data_tab_pages_sorts_and_filters_in_the_url(root_state, demo_users, principals) -> None:
+    dataset_id = own_dataset(principals, data=numbered_csv(120))
+    detail = await detail_for(root_state, demo_users["data_scientist"], dataset_id)
+    opened(detail, dataset_id, "tab=data")
+    await DatasetDetailState.load.fn(detail)
+    assert detail.tab == "data" and detail.data_version == "v1" and detail.data_versions == ["v1"]
+    assert [c.name for c in detail.data_columns] == ["n", "score", "name"]
+    assert [c.type for c in detail.data_columns] == ["Integer", "Integer", "String"]
+    assert detail.data_summary == "Rows 1–50 of 120" and detail.data_has_next
+    assert column_of(detail, "n")[:3] == ["0", "1", "2"] and detail.data_rows[0].number == "1"
+    missing = detail.data_rows[0].cells[1]
+    assert missing.text == "null" and missing.null  # a missing score is marked, not an empty string
+
+    path, replace = await follow(detail, DatasetDetailState.next_rows.fn(detail))
+    assert path.endswith("?tab=data&page=2") and not replace
+    assert detail.data_summary == "Rows 51–100 of 120" and column_of(detail, "n")[0] == "50"
+
+    path, _ = await follow(detail, DatasetDetailState.sort_rows.fn(detail, "score"))
+    assert path.endswith("?tab=data&sort=score") and detail.data_page == 1  # a new order starts at page 1
+    scores = [int(s) for s in column_of(detail, "score")]
+    assert scores == sorted(scores) and detail.data_columns[1].sort == "ascending"
+    path, _ = await follow(detail, DatasetDetailState.sort_rows.fn(detail, "score"))
+    assert path.endswith("sort=score&order=desc") and column_of(detail, "score")[0] == "100"
+    assert "sorted by score, descending" in detail.data_summary
+
+    path, _ = await follow(detail, DatasetDetailState.filter_rows.fn(detail, {"filter": "n < 30  and score is not null"}))
+    assert "filter=n+%3C+30+and+score+is+not+null" in path
+    assert detail.data_summary.startswith("Rows 1–25 of 25 matching the filter (120 in v1)")
+    assert detail.data_filter == "n < 30 and score is not null" and not detail.data_has_next
+
+    # A reload (or a shared link) of the same URL shows the same rows, in a fresh tab too.
+    shown = [row.number for row in detail.data_rows]
+    fresh = await detail_for(root_state, demo_users["data_scientist"], dataset_id)
+    fresh.router = detail.router
+    fresh._data_key = ()
+    await DatasetDetailState.load.fn(fresh)
+    assert [row.number for row in fresh.data_rows] == shown and fresh.data_filter == detail.data_filter
+
+    await follow(detail, DatasetDetailState.filter_rows.fn(detail, {"filter": "nosuch > 1"}))
+    assert detail.data_error == "The filter is not valid: Unknown column 'nosuch'" and detail.data_rows == []
+    await follow(detail, DatasetDetailState.reset_rows.fn(detail))
+    assert detail.data_error == "" and detail.data_summary == "Rows 1–50 of 120"
+    assert detail.router.url.query == "tab=data"
+
+
+@pytest.mark.anyio
+async def test_the_data_tab_shows_an_older_version(root_state, demo_users, principals) -> None:
+    dataset_id = own_dataset(principals)
+    with session_scope() as session:
+        datasets.upload(session=session, actor=principals["data_scientist"], dataset_id=dataset_id,
+                        source=datasets.read_upload_bytes(numbered_csv(3)), filename="small.csv")
+    detail = await detail_for(root_state, demo_users["data_scientist"], dataset_id)
+    opened(detail, dataset_id, "tab=data")
+    await DatasetDetailState.load.fn(detail)
+    assert detail.data_version == "v2" and detail.data_versions == ["v2", "v1"] and len(detail.data_rows) == 3
+    path, _ = await follow(detail, DatasetDetailState.show_version.fn(detail, "v1"))
+    assert path.endswith("tab=data&version=1") and detail.data_version == "v1" and len(detail.data_rows) == 10
+    assert navigation(DatasetDetailState.show_version.fn(detail, "v2"))[0].endswith("?tab=data")  # newest: no param
+    assert DatasetDetailState.show_version.fn(detail, "nonsense") is None
+
+
+@pytest.mark.anyio
+async def test_download_hands_the_browser_the_ui_download_path(root_state, demo_users, principals) -> None:
+    dataset_id = own_dataset(principals)
+    detail = await detail_for(root_state, demo_users["data_scientist"], dataset_id)
+    await DatasetDetailState.load.fn(detail)
+    events = as_list(await DatasetDetailState.download.fn(detail, "csv", ""))
+    download = next(e for e in events if "download" in e.handler.fn.__qualname__)
+    args = {name._js_expr: value._var_value for name, value in download.args}
+    assert args["url"] == f"/files/datasets/{dataset_id}?version=1&format=csv"
+    assert args["filename"].endswith("-v1.csv") and not detail.downloading
+    assert toasted(as_list(await DatasetDetailState.download.fn(detail, "exe", "")))
+    assert toasted(as_list(await DatasetDetailState.download.fn(detail, "csv", "v9")))
+    stranger = await detail_for(root_state, demo_users["data_engineer"], dataset_id)
+    assert toasted(as_list(await DatasetDetailState.download.fn(stranger, "parquet", "")))
+
+
+@pytest.mark.anyio
+async def test_only_the_owner_deletes_and_the_page_returns_to_the_list(root_state, demo_users, principals) -> None:
+    dataset_id = own_dataset(principals)
+    with session_scope() as session:
+        datasets.share(session=session, actor=principals["data_scientist"], dataset_id=dataset_id,
+                       entry={"subject_type": "user", "subject": demo_users["data_engineer"], "permission": "write"})
+    writer = await detail_for(root_state, demo_users["data_engineer"], dataset_id)
+    await DatasetDetailState.load.fn(writer)
+    assert writer.found and writer.may_write and not writer.may_delete  # no Delete button
+    assert toasted(as_list(await DatasetDetailState.delete_dataset.fn(writer)))  # a forged event changes nothing
+
+    owner = await detail_for(root_state, demo_users["data_scientist"], dataset_id)
+    await DatasetDetailState.load.fn(owner)
+    assert owner.may_delete
+    DatasetDetailState.open_delete.fn(owner, True)
+    assert owner.delete_open and "removed for good after 30 days" in owner.delete_note
+    with session_scope() as session:
+        assert session.get(Dataset, dataset_id).deleted_at is None
+    events = as_list(await DatasetDetailState.delete_dataset.fn(owner))
+    assert redirects_to(events, routes.DATASETS) and not owner.delete_open
+    assert any("Deleted “Private feedback”" in str(e) for e in events)
+    with session_scope() as session:
+        assert session.get(Dataset, dataset_id).status == "deleted"
+    listing = await root_state.get_state(DatasetsState)
+    await DatasetsState.load.fn(listing)
+    assert dataset_id not in [r["id"] for r in listing.rows]
+
+
+def test_every_quality_gauge_shows_its_name_inside_its_figure() -> None:
+    """plotly.js draws a gauge's title above its axis; a visible axis without tick labels put the titles
+    above the figure, where nobody saw them. Each gauge now has an invisible axis and room for its title."""
+    from aisystem_app.state.catalog.datasets.view import QUALITY_KEYS, quality_figure
+
+    figures = quality_figure({"overall": 0.9, "completeness": 1.0, "validity": 0.5, "consistency": None,
+                              "accuracy": 0.75})
+    assert [f.data[0].title.text for f in figures] == ["Overall", "Completeness", "Validity",
+                                                       "Consistency: no score", "Accuracy"]
+    assert len(QUALITY_KEYS) == len(figures) == 5
+    for figure in figures:
+        gauge = figure.data[0]
+        assert gauge.gauge.axis.visible is False and figure.layout.margin.t >= 24
+    assert figures[2].data[0].mode == "gauge+number" and figures[3].data[0].mode == "gauge"  # no score: no "0 %"
+    assert quality_figure(None) == []
+
+
+# --- the upload dialog: import options and preview (issue 11) -----------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_the_upload_dialog_previews_with_its_options_and_imports_what_it_showed(root_state, demo_users,
+                                                                                      principals) -> None:
+    from aisystem_app.state.catalog.datasets.forms import parse_import_options
+
+    dataset_id = own_dataset(principals, data=None)
+    detail = await detail_for(root_state, demo_users["data_scientist"], dataset_id)
+    await DatasetDetailState.load.fn(detail)
+    DatasetDetailState.open_upload.fn(detail, True)
+    data = (b"# exported by logger v2\n# units: degC\nstation;temp;note\nA;1.5;ok\nB;?;late\nC;2.0;NA\n"
+            b"D;3.5;fine\nE;4.0;x\n")
+    events = as_list(await DatasetDetailState.preview_upload.fn(detail, await chunks_of(data, "logger.csv")))
+    assert not toasted(events) and detail.has_pending and detail.preview_name == "logger.csv"
+    facts = {f.label: f.value for f in detail.preview_facts}
+    assert facts["Separator"] == "Semicolon (detected)" and facts["Encoding"] == "UTF-8"
+    assert facts["Comment lines"] == "starting with # (detected)" and facts["Header"] == "First row (detected)"
+    assert facts["Missing values found"] == "NA × 1"
+    assert detail.preview_header == ["station", "temp", "note"] and len(detail.preview_rows) == 5
+    assert detail.preview_columns[1].type == "String"  # '?' keeps the numbers text…
+    assert any("'?'" in w for w in detail.preview_warnings)  # …and the preview says why
+    assert detail.preview_rows[2] == ["C", "2.0", "—"]  # NA is a missing value, shown as such
+    assert detail.preview_note == "The first 5 rows; types and missing values from all 5 rows."
+
+    assert DatasetDetailState.toggle_na_token.fn(detail, "?", True) is not None  # asks for a new preview
+    await DatasetDetailState.refresh_preview.fn(detail)
+    assert detail.preview_columns[1].type == "Float" and detail.preview_columns[1].missing == "1 missing"
+    assert detail.preview_rows[1] == ["B", "—", "late"] and not any("'?'" in w for w in detail.preview_warnings)
+
+    DatasetDetailState.choose_import_option.fn(detail, "skip_rows", "-3")  # shown under its input; nothing read
+    await DatasetDetailState.refresh_preview.fn(detail)
+    assert detail.import_errors["skip_rows"] == "Enter a whole number from 0"
+    assert DatasetDetailState.choose_import_option.fn(detail, "separator", "nonsense") is None  # not a choice
+    DatasetDetailState.choose_import_option.fn(detail, "skip_rows", "0")
+    DatasetDetailState.choose_import_option.fn(detail, "separator", ",")  # a wrong separator: one column, and said
+    await DatasetDetailState.refresh_preview.fn(detail)
+    assert detail.import_errors["skip_rows"] == "" and detail.preview_header == ["station;temp;note"]
+    DatasetDetailState.choose_import_option.fn(detail, "separator", "detect")
+    await DatasetDetailState.refresh_preview.fn(detail)
+
+    pending = Path(detail._pending)
+    await DatasetDetailState.import_previewed.fn(detail)
+    assert version_count(dataset_id) == 1 and detail.has_data and not detail.has_pending and not pending.exists()
+    assert not detail.upload_open and {f.name: f.type for f in detail.fields}["temp"].lower().startswith("float")
+    with session_scope() as session:
+        version = session.exec(select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id)).one()
+        assert "?" in version.import_options["naValues"] and version.source_dialect["separator"] == ";"
+        assert version.source_dialect["commentGuessed"] and version.record_count == 5
+    assert parse_import_options({"header": "no", "header_rows": "2"}, [""])[0] == {
+        "form": "headerRows needs header: a file without a header has no header rows"}
+
+
+@pytest.mark.anyio
+async def test_closing_the_dialog_removes_the_previewed_file_and_a_bad_file_is_explained(root_state, demo_users,
+                                                                                         principals) -> None:
+    dataset_id = own_dataset(principals, data=None)
+    detail = await detail_for(root_state, demo_users["data_scientist"], dataset_id)
+    await DatasetDetailState.load.fn(detail)
+    DatasetDetailState.open_upload.fn(detail, True)
+    await DatasetDetailState.preview_upload.fn(detail, await chunks_of(b"%PDF-1.7\n\x00\x01binary", "report.csv"))
+    assert "PDF" in detail.preview_problem and detail.preview_facts == []
+    pending = Path(detail._pending)
+    assert pending.exists()
+    DatasetDetailState.open_upload.fn(detail, False)
+    assert not pending.exists() and not detail.has_pending and detail.preview_problem == ""
+    # an upload straight from the dialog uses the options chosen there
+    DatasetDetailState.open_upload.fn(detail, True)
+    DatasetDetailState.choose_import_option.fn(detail, "short_rows", "pad")
+    await DatasetDetailState.upload.fn(detail, await chunks_of(b"a,b,c\n1,2,3\n4,5\n", "short.csv"))
+    assert detail.upload_error == "" and version_count(dataset_id) == 1

@@ -273,3 +273,110 @@ async def test_refused_uploads_leave_no_temp_file(root_state, demo_users, model_
         assert events and not detail.uploading
     assert not any(artifacts.temp_root().glob("*"))
     assert not any(v.has_artifact for v in detail.versions)
+
+
+# --- what the pages say about searches, artifacts and metrics -----------------------------------------------
+
+
+@pytest.fixture
+def catalog(demo_users, model_id, monkeypatch):
+    """Four more models beside the churn predictor, embedded with the test encoder (a word in common
+    is a match; see tests/backend/catalog/model_registry/conftest.py)."""
+    from backend.auth.principal import Principal
+    from backend.catalog.model_registry import search
+    from tests.backend.catalog.model_registry.conftest import use_fake_encoder
+
+    actor = Principal(user_id=demo_users["ml_engineer"], username="ml_engineer", role="ml_engineer")
+    models = [("Customer Sentiment Analyzer", "NLP", "Reads customer e-mails and tells whether they are angry."),
+              ("Ticket Router", "NLP", "Routes support tickets to a team."),
+              ("Defect Detector", "Vision", "Spots scratches on photos."),
+              ("Call Transcriber", "Speech", "Transcribes phone calls.")]
+    use_fake_encoder(monkeypatch)
+    with session_scope() as session:
+        registry.update_model(session=session, actor=actor, model_id=model_id, data=registry.ModelUpdate.model_validate(
+            {"metadata": {"description": "Predicts which customers cancel.", "tags": ["customer"]}}))
+        ids = [registry.create_model(session=session, actor=actor, data=ModelCreate.model_validate(
+            {"name": name, "type": kind, "category": "Demo", "framework": "PyTorch",
+             "metadata": {"description": text}})).id for name, kind, text in models]
+        search.embed_models(session=session, model_ids=[model_id, *ids])
+    yield
+    search.set_encoder(None)
+
+
+@pytest.mark.anyio
+async def test_a_semantic_search_shows_scores_its_cut_off_and_counts_its_results(root_state, demo_users,
+                                                                                 catalog) -> None:
+    await signed_in_as(root_state, demo_users["business_user"])
+    listing = await root_state.get_state(ModelsState)
+    at(listing, f"{routes.MODELS}?q=customer&mode=semantic&sort=name")
+    await ModelsState.load.fn(listing)
+    assert [r["name"] for r in listing.rows] == ["Customer Sentiment Analyzer", "Churn Predictor"]
+    scores = [float(r["score"]) for r in listing.rows]
+    assert listing.scored and scores == sorted(scores, reverse=True) and all(0 < x <= 1 for x in scores)
+    assert all(len(r["score"]) == 4 for r in listing.rows)  # two decimals: 0.56
+    # The chips count the results, not the catalog: three of the five models were left out.
+    assert (listing.counts["type:NLP"], listing.counts["type:Tabular"], listing.counts["type:Vision"]) == (1, 1, 0)
+    assert listing.summary.startswith("2 models by meaning, most similar first: similarity at least 0.05")
+    assert listing.summary.endswith("3 less similar models left out.")
+    assert listing.sort_shown == "relevance" and listing.sort == "name"  # the URL's sort waits for browsing
+    await follow(listing, ModelsState.toggle_filter.fn(listing, "type", "Tabular"))
+    assert [r["name"] for r in listing.rows] == ["Churn Predictor"] and listing.counts["type:NLP"] == 1
+    await follow(listing, ModelsState.clear.fn(listing))
+    assert listing.sort_shown == "name" and not listing.scored and listing.summary == ""
+    assert len(listing.rows) == 5 and listing.counts["type:NLP"] == 2
+
+
+@pytest.mark.anyio
+async def test_a_keyword_search_says_how_many_match(root_state, demo_users, catalog) -> None:
+    await signed_in_as(root_state, demo_users["business_user"])
+    listing = await root_state.get_state(ModelsState)
+    at(listing, f"{routes.MODELS}?q=customer")
+    await ModelsState.load.fn(listing)
+    assert listing.summary == "2 models match every word, best match first." and not listing.scored
+    assert listing.sort_shown == "relevance" and all(r["score"] == "" for r in listing.rows)
+
+
+@pytest.mark.anyio
+async def test_version_cards_show_parameters_the_declared_count_and_opaque_files(root_state, demo_users,
+                                                                                 model_id) -> None:
+    import torch
+    from safetensors.torch import save
+
+    from backend.auth.principal import Principal
+
+    actor = Principal(user_id=demo_users["ml_engineer"], username="ml_engineer", role="ml_engineer")
+    net = torch.nn.Sequential(torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 2))
+    with session_scope() as session:
+        registry.update_model(session=session, actor=actor, model_id=model_id,
+                              data=registry.ModelUpdate(parameters=51))
+        registry.store_artifact(session=session, actor=actor, model_id=model_id, version="1.0.0",
+                                chunks=[save(net.state_dict(), metadata={"config": "{}"})], file_name="w.safetensors")
+        registry.store_artifact(session=session, actor=actor, model_id=model_id, version="1.1.0",
+                                chunks=[b"GGUF\x03\x00external"], file_name="model.gguf", declared_format="opaque")
+    detail = await detail_for(root_state, demo_users["business_user"], model_id)
+    await ModelDetailState.load.fn(detail)
+    cards = {v.version: v for v in detail.versions}
+    assert sum(p.numel() for p in net.parameters()) == 34
+    assert cards["1.0.0"].parameters.startswith("34 parameters (not counting 17 buffer values")
+    assert cards["1.0.0"].declared == "the model declares 51" and cards["1.0.0"].notice == ""
+    assert cards["1.1.0"].artifact.startswith("Opaque file · ") and "never loaded" in cards["1.1.0"].notice
+    assert cards["1.1.0"].parameters == "" and cards["1.1.0"].declared == ""
+
+
+@pytest.mark.anyio
+async def test_the_score_chart_axis_and_caption_agree_with_the_data(root_state, demo_users, model_id) -> None:
+    detail = await detail_for(root_state, demo_users["business_user"], model_id)
+    await ModelDetailState.load.fn(detail)
+    assert detail.has_scores and detail.has_others
+    axis = detail.score_chart.layout.yaxis
+    assert tuple(axis.range) == (0.85, 0.95) and axis.title.text == "Score"  # accuracy 0.88 and 0.91
+    assert detail.score_caption == "Accuracy: scores between 0 and 1. The axis shows 0.85 to 0.95."
+    assert detail.other_caption.startswith("Latency (ms)")
+    assert detail.other_chart.layout.yaxis.range is None  # other metrics keep their own scale
+
+
+def test_the_score_axis_never_leaves_zero_to_one() -> None:
+    assert view.score_range([0.981]) == (0.95, 1.0)  # one version: not a 0.5-1.5 axis around it
+    assert view.score_range([0.0, 1.0]) == (0.0, 1.0)
+    assert view.score_range([0.902, 0.945]) == (0.85, 1.0)
+    assert view.score_range([0.3]) == (0.25, 0.35)

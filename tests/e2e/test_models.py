@@ -183,3 +183,52 @@ def test_markup_in_a_model_renders_as_text(page: Page) -> None:
     page.locator("#tab-lineage").click()
     expect(page.locator("#lineage-graph .js-plotly-plot")).to_contain_text(XSS_PAYLOAD)
     assert page.locator("main img[src=x]").count() == 0 and dialogs == []
+
+
+ANGRY_EMAILS = "find me something that reads customer emails and tells me if they are angry"
+
+
+def test_semantic_search_shows_scores_counts_its_results_and_an_honest_sort(page: Page) -> None:
+    """A question in plain words: the models it returns each show their similarity, the list says how
+    many less similar models it left out, the type chips count the results (not the catalog), and the
+    sort box says the list is ranked by relevance."""
+    sign_in(page, "business_user")
+    page.locator(f"#main-nav a[href='{routes.MODELS}']").click()
+    expect(page.locator("#models-table [data-model]").first).to_be_visible()
+    expect(page.locator("#models-sort")).to_have_text("Newest")
+    catalog_size = sum(int(n) for n in page.locator("[data-filter=type] [data-count]").all_inner_texts())
+    page.locator("#search-mode").get_by_role("radio", name="Semantic").click()
+    page.locator("#models-search").fill(ANGRY_EMAILS)
+    page.locator("#models-search-submit").click()
+    expect(page).to_have_url(re.compile(r"mode=semantic"))
+
+    def check_results() -> None:
+        summary = page.locator("#search-summary")
+        # The server loads the sentence encoder on its first semantic search (seconds on a busy machine).
+        expect(summary).to_contain_text("by meaning, most similar first", timeout=90_000)
+        rows = page.locator("#models-table [data-model]")
+        expect(rows.first.locator(".model-link")).to_have_text(SEEDED)
+        expect(page.locator("#score-header")).to_have_text("Similarity")
+        shown = rows.count()
+        scores = [float(s) for s in page.locator("#models-table .score").all_inner_texts()]
+        assert len(scores) == shown and scores == sorted(scores, reverse=True) and all(0 < s <= 1 for s in scores)
+        assert 1 <= shown < catalog_size  # cut off by relevance, not the whole catalog
+        left_out = catalog_size - shown
+        expect(summary).to_contain_text(re.compile(rf"^{shown} models? by meaning.*\b{left_out} less similar models? left out\.$"))
+        counted = sum(int(n) for n in page.locator("[data-filter=type] [data-count]").all_inner_texts())
+        assert counted == shown  # the chips count the results
+        expect(page.locator("#models-sort")).to_have_text("Relevance")
+        expect(page.locator("#models-sort")).to_be_disabled()
+
+    check_results()
+    page.reload()  # the URL holds the view
+    check_results()
+    nlp = page.locator("[data-filter=type][data-value=NLP]")
+    nlp_count = int(nlp.locator("[data-count]").inner_text())
+    nlp.click()
+    expect(nlp).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#models-table [data-model]")).to_have_count(nlp_count)
+    page.locator("#clear-filters").click()
+    expect(page.locator("#models-sort")).to_have_text("Newest")
+    expect(page.locator("#search-summary")).to_have_count(0)
+    expect(page.locator("#score-header")).to_have_count(0)

@@ -10,10 +10,11 @@ import reflex as rx
 from aisystem_app import routes
 from aisystem_app.components.data_table import pagination
 from aisystem_app.components.feedback import empty_state, panel
+from aisystem_app.components.filter_panel import collapsible_filters
 from aisystem_app.components.layout import page_header, protected_page
 from aisystem_app.components.listing_card import card_grid
 from aisystem_app.pages.marketplace.landing import search_box
-from aisystem_app.state.marketplace.browse import SORTS, FacetGroup, FacetOption, SearchState
+from aisystem_app.state.marketplace.browse import SORTS, FacetGroup, FacetOption, SearchState, SuggestionView
 
 
 def facet_option(key: rx.Var[str], option: rx.Var[FacetOption]) -> rx.Component:
@@ -32,6 +33,8 @@ def facet_option(key: rx.Var[str], option: rx.Var[FacetOption]) -> rx.Component:
         data_facet=key,
         data_value=option.value,
         data_selected=rx.cond(option.selected, "true", "false"),
+        # Kept on an empty result: a value that would find nothing is dimmed (a chosen one stays clear).
+        opacity=rx.cond((option.count == 0) & ~option.selected, "0.55", "1"),
     )
 
 
@@ -72,6 +75,35 @@ def sort_select() -> rx.Component:
     )
 
 
+def suggestion(item: rx.Var[SuggestionView]) -> rx.Component:
+    """One change that would find something, as a link, with how many models it finds."""
+    return rx.hstack(
+        rx.icon("corner-down-right", size=14, color=rx.color("gray", 10)),
+        rx.link(item.text, href=item.href, size="2", class_name="suggestion"),
+        rx.text(item.count, size="1", color_scheme="gray"),
+        align="center",
+        spacing="2",
+    )
+
+
+def no_results() -> rx.Component:
+    """Nothing matches: say what was searched and offer the changes that would find something."""
+    return rx.vstack(
+        empty_state(SearchState.empty_title, "", icon="search-x"),
+        rx.cond(
+            SearchState.suggestions.length() > 0,
+            rx.vstack(rx.text("Try instead:", size="2", weight="medium"),
+                      rx.foreach(SearchState.suggestions, suggestion), spacing="2", align="start"),
+            rx.text("Try other words, or fewer filters.", size="2", color_scheme="gray"),
+        ),
+        align="center",
+        spacing="2",
+        width="100%",
+        padding_bottom="2rem",
+        id="no-results",
+    )
+
+
 def results() -> rx.Component:
     """The count, sort, cards and pager."""
     return rx.vstack(
@@ -79,7 +111,7 @@ def results() -> rx.Component:
                           custom_attrs={"data-query": SearchState.shown_query}), rx.spacer(),
                   sort_select(), width="100%", align="center"),
         panel(SearchState.loading, SearchState.cards, card_grid(SearchState.cards, grid_id="search-results"),
-              empty_state("No models match", "Try fewer filters or other words.", icon="search-x"),
+              no_results(),
               rows=4, height="8rem"),
         pagination(SearchState, "Previous", "Next", padding_top="0"),
         spacing="3",
@@ -93,12 +125,12 @@ def results() -> rx.Component:
 def browse() -> rx.Component:
     """Search and filter the catalogue."""
     return rx.vstack(
-        page_header("Search by name, provider or tag, and narrow down with the filters.",
+        page_header("Search in your own words, by name, provider or tag, and narrow down with the filters.",
                     rx.link("Marketplace home", href=routes.MARKETPLACE, size="2")),
         # Keyed by the query so the box shows the URL's text after each navigation.
         rx.box(search_box(SearchState.submit_query, SearchState.query), key=SearchState.query, width="100%"),
         rx.grid(
-            rx.box(sidebar(), width="100%"),
+            collapsible_filters(sidebar()),  # behind a "Filters" button on a phone: results come first
             results(),
             columns=rx.breakpoints(initial="1", md="15rem 1fr"),
             spacing="5",

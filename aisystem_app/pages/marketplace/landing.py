@@ -36,10 +36,12 @@ def category_tile(tile: rx.Var[CategoryTile]) -> rx.Component:
     icon = rx.match(tile.icon, *[(name, rx.icon(name, size=20)) for name in CATEGORY_ICONS], rx.icon("shapes", size=20))
     return link_card(
         rx.hstack(
-            rx.center(icon, width="2.5rem", height="2.5rem", min_width="2.5rem", border_radius="var(--radius-3)",
-                      background_color=rx.color("accent", 3), color=rx.color("accent", 11)),
+            # No icon on a phone: the two columns leave the names too little room beside it.
+            rx.el.div(rx.center(icon, width="2.5rem", height="2.5rem", min_width="2.5rem",
+                                border_radius="var(--radius-3)", background_color=rx.color("accent", 3),
+                                color=rx.color("accent", 11)), display=["none", "block"]),
             rx.vstack(rx.text(tile.name, size="2", weight="medium"),
-                      rx.text(tile.count, size="1", color_scheme="gray"), spacing="0", align="start"),
+                      rx.text(tile.count, size="1", color_scheme="gray"), spacing="0", align="start", min_width="0"),
             align="center",
             spacing="3",
         ),
@@ -68,8 +70,9 @@ def landing() -> rx.Component:
         page_header("Discover models from many providers and from your own company.",
                     rx.link("Browse all models", href=routes.MARKETPLACE_SEARCH, size="2", id="browse-all")),
         search_box(MarketplaceState.search, autofocus=True),
+        # Two columns on a phone too, so the featured models start on the first screen.
         rx.grid(rx.foreach(MarketplaceState.categories, category_tile),
-                columns=rx.breakpoints(initial="1", sm="2", lg="3"), spacing="3", width="100%", id="category-tiles"),
+                columns=rx.breakpoints(initial="2", lg="3"), spacing="3", width="100%", id="category-tiles"),
         row("Featured", "Picked by the marketplace's curators.", MarketplaceState.featured, "featured-row"),
         row("Trending", "Most activity over the last two weeks.", MarketplaceState.trending, "trending-row"),
         row("New", "The latest releases.", MarketplaceState.new, "new-row"),

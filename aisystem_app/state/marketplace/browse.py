@@ -1,7 +1,9 @@
 """The browse page: the URL's query parameters are the search, so a search can be shared as a link.
 
 Every change (search text, a facet, the sort) navigates to the new URL; loading the page reads the
-parameters, asks the service for one page of results with facet counts, and shows them.
+parameters, asks the service for one page of results with facet counts, and shows them. The service
+finds listings by keyword and by meaning; when nothing matches, the page keeps every facet on screen
+and offers the service's suggestions (drop a filter, similar or fewer words) as links.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ from aisystem_app.state.marketplace.common import card_of, search_href
 from aisystem_app.state.session import invoke
 from aisystem_app.state.url import MAX_PARAM, clean_query
 from backend.auth.principal import Principal
+from backend.core import semantic
+from backend.core.db import session_scope
 from backend.core.pagination import PageParams
 from backend.marketplace import schemas as s
 from backend.marketplace import service as market
+from backend.marketplace.service import search_index
 
 PAGE_SIZE = 24
 # URL parameter -> (facet of the search result, heading); list facets take several values (comma-separated).
@@ -32,6 +37,9 @@ FACET_ORDER = ("category", "provider", "verified", "licence", "commercial", "pri
 SORTS = {"relevance": "Best match", "rating": "Highest rated", "popularity": "Most popular",
          "newest": "Newest", "price": "Lowest price", "name": "Name"}
 PARAMS = frozenset({"q", "sort", *LIST_FACETS, *SINGLE_FACETS})
+# A facet as the service names it in a suggestion -> the URL parameter that holds it.
+FACET_PARAMS = {"category": "category", "provider": "provider", "licenseType": "licence", "tags": "tag",
+                "verified": "verified", "commercialUse": "commercial", "price": "price", "rating": "rating"}
 
 
 # --- URL parameters <-> search filters --------------------------------------------------------------
@@ -122,7 +130,7 @@ class FacetGroup:
     options: list[FacetOption] = field(default_factory=list)
 
 
-def _options(facet: list, params: Mapping[str, str], key: str) -> list[FacetOption]:
+def _options(facet: list, params: Mapping[str, str], key: str, every_value: bool = False) -> list[FacetOption]:
     chosen = set(values(params, key)) if key in LIST_FACETS else {params.get(key, "")}
     options = []
     for item in facet:
@@ -132,21 +140,50 @@ def _options(facet: list, params: Mapping[str, str], key: str) -> list[FacetOpti
             value = f"{item.min:g}" if key == "rating" else range_value(item.min, item.max)
         else:
             value = item.value
-        if item.count or value in chosen:
+        if item.count or value in chosen or every_value:
             options.append(FacetOption(value, item.label, item.count, value in chosen))
     return options
 
 
-def facet_groups(facets: s.Facets, params: Mapping[str, str]) -> list[FacetGroup]:
-    """The sidebar: each facet's values with their counts and whether they are chosen."""
+def facet_groups(facets: s.Facets, params: Mapping[str, str], every_value: bool = False) -> list[FacetGroup]:
+    """The sidebar: each facet's values with their counts and whether they are chosen; with `every_value`
+    (nothing matched) the values counting 0 stay too, so the sidebar keeps its shape."""
     specs = {**LIST_FACETS, **SINGLE_FACETS}
     groups = []
     for key in FACET_ORDER:
         attribute, title = specs[key]
-        options = _options(getattr(facets, attribute), params, key)
+        options = _options(getattr(facets, attribute), params, key, every_value)
         if options:
             groups.append(FacetGroup(key, title, options))
     return groups
+
+
+@dataclass
+class SuggestionView:
+    """A change to an empty search, as a link: `Remove the filter “Category: Vision”` · `3 models`."""
+
+    text: str = ""
+    count: str = ""
+    href: str = ""
+
+
+def suggestion_views(suggestions: list[s.SearchSuggestion], params: Mapping[str, str]) -> list[SuggestionView]:
+    """The service's suggestions as links to the browse page with that change made."""
+    views = []
+    for item in suggestions:
+        if item.kind == "remove_filter" and item.filter in FACET_PARAMS:
+            text, changed = f"Remove the filter “{item.label}”", {**params, FACET_PARAMS[item.filter]: ""}
+        elif item.kind == "change_query" and item.q and item.filter in FACET_PARAMS:
+            text = f"Search for “{item.q}” without the filter “{item.label}”"
+            changed = {**params, "q": item.q, FACET_PARAMS[item.filter]: ""}
+        elif item.kind == "change_query" and item.q and item.filter is None:
+            text, changed = f"Search for “{item.q}”", {**params, "q": item.q}
+        elif item.kind == "remove_query":
+            text, changed = "Show every model these filters allow (without the search words)", {**params, "q": ""}
+        else:
+            continue
+        views.append(SuggestionView(text, fmt.plural(item.total, "model"), search_url(changed)))
+    return views
 
 
 @dataclass
@@ -155,6 +192,7 @@ class Results:
     total: int
     next_cursor: str | None
     groups: list[FacetGroup]
+    suggestions: list[SuggestionView] = field(default_factory=list)
 
 
 def run_search(params: Mapping[str, str], cursor: str | None):
@@ -164,9 +202,16 @@ def run_search(params: Mapping[str, str], cursor: str | None):
         result = market.search(session=session, actor=principal, filters=filters_of(params),
                                params=PageParams(limit=PAGE_SIZE, cursor=cursor))
         return Results([card_of(d) for d in result.items], result.total, result.next_cursor,
-                       facet_groups(result.facets, params))
+                       facet_groups(result.facets, params, every_value=result.total == 0),
+                       suggestion_views(result.suggestions, params))
 
     return work
+
+
+def warm_search() -> None:
+    """Get search by meaning ready in this process (run in a background thread, see `semantic.preload`)."""
+    with session_scope(write=False) as session:
+        search_index.warm(session=session)
 
 
 class SearchState(rx.State):
@@ -178,6 +223,7 @@ class SearchState(rx.State):
     sort: str = "relevance"
     cards: list[ListingCard] = []
     groups: list[FacetGroup] = []
+    suggestions: list[SuggestionView] = []
     total: int = 0
     filtered: bool = False
     page_number: int = 1
@@ -191,6 +237,11 @@ class SearchState(rx.State):
         """`24 models`."""
         return fmt.plural(self.total, "model")
 
+    @rx.var
+    def empty_title(self) -> str:
+        """What the empty result says: `No models match “sentiment”`."""
+        return f"No models match “{self.shown_query}”" if self.shown_query else "No models match these filters"
+
     @rx.event(background=True)
     async def load(self):
         """Read the URL's search and show its first page."""
@@ -200,6 +251,7 @@ class SearchState(rx.State):
             self.sort = filters_of(self._params).sort
             self.filtered = bool(set(self._params) - {"sort"})
             self._cursors = [None]
+        semantic.preload(warm_search)  # the encoder and the listings' vectors, loaded while the page opens
         return await self._fetch()
 
     @rx.event(background=True)
@@ -229,6 +281,7 @@ class SearchState(rx.State):
             self.loading = False
             results: Results = outcome.value if outcome.ok else Results([], 0, None, [])
             self.cards, self.total, self.groups = results.cards, results.total, results.groups
+            self.suggestions = results.suggestions
             self._next_cursor, self.has_next = results.next_cursor, results.next_cursor is not None
             self.page_number = len(self._cursors)
             self.shown_query = params.get("q", "")

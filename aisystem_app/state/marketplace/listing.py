@@ -1,12 +1,17 @@
-"""One listing: overview, pricing and subscribing, licence, reviews (and your own), your usage, favourite.
+"""One listing: overview, pricing and subscribing, licence, reviews (and your own), how to call it and
+your usage, favourite.
 
 The page reads everything in one unit of work on load and again after each change, so every figure
-it shows is the service's current one.
+it shows is the service's current one. Money is shown before it is charged: every paid action (a
+subscription, a tier change, a cancellation, a one-time licence) first asks the service for a quote and
+shows its amount in a confirmation; confirming sends the quote back, so what is billed is what was shown.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from urllib.parse import quote as url_quote
 
 import plotly.graph_objects as go
 import reflex as rx
@@ -24,26 +29,45 @@ from aisystem_app.state.marketplace.common import (
     rating_label,
     search_href,
     subscription_view,
+    usage_note,
 )
 from aisystem_app.state.session import invoke
+from aisystem_app.state.url import TabsMixin
 from backend.auth.principal import Principal
+from backend.core.config import get_settings
+from backend.core.errors import AISystemError
 from backend.core.pagination import PageParams
+from backend.core.timeutil import to_utc
 from backend.marketplace import schemas as s
 from backend.marketplace import service as market
 
 REVIEWS_SHOWN = 20
 USAGE_DAYS = 30
+BILLING_SHOWN = 12
+TABS = ("overview", "pricing", "licence", "reviews", "usage")
 STAR_LABELS = [f"{n} ★" for n in range(1, 6)]
 BREAKDOWN_COLOR = {"reviews": "#ffc53d"}
 USAGE_COLOR = {"requests": "#3e63dd"}
 ASPECT_LABELS = {"performance": "Performance", "accuracy": "Accuracy", "ease_of_use": "Ease of use",
                  "support": "Support", "value": "Value for money"}
 RATING_REQUIRED = "Choose from 1 to 5 stars"
+EVERY = {"monthly": "every month", "yearly": "every year"}
+# The serving route of the design (`POST /catalog/endpoints/{endpointId}/predict`) and the header an API key goes in.
+PREDICT_PATH = "/api/v1/catalog/endpoints/{endpoint}/predict"
+API_KEY_PLACEHOLDER = "YOUR_API_KEY"
+# A request body that shows the shape, by the kind of input the listing's category takes.
+EXAMPLE_INPUTS = {
+    "computer-vision": ["<base64-encoded image>"], "image-generation": ["A watercolour lighthouse at dawn"],
+    "speech-audio": ["<base64-encoded audio>"], "multimodal": [{"image": "<base64-encoded image>", "text": "What is shown?"}],
+    "tabular-forecasting": [{"feature_1": 3.2, "feature_2": "A"}], "recommendation": [{"user": "u_123", "k": 10}],
+}
+EXAMPLE_TEXT = ["The delivery arrived late but support sorted it out quickly."]
+RETRY_REASONS = ("price_changed", "quote_expired")
 
 
 @dataclass
 class TierView:
-    """A pricing tier and what its button does: subscribe, change to it, current, or contact sales."""
+    """A pricing tier and what its button does: subscribe, change to it, current, resume, or contact sales."""
 
     name: str = ""
     price: str = ""
@@ -51,6 +75,7 @@ class TierView:
     features: list[str] = field(default_factory=list)
     action: str = "subscribe"
     button: str = "Subscribe"
+    contact_href: str = ""  # contact tiers: a mail to the provider's sales address about this tier
 
 
 @dataclass
@@ -75,6 +100,45 @@ class ReviewView:
 
 
 @dataclass
+class BillingView:
+    """One billing record in words."""
+
+    date: str = ""
+    description: str = ""
+    amount: str = ""
+    credit: bool = False
+
+
+@dataclass
+class ConfirmView:
+    """What a confirmation dialog says about a quote: the amount first, then what follows."""
+
+    title: str = ""
+    headline: str = ""
+    lines: list[str] = field(default_factory=list)
+    button: str = ""
+    danger: bool = False
+
+
+@dataclass
+class CallGuide:
+    """How to call the model, as the Usage tab shows it.
+
+    kind: `endpoint` (a company model served by the platform: examples), `not_deployed` (a company model
+    without an endpoint yet), `unavailable` (a company model the catalog does not show you), `external`
+    (calls are made with the provider's own API, outside the platform).
+    """
+
+    kind: str = "external"
+    text: str = ""
+    endpoints: list[str] = field(default_factory=list)
+    curl: str = ""
+    python: str = ""
+    link_label: str = ""
+    link_href: str = ""
+
+
+@dataclass
 class ListingView:
     """Everything the listing page shows, read in one unit of work."""
 
@@ -96,7 +160,7 @@ def read_listing(listing_id: str):
         kw["listing_id"] = doc.id
         pricing = market.pricing_info(**kw)
         reviews, _cursor = market.list_reviews(**kw, params=PageParams(limit=REVIEWS_SHOWN))
-        usage = market.usage_report(**kw, days=USAGE_DAYS) if pricing.subscription else None
+        usage = market.usage_report(**kw, days=USAGE_DAYS) if pricing.subscription or pricing.purchased else None
         return ListingView(doc, market.is_favorite(**kw), pricing, market.license_info(**kw), reviews,
                            market.own_review(**kw), usage)
 
@@ -121,6 +185,7 @@ def specifications(doc: s.MarketplaceModel) -> list[Fact]:
         ("Average latency", fmt.with_unit(round(doc.usage.average_latency), "ms") if doc.usage.average_latency else None),
         ("Requests served", fmt.count(doc.usage.total_requests)),
         ("Active users (30 days)", fmt.count(doc.usage.active_users)),
+        ("Usage figures", usage_note(doc.usage) or None),
         ("Support", doc.support.response_time),
         ("Languages", ", ".join(doc.support.languages) or None),
     ]
@@ -132,20 +197,41 @@ def source_facts(doc: s.MarketplaceModel) -> list[tuple[str, str | None]]:
     source = doc.source_model
     if source is None or not source.available:
         return []
-    metrics = [(fmt.label(name), fmt.number(value))
-               for name, value in source.metrics.items() if isinstance(value, int | float | str)]
+    # The catalog's figures, worded as its model page words them (accuracy is in the specifications:
+    # the service takes it from the catalog too).
+    metrics = [(fmt.label(name), fmt.metric(name, value)) for name, value in source.metrics.items()
+               if name != "accuracy" and (isinstance(value, int | float | str)
+                                          or isinstance(value, dict) and name.lower().startswith("latency"))]
     return [("Catalog model", source.name), ("Versions", ", ".join(source.versions[:8]) or None),
             ("Endpoints", ", ".join(source.endpoints) or None), *metrics]
 
 
-def tier_views(pricing: s.PricingInfo) -> list[TierView]:
+def catalog_href(doc: s.MarketplaceModel) -> str:
+    """The catalog page of a company listing's model ("" for other listings, or a model you cannot read)."""
+    source = doc.source_model
+    if not doc.source_model_id or source is None or not source.available:
+        return ""
+    return routes.MODEL_DETAIL.replace("[model_id]", doc.source_model_id)
+
+
+def contact_href(contact: s.SalesContact | None, listing: str, tier: str) -> str:
+    """A mail to the sales address about one tier of the listing ("" when there is no address)."""
+    if contact is None or not contact.email:
+        return ""
+    subject = url_quote(f"{listing}: the {tier} tier")
+    return f"mailto:{contact.email}?subject={subject}"
+
+
+def tier_views(pricing: s.PricingInfo, listing: str = "") -> list[TierView]:
     """The tiers, each with what its button does for this user."""
     current = pricing.subscription.tier.lower() if pricing.subscription else None
     cancelling = bool(pricing.subscription and pricing.subscription.cancel_at_period_end)
     views = []
     for tier in pricing.tiers:
+        href = ""
         if tier.price == s.CONTACT:
             action, button = "contact", "Contact sales"
+            href = contact_href(pricing.sales_contact, listing, tier.name)
         elif tier.name.lower() == current:
             action, button = ("resume", "Resume") if cancelling else ("current", "Current plan")
         elif current is not None:
@@ -153,8 +239,58 @@ def tier_views(pricing: s.PricingInfo) -> list[TierView]:
         else:
             action, button = "subscribe", "Subscribe"
         views.append(TierView(tier.name, price_label(tier.price, pricing.currency, pricing.billing),
-                              quota_label(tier.requests), list(tier.features), action, button))
+                              quota_label(tier.requests), list(tier.features), action, button, href))
     return views
+
+
+def signed_amount(amount: float, currency: str) -> str:
+    """`$26.67 charged now`, `$13.33 credited now` or `Nothing charged now`."""
+    if amount > 0:
+        return f"{fmt.money(amount, currency)} charged now"
+    if amount < 0:
+        return f"{fmt.money(-amount, currency)} credited now"
+    return "Nothing charged now"
+
+
+def confirm_view(quote: s.Quote) -> ConfirmView:
+    """The confirmation of a quoted action: the exact amount, what recurs and when, what ends when."""
+    money = lambda amount: fmt.money(amount, quote.currency)  # noqa: E731
+    every = EVERY.get(quote.billing or "", "every period")
+    quota = quota_label(quote.requests_quota) if quote.requests_quota is not None else ""
+    due = [f"Also billed now: {money(line.amount)} for the period that started {fmt.day(line.period_start)} "
+           f"({line.description})." for line in quote.lines if line.kind == "period" and quote.action != "subscribe"]
+    if quote.action == "subscribe":
+        return ConfirmView(
+            f"Subscribe to {quote.tier}", signed_amount(quote.amount, quote.currency),
+            [f"The first period, to {fmt.day(quote.next_billing_at)}: {quota}.",
+             f"Then {money(quote.recurring_price)} {every}, next on {fmt.day(quote.next_billing_at)}, until you cancel.",
+             "Cancelling stops the renewals; use continues to the end of the paid period."],
+            f"Pay {money(quote.amount)} and subscribe" if quote.amount else "Subscribe")
+    if quote.action == "change":
+        change = next(line for line in quote.lines if line.kind == "proration")
+        credited = ", credited to you" if change.amount < 0 else ""
+        return ConfirmView(
+            f"Switch from {quote.previous_tier} to {quote.tier}", signed_amount(quote.amount, quote.currency),
+            [*due, f"That is the price difference between the tiers for the rest of the current period, to "
+                   f"{fmt.day(change.period_end)}{credited}.",
+             f"{quote.tier} ({quota}) applies at once; the requests already made this period still count.",
+             f"Then {money(quote.recurring_price)} {every} from {fmt.day(quote.next_billing_at)}."],
+            f"Switch to {quote.tier}")
+    if quote.action == "resume":
+        return ConfirmView(
+            f"Resume {quote.tier}", signed_amount(quote.amount, quote.currency),
+            [*due, f"{quote.tier} renews at {money(quote.recurring_price)} on {fmt.day(quote.next_billing_at)}, "
+                   f"then {every}, until you cancel."], f"Resume {quote.tier}")
+    if quote.action == "cancel":
+        return ConfirmView(
+            f"Cancel your {quote.tier} subscription?", "Nothing is refunded",
+            [*due, f"You keep {quote.tier} until {fmt.day(quote.active_until)}; then the subscription ends.",
+             "Nothing more is billed. Until then you can resume it from the Pricing tab."],
+            "Cancel subscription", danger=True)
+    licence = quote.lines[0].description if quote.lines else "One-time licence"
+    return ConfirmView(
+        "Buy the one-time licence", f"{money(quote.amount)} charged now, once",
+        [f"{licence}.", "Nothing recurs: no subscription is started."], f"Pay {money(quote.amount)}")
 
 
 def licence_views(info: s.LicenseInfo) -> list[LicenceView]:
@@ -182,11 +318,81 @@ def breakdown_figure(counts: list[int]) -> go.Figure:
 
 
 def usage_figure(report: s.UsageReport) -> go.Figure:
-    """Your requests per day."""
+    """Your requests per day, with labelled axes."""
     figure = stacked_bars([fmt.day(d.day, year=False) for d in report.daily],
                           {"requests": [d.requests for d in report.daily]}, USAGE_COLOR)
-    figure.update_layout(height=260, showlegend=False)
+    figure.update_layout(height=260, showlegend=False, xaxis_title="Day (UTC)", yaxis_title="Requests",
+                         margin={"l": 56, "r": 16, "t": 16, "b": 56})
     return figure
+
+
+def billing_views(report: s.UsageReport | None) -> list[BillingView]:
+    """What you were billed for the listing, newest first: subscription charges and credits, and the
+    one-time licence if you bought it."""
+    if report is None:
+        return []
+    rows = [(b.created_at, BillingView(fmt.day(b.created_at), b.description,
+                                       fmt.money(abs(b.amount), b.currency) + (" credit" if b.amount < 0 else ""),
+                                       b.amount < 0)) for b in report.billing]
+    if report.purchase is not None:
+        bought = report.purchase
+        rows.append((bought.created_at, BillingView(fmt.day(bought.created_at), f"One-time licence ({bought.license_type})",
+                                                    fmt.money(bought.amount, bought.currency))))
+    rows.sort(key=lambda row: to_utc(row[0]), reverse=True)
+    return [view for _at, view in rows[:BILLING_SHOWN]]
+
+
+def example_body(doc: s.MarketplaceModel) -> dict:
+    """A request body of the right shape for the listing's kind of input."""
+    return {"inputs": EXAMPLE_INPUTS.get(doc.category_slug, EXAMPLE_TEXT)}
+
+
+def call_examples(url: str, payload: dict) -> tuple[str, str]:
+    """The same request in curl and in Python (requests), with a placeholder for the API key."""
+    body = json.dumps(payload)
+    curl = (f'curl -X POST "{url}" \\\n'
+            f'  -H "X-API-Key: {API_KEY_PLACEHOLDER}" \\\n'
+            f'  -H "Content-Type: application/json" \\\n'
+            f"  -d '{body}'")
+    python = (f"import requests\n\n"
+              f"response = requests.post(\n"
+              f'    "{url}",\n'
+              f'    headers={{"X-API-Key": "{API_KEY_PLACEHOLDER}"}},\n'
+              f"    json={payload!r},\n"
+              f"    timeout=30,\n"
+              f")\n"
+              f"response.raise_for_status()\n"
+              f"print(response.json())")
+    return curl, python
+
+
+def call_guide(doc: s.MarketplaceModel, origin: str) -> CallGuide:
+    """How to call the listing's model: a company model's endpoint with examples (or why there is none),
+    or the provider's own way for an external one."""
+    if doc.source_model_id:
+        href = routes.MODEL_DETAIL.replace("[model_id]", doc.source_model_id)
+        source = doc.source_model
+        if source is None or not source.available:
+            return CallGuide("unavailable", "This company model's catalog entry is not available to you, so its "
+                             "endpoint cannot be shown. Ask its publisher for access.")
+        name = source.name or doc.name
+        if not source.endpoints:
+            return CallGuide("not_deployed", f"{name} is not deployed to an endpoint yet, so there is nothing to call. "
+                             "Its catalog page shows its versions and where it is in its lifecycle.",
+                             link_label=f"Open {name} in the catalog", link_href=href)
+        endpoint = source.endpoints[0]
+        url = origin.rstrip("/") + PREDICT_PATH.format(endpoint=url_quote(endpoint, safe=""))
+        curl, python = call_examples(url, example_body(doc))
+        return CallGuide("endpoint", f"{name} is served by the platform. Send a POST request to its endpoint with "
+                         f"one of your API keys in the X-API-Key header (replace {API_KEY_PLACEHOLDER}); each request "
+                         "counts against your subscription's quota.", list(source.endpoints), curl, python,
+                         f"Open {name} in the catalog", href)
+    provider = doc.provider.name
+    text = (f"Calls to {doc.name} are made outside this platform, with {provider}'s own API or software, as "
+            f"{provider} documents them. This platform keeps your plan, its quota and what you are billed.")
+    if doc.support.documentation:
+        return CallGuide("external", text, link_label=f"{provider}'s documentation", link_href=doc.support.documentation)
+    return CallGuide("external", text + f" {provider} has published no documentation link here.")
 
 
 def aspects(ratings: s.Ratings) -> list[Fact]:
@@ -232,22 +438,58 @@ def change_favourite(listing_id: str, adding: bool):
     return work
 
 
-def subscribe_to(listing_id: str, tier: str):
-    """A unit of work subscribing the user to a tier (or switching to it, or resuming it)."""
+def quote_for(listing_id: str, action: str, tier: str | None):
+    """A unit of work pricing an action (nothing is written)."""
 
-    def work(session: Session, principal: Principal) -> s.SubscribeResult:
-        return market.subscribe(session=session, actor=principal, listing_id=listing_id, tier=tier)
+    def work(session: Session, principal: Principal) -> s.Quote:
+        return market.quote(session=session, actor=principal, listing_id=listing_id, action=action, tier=tier)
+
+    return work
+
+
+@dataclass
+class Done:
+    """The confirmed action happened: its result."""
+
+    result: s.SubscribeResult | s.SubscriptionRead | s.PurchaseRead
+
+
+@dataclass
+class Requoted:
+    """The quote no longer held (a price changed, the period turned): nothing happened; here is the new one."""
+
+    quote: s.Quote
+
+
+def confirm_quote(listing_id: str, quote: s.Quote):
+    """A unit of work taking the quoted action at the quoted amount, or pricing it again if that no longer holds."""
+
+    def work(session: Session, principal: Principal) -> Done | Requoted:
+        kw = {"session": session, "actor": principal, "listing_id": listing_id}
+        try:
+            if quote.action == "cancel":
+                return Done(market.cancel_subscription(**kw, quoted_at=quote.quoted_at))
+            if quote.action == "purchase":
+                return Done(market.purchase(**kw, expected_amount=quote.amount))
+            return Done(market.subscribe(**kw, tier=quote.tier or "", quoted_at=quote.quoted_at,
+                                         expected_amount=quote.amount))
+        except AISystemError as error:
+            if error.code != "MARKET_002" or error.details.get("reason") not in RETRY_REASONS:
+                raise
+        action = "subscribe" if quote.action in ("change", "resume") else quote.action
+        return Requoted(market.quote(**kw, action=action, tier=quote.tier if action == "subscribe" else None))
 
     return work
 
 
-def cancel(listing_id: str):
-    """A unit of work cancelling the user's subscription at the end of the period."""
-
-    def work(session: Session, principal: Principal) -> s.SubscriptionRead:
-        return market.cancel_subscription(session=session, actor=principal, listing_id=listing_id)
-
-    return work
+def done_message(result: s.SubscribeResult | s.SubscriptionRead | s.PurchaseRead) -> str:
+    """What a confirmed action did, for the toast."""
+    if isinstance(result, s.SubscribeResult):
+        return subscribed_message(result)
+    if isinstance(result, s.PurchaseRead):
+        return f"Licence bought: {fmt.money(result.amount, result.currency)} charged"
+    ends = fmt.day(result.ends_at) if result.ends_at else "the end of the period"
+    return f"Cancelled: {result.tier} stays active until {ends}"
 
 
 def subscribed_message(result: s.SubscribeResult) -> str:
@@ -264,12 +506,13 @@ def money_text(charge: s.BillingRecordRead) -> str:
     return f"{amount} charged" if charge.amount > 0 else f"{amount} credited"
 
 
-class ListingState(rx.State):
-    """The listing page. Every handler acts on the listing of the page's URL."""
+class ListingState(TabsMixin, rx.State):
+    """The listing page. Every handler acts on the listing of the page's URL; the open tab is `?tab=`."""
 
     loading: bool = True
     found: bool = False
     listing_id: str = ""
+    _path_key: str = ""  # the id or slug of the URL this page shows
     name: str = ""
     description: str = ""
     category: str = ""
@@ -281,6 +524,7 @@ class ListingState(rx.State):
     tags: list[str] = []
     features: list[str] = []
     specs: list[Fact] = []
+    catalog_href: str = ""  # a company listing's model in the catalog
     favourite: bool = False
     # pricing
     tiers: list[TierView] = []
@@ -288,6 +532,20 @@ class ListingState(rx.State):
     subscription: list[SubscriptionView] = []  # zero or one: the user's live subscription
     may_acquire: bool = True
     refusal: str = ""
+    one_time_price: str = ""  # "" when the listing sells no one-time licence
+    purchased: bool = False
+    # "Contact sales": who sells the tiers priced "Contact"
+    sales_name: str = ""
+    sales_email: str = ""
+    sales_website: str = ""
+    sales_demo: bool = False
+    # the confirmation of a paid action, with the quote's exact amount
+    confirm_open: bool = False
+    confirm: ConfirmView = ConfirmView()
+    confirm_note: str = ""
+    quoting: str = ""  # the action being priced ("subscribe:Pro", "cancel", "purchase"), for its button's spinner
+    busy: bool = False
+    _quote: s.Quote | None = None
     # licence
     licences: list[LicenceView] = []
     # reviews
@@ -306,11 +564,15 @@ class ListingState(rx.State):
     form_errors: dict[str, str] = {}
     form_version: int = 0
     saving: bool = False
-    # usage
+    # usage: how to call it, and your own use
+    guide: CallGuide = CallGuide()
     usage_text: str = ""
     usage_percent: int = 0
+    usage_metered: bool = False
+    usage_demo: bool = False  # the subscription and its use are seeded demo data
+    has_calls: bool = False
     usage_chart: go.Figure = go.Figure()
-    busy: bool = False
+    billing: list[BillingView] = []
 
     @rx.var
     def subscribed(self) -> bool:
@@ -331,10 +593,13 @@ class ListingState(rx.State):
 
     @rx.event(background=True)
     async def load(self):
-        """Read the listing of the page's URL."""
+        """Read the listing of the page's URL and open the tab it names."""
         async with self:
-            self.listing_id = routes.id_in_path(self.router.url.path)
-            self.loading, self.found = True, False
+            key = routes.id_in_path(self.router.url.path)
+            if self._read_tab(TABS) and self.found and key == self._path_key:
+                return None  # a tab click: the listing is on screen already
+            self._path_key, self.listing_id = key, key
+            self.loading, self.found, self.confirm_open = True, False, False
         return await self._refresh()
 
     async def _refresh(self):
@@ -357,18 +622,27 @@ class ListingState(rx.State):
         self.provider_facts = provider_rating + fmt.plural(doc.provider.total_models, "model")
         self.badges, self.tags, self.features = list(doc.badges), list(doc.tags), list(doc.features)
         self.specs = specifications(doc)
+        self.catalog_href = catalog_href(doc)
         self.favourite = view.favourite
-        self._show_pricing(view.pricing, view.licence)
+        self._show_pricing(doc.name, view.pricing, view.licence)
         self.licences = licence_views(view.licence)
         self._show_reviews(doc.ratings, view.reviews, view.own_review)
+        self.guide = call_guide(doc, get_settings().origin)
         self._show_usage(view.usage)
 
-    def _show_pricing(self, pricing: s.PricingInfo, licence: s.LicenseInfo) -> None:
-        self.tiers = tier_views(pricing)
+    def _show_pricing(self, name: str, pricing: s.PricingInfo, licence: s.LicenseInfo) -> None:
+        self.tiers = tier_views(pricing, name)
         self.billing_note = f"Prices in {pricing.currency}, billed {pricing.billing}."
         self.subscription = [subscription_view(pricing.subscription)] if pricing.subscription else []
         self.may_acquire = licence.your_use.allowed
         self.refusal = licence.your_use.reason or ""
+        self.one_time_price = fmt.money(pricing.one_time_price, pricing.currency) if pricing.one_time_price else ""
+        self.purchased = pricing.purchased
+        contact = pricing.sales_contact
+        self.sales_name = contact.name if contact else self.provider
+        self.sales_email = (contact.email or "") if contact else ""
+        self.sales_website = (contact.website or "") if contact else ""
+        self.sales_demo = bool(contact and contact.demo)
 
     def _show_reviews(self, ratings: s.Ratings, reviews: list[s.ReviewRead], own: s.ReviewRead | None) -> None:
         counts = star_counts(ratings)
@@ -386,13 +660,16 @@ class ListingState(rx.State):
         self.form_version += 1  # re-mounts the form with these values
 
     def _show_usage(self, report: s.UsageReport | None) -> None:
+        self.billing = billing_views(report)
+        self.has_calls = bool(report and any(d.requests for d in report.daily))
+        self.usage_chart = usage_figure(report) if self.has_calls else go.Figure()
         sub = report.subscription if report else None
+        self.usage_demo = bool(sub and sub.demo)
         if sub is None:
-            self.usage_text, self.usage_percent, self.usage_chart = "", 0, go.Figure()
+            self.usage_text, self.usage_percent, self.usage_metered = "", 0, False
             return
         view = subscription_view(sub)
-        self.usage_text, self.usage_percent = view.usage, view.percent
-        self.usage_chart = usage_figure(report)
+        self.usage_text, self.usage_percent, self.usage_metered = view.usage, view.percent, view.metered
 
     # --- favourite -----------------------------------------------------------------------------------
 
@@ -409,32 +686,61 @@ class ListingState(rx.State):
             return outcome.events
         return rx.toast.success("Added to your favourites" if adding else "Removed from your favourites")
 
-    # --- subscribing ---------------------------------------------------------------------------------
+    # --- paid actions: quote, confirm ----------------------------------------------------------------
 
     @rx.event(background=True)
-    async def subscribe(self, tier: str):
-        """Subscribe to `tier` (or switch to it, or resume it) after the user confirmed."""
+    async def ask(self, action: str, tier: str = ""):
+        """Price an action (`subscribe` to `tier`, `cancel`, `purchase`) and show the confirmation with
+        the amount; nothing is charged until the user confirms."""
+        action, tier = str(action), str(tier)[:40]
+        if action not in ("subscribe", "cancel", "purchase"):
+            return None
         async with self:
-            if self.busy:
+            if self.busy or self.quoting:
+                return None
+            self.quoting, listing_id = f"{action}:{tier}" if tier else action, self.listing_id
+        outcome = await invoke(self, quote_for(listing_id, action, tier if action == "subscribe" else None))
+        async with self:
+            self.quoting = ""
+            if outcome.ok:
+                self._open_confirm(outcome.value, "")
+        return outcome.events or None
+
+    def _open_confirm(self, quote: s.Quote, note: str) -> None:
+        self._quote, self.confirm, self.confirm_note, self.confirm_open = quote, confirm_view(quote), note, True
+
+    @rx.event
+    def close_confirm(self, open_: bool = False):
+        """Close the confirmation (Cancel, Escape, a click outside): nothing happens."""
+        if not open_ and not self.busy:
+            self.confirm_open, self._quote = False, None
+
+    @rx.event(background=True)
+    async def confirm_action(self):
+        """Take the quoted action at the quoted amount. If the quote no longer holds (a price changed, a
+        new period began), nothing is charged and the dialog shows the new amount to confirm instead."""
+        async with self:
+            quote = self._quote
+            if quote is None or self.busy or not self.confirm_open:
                 return None
             self.busy, listing_id = True, self.listing_id
-        outcome = await invoke(self, subscribe_to(listing_id, str(tier)[:40]), write=True)
+        outcome = await invoke(self, confirm_quote(listing_id, quote), write=True)
         async with self:
             self.busy = False
+            if outcome.ok and isinstance(outcome.value, Requoted):
+                self._open_confirm(outcome.value.quote, "The amount changed since you opened this: nothing was "
+                                   "charged. Here is the new amount.")
+                return None
+            self.confirm_open, self._quote = False, None
+            started = outcome.ok and isinstance(outcome.value.result, s.SubscribeResult) and \
+                outcome.value.result.action == "created"
         if not outcome.ok:
             return outcome.events
-        return [rx.toast.success(subscribed_message(outcome.value)), *(await self._refresh() or [])]
-
-    @rx.event(background=True)
-    async def cancel_subscription(self):
-        """Cancel at the end of the current period."""
-        async with self:
-            listing_id = self.listing_id
-        outcome = await invoke(self, cancel(listing_id), write=True)
-        if not outcome.ok:
-            return outcome.events
-        ends = fmt.day(outcome.value.ends_at) if outcome.value.ends_at else "the end of the period"
-        return [rx.toast.success(f"Cancelled; you can use it until {ends}"), *(await self._refresh() or [])]
+        events = [rx.toast.success(done_message(outcome.value.result)), *(await self._refresh() or [])]
+        if started:  # the next step after subscribing: how to call it
+            async with self:
+                events.append(self._go_view({"tab": "usage"}))
+        return events
 
     # --- your review ---------------------------------------------------------------------------------
 
@@ -464,4 +770,3 @@ class ListingState(rx.State):
             return outcome.events
         done = "Your review was updated" if review_id else "Thank you: your review is published"
         return [rx.toast.success(done), *(await self._refresh() or [])]
-

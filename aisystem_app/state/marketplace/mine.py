@@ -45,17 +45,21 @@ class FavouritesState(rx.State):
 # --- subscriptions ----------------------------------------------------------------------------------
 
 
-def read_subscriptions(session: Session, principal: Principal) -> list[SubscriptionView]:
-    """The user's live subscriptions, newest first."""
-    subs, _cursor = market.list_subscriptions(session=session, actor=principal, params=PageParams(limit=LIST_LIMIT))
-    return [subscription_view(sub) for sub in subs]
+def read_subscriptions(session: Session, principal: Principal) -> tuple[list[SubscriptionView], list[SubscriptionView]]:
+    """The user's subscriptions, newest first: the live ones (active or cancelled but still running),
+    and the ended ones."""
+    subs, _cursor = market.list_subscriptions(session=session, actor=principal, params=PageParams(limit=LIST_LIMIT),
+                                              include_ended=True)
+    views = [subscription_view(sub) for sub in subs]
+    return [v for v in views if v.status != "ended"], [v for v in views if v.status == "ended"]
 
 
 class SubscriptionsState(rx.State):
-    """The signed-in user's subscriptions."""
+    """The signed-in user's subscriptions: live ones, then ended ones."""
 
     loading: bool = True
     subscriptions: list[SubscriptionView] = []
+    ended: list[SubscriptionView] = []
 
     @rx.event(background=True)
     async def load(self):
@@ -63,5 +67,5 @@ class SubscriptionsState(rx.State):
         outcome = await invoke(self, read_subscriptions)
         async with self:
             self.loading = False
-            self.subscriptions = outcome.value if outcome.ok else []
+            self.subscriptions, self.ended = outcome.value if outcome.ok else ([], [])
         return outcome.events or None

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException
 
 from backend.auth.deps import require
 from backend.auth.principal import Principal
-from backend.catalog.datasets import service
+from backend.catalog.datasets import body, service, storage
+from backend.catalog.datasets import rows as data_rows
 from backend.catalog.datasets.schemas import (
     AccessEntry,
     AccessList,
@@ -22,8 +22,10 @@ from backend.catalog.datasets.schemas import (
     DatasetCreate,
     DatasetRead,
     DatasetUpdate,
+    PreviewResult,
     ProfileResponse,
     QualityResponse,
+    RowsPage,
     SplitRequest,
     StatisticsResponse,
     TransformRequest,
@@ -46,7 +48,6 @@ DatasetId = Annotated[str, Path(max_length=64, description="The dataset id (`dat
 VersionNo = Annotated[int, Path(ge=1, le=2**31 - 1)]
 VersionQuery = Annotated[int | None, Query(ge=1, le=2**31 - 1, description="Version number (default: newest)")]
 NOT_FOUND = error_responses(404)
-UPLOAD_LIMITS = {"max_files": 2, "max_fields": 8, "max_part_size": 64 * 1024}
 
 
 def _read(session: Session, principal: Principal, dataset, compute: bool = False) -> DatasetRead:  # noqa: ANN001
@@ -146,8 +147,47 @@ def get_version(datasetId: DatasetId, version: VersionNo, session: SessionDep,  
     return _version(row)
 
 
+@router.get("/{datasetId}/versions/{version}/rows", response_model=RowsPage,
+            summary="A page of a version's rows: sorted, filtered, read lazily", responses=NOT_FOUND)
+def get_rows(
+    datasetId: DatasetId, version: VersionNo, session: SessionDep,  # noqa: N803
+    limit: Annotated[int, Query(ge=1, le=data_rows.MAX_LIMIT, description="Rows per page")] = data_rows.DEFAULT_LIMIT,
+    offset: Annotated[int, Query(ge=0, le=2**40, description="Rows to skip (after filter and sort)")] = 0,
+    sort: Annotated[str | None, Query(max_length=300, description="A column; `-column` for descending")] = None,
+    descending: Annotated[bool, Query(description="Sort the `sort` column high to low")] = False,
+    filter_: Annotated[str | None, Query(alias="filter", max_length=2000,
+                                         description='A condition, e.g. `rating >= 4 and sentiment == "positive"`')] = None,
+    principal: Principal = require("dataset:read"),
+) -> RowsPage:
+    """The rows `offset … offset+limit` of a version that pass `filter`, in `sort` order (the file's order
+    otherwise; equal values keep it). Nulls sort last. A column whose name starts with `-` sorts by
+    itself: add `descending=true` to reverse it. `filter` uses the transform filter's expression
+    language: comparisons, `and`/`or`/`not`, `in [...]`, `is null`, functions such as `contains(col, "x")`;
+    a column name with spaces goes in backticks. Cells: numbers, text, true/false and null as such;
+    non-finite floats as `"NaN"`/`"Infinity"`/`"-Infinity"`; dates and times in ISO 8601; durations in
+    seconds; binary cells as their size in bytes; lists and structs as JSON text; text over 1,000
+    characters cut (ending in `…`). A bad `sort` or `filter` answers REQ_001 naming it."""
+    row, page = service.read_rows(session=session, actor=principal, dataset_id=datasetId, version=version,
+                                  limit=limit, offset=offset, sort=sort, descending=descending, filter=filter_)
+    return RowsPage.model_validate({
+        "datasetId": row.dataset_id, "version": row.number,
+        "columns": [{"name": c.name, "type": c.type, "dtype": c.dtype} for c in page.columns],
+        "rows": [{"row": position, "values": [data_rows.json_cell(v) for v in values]}
+                 for position, values in zip(page.positions, page.rows, strict=True)],
+        "offset": page.offset, "limit": page.limit, "totalRows": page.total, "nextOffset": page.next_offset,
+        "sort": page.sort, "descending": page.descending, "filter": page.filter, "truncatedCells": page.truncated,
+    })
+
+
 # --- operations ----------------------------------------------------------------------------------------
 
+OPTIONS_FIELD = {"type": "string", "description": (
+    "Import options as a JSON object (CSV/TSV; unknown keys are refused), e.g. "
+    '`{"header": false, "separator": "whitespace", "commentChar": "#", "skipRows": 2, '
+    '"naValues": ["", "NA", "?"], "encoding": "cp1252", "shortRows": "pad"}`. '
+    "Keys: header (true/false; null detects), headerRow, headerRows, skipRows, commentChar, naValues "
+    "(default: empty, NA, N/A, NaN, null, None), separator (one character, `tab` or `whitespace`; null "
+    "detects), encoding (null detects), shortRows (`refuse` or `pad`)")}
 UPLOAD_BODY = {
     "requestBody": {
         "required": True,
@@ -156,13 +196,43 @@ UPLOAD_BODY = {
             "required": ["file"],
             "properties": {
                 "file": {"type": "string", "format": "binary",
-                         "description": "CSV/TSV, Parquet, JSON, JSON Lines; ZIP of PNG/JPEG or WAV/FLAC"},
+                         "description": "CSV/TSV, Parquet, JSON, JSON Lines (plain, or gzip/bzip2/Zstandard "
+                                        "compressed, or alone in a ZIP); a ZIP of PNG/JPEG or WAV/FLAC"},
                 "labels": {"type": "string", "format": "binary", "description": "labels CSV (path,label) for a ZIP"},
                 "message": {"type": "string", "maxLength": 500},
+                "options": OPTIONS_FIELD,
             },
         }}},
     }
 }
+PREVIEW_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"multipart/form-data": {"schema": {
+            "type": "object",
+            "required": ["file"],
+            "properties": {
+                "file": {"type": "string", "format": "binary",
+                         "description": "The file (or its beginning: the preview reads the first rows)"},
+                "options": OPTIONS_FIELD,
+            },
+        }}},
+    }
+}
+LABELS_LIMIT = 64 * 1024 * 1024
+
+
+def _import_options(text: str | None) -> dict | None:
+    """The `options` form field: a JSON object (the service checks its keys and values, REQ_001 naming each)."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise InvalidRequest("The import options are not valid JSON", {"options": "a JSON object"}) from exc
+    if not isinstance(value, dict):
+        raise InvalidRequest("The import options must be a JSON object", {"options": "a JSON object"})
+    return value
 
 
 @router.post("/{datasetId}/upload", response_model=UploadResult, status_code=201, openapi_extra=UPLOAD_BODY,
@@ -171,34 +241,57 @@ UPLOAD_BODY = {
                                                            "description": "Identical bytes: the existing version"}})
 async def upload(datasetId: DatasetId, request: Request, response: Response, session: SessionDep,  # noqa: N803
                  principal: Principal = require("dataset:write")) -> UploadResult:
-    """The body is read only after the caller is known to have write access; it streams to disk
-    (never whole in memory) and is refused with REQ_002 past the size limit."""
+    """The body is read only after the caller is known to have write access; it streams to disk once
+    (hashed on the way, never whole in memory) and is refused with REQ_002 past the size limit.
+    `options` (a JSON object) sets how a CSV/TSV is read; what it leaves out is detected, and the
+    version records what was found (`sourceDialect`), the options (`importOptions`) and `warnings`
+    to check. `POST …/preview` answers the same without storing anything."""
     await run_in_threadpool(service.get_dataset, session=session, actor=principal, dataset_id=datasetId,
                             need="write")
     await run_in_threadpool(session.rollback)  # do not hold a transaction while the body streams in
-    try:
-        form = await request.form(**UPLOAD_LIMITS)
-    except MultiPartException as exc:
-        raise InvalidRequest("The multipart body is invalid", {"body": str(exc)[:200]}) from exc
-    try:
-        file, labels, message = form.get("file"), form.get("labels"), form.get("message")
-        if not isinstance(file, UploadFile):
+    with storage.staging() as work:
+        form = await body.read_upload(request, work, files={"file": None, "labels": LABELS_LIMIT},
+                                      texts=("message", "options"))
+        file, message = form.files.get("file"), form.fields.get("message")
+        if file is None:
             raise InvalidRequest("Send the data as the multipart file field 'file'", {"file": "required"})
-        if labels is not None and not isinstance(labels, UploadFile):
-            raise InvalidRequest("'labels' must be a file", {"labels": "a CSV file"})
-        if message is not None and (not isinstance(message, str) or len(message) > 500):
+        if message is not None and len(message) > 500:
             raise InvalidRequest("'message' must be text of at most 500 characters", {"message": "≤ 500 characters"})
         outcome = await run_in_threadpool(
-            service.upload, session=session, actor=principal, dataset_id=datasetId, source=file.file,
-            filename=file.filename, labels=labels.file if labels is not None else None, message=message,
+            service.upload, session=session, actor=principal, dataset_id=datasetId, source=file,
+            filename=form.filenames.get("file"), labels=form.files.get("labels"), message=message,
+            options=_import_options(form.fields.get("options")),
         )
         await run_in_threadpool(session.commit)
-    finally:
-        await form.close()
     if outcome.duplicate:
         response.status_code = 200
     return UploadResult.model_validate({"duplicate": outcome.duplicate, "message": outcome.message,
-                                        "version": service.version_document(outcome.version)})
+                                        "version": service.version_document(outcome.version),
+                                        "warnings": outcome.warnings})
+
+
+@router.post("/{datasetId}/preview", response_model=PreviewResult, openapi_extra=PREVIEW_BODY,
+             summary="Preview an upload: what was detected, inferred types, the first rows (nothing stored)",
+             responses=error_responses(404, 413))
+async def preview(datasetId: DatasetId, request: Request, session: SessionDep,  # noqa: N803
+                  principal: Principal = require("dataset:write")) -> PreviewResult:
+    """Read the beginning of a tabular file as `upload` would with the same `options`: the format,
+    compression, encoding and dialect found (with `encodingGuessed`, `dialect.separatorGuessed`,
+    `dialect.headerGuessed`), the options in effect, the columns with types and null counts over a
+    sample, the first 20 rows, the missing-value tokens met, and warnings. `problem` says why the rows
+    could not be read with these options (the rest still shows what was found). Needs write access."""
+    await run_in_threadpool(service.get_dataset, session=session, actor=principal, dataset_id=datasetId,
+                            need="write")
+    await run_in_threadpool(session.rollback)
+    with storage.staging() as work:
+        form = await body.read_upload(request, work, files={"file": None}, texts=("options",))
+        file = form.files.get("file")
+        if file is None:
+            raise InvalidRequest("Send the file as the multipart file field 'file'", {"file": "required"})
+        result = await run_in_threadpool(
+            service.preview_upload, session=session, actor=principal, dataset_id=datasetId, source=file,
+            filename=form.filenames.get("file"), options=_import_options(form.fields.get("options")))
+    return PreviewResult.model_validate(result)
 
 
 @router.get("/{datasetId}/download", summary="Download a version (streamed)", response_class=FileResponse,
@@ -206,7 +299,10 @@ async def upload(datasetId: DatasetId, request: Request, response: Response, ses
                 "schema": {"type": "string", "format": "binary"}}},
                 "description": "The data; `X-Content-SHA256` carries its sha256"}})
 def download(datasetId: DatasetId, session: SessionDep, version: VersionQuery = None,  # noqa: N803
-             format: Annotated[Literal["parquet", "csv", "jsonl"], Query()] = "parquet",  # noqa: A002
+             format: Annotated[Literal["parquet", "csv", "jsonl", "original"], Query(  # noqa: A002
+                 description="parquet (the stored file); csv and jsonl (a version uploaded as such comes back "
+                             "byte for byte, others are written in the value formats their source used); "
+                             "original (the uploaded bytes)")] = "parquet",
              principal: Principal = require("dataset:read")) -> FileResponse:
     item = service.download(session=session, actor=principal, dataset_id=datasetId, version=version, fmt=format)
     return FileResponse(

@@ -1,5 +1,12 @@
-"""Turning an uploaded file into a Parquet (zstd) file: format sniffing, CSV dialect and encoding,
-structural checks (ragged rows, odd column names, too many columns) and safe ZIP archives of media.
+"""Turning an uploaded file into a Parquet (zstd) file: compression, format, encoding and CSV dialect
+(sniffed, or as the import options say), structural checks (ragged rows, odd column names, too many
+columns) and safe ZIP archives of media.
+
+A tabular upload goes through `open_source` (see `sniffing`: unpacked, recognised, made UTF-8) and
+`read_csv_plan` (skipped rows, comment lines, header rows), then polars reads it as a stream into
+Parquet with the missing-value tokens of the import options. `preview` runs the same steps over the
+file's beginning and answers what was found, the inferred types and the first rows, so a user can
+correct a guess before any version is made.
 
 Every function works on files in a staging folder (see storage.staging) and raises AISystemError
 with a clear message; the caller removes the staging folder whatever happens.
@@ -10,17 +17,23 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 import re
 import stat
 import zipfile
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import numpy as np
 import polars as pl
 
-from backend.catalog.datasets import media
-from backend.catalog.datasets.storage import CHUNK, StagedFile, Staging
+from backend.catalog.datasets import media, sniffing
+from backend.catalog.datasets.profiling import clean, kind_of
+from backend.catalog.datasets.schemas import ImportOptions
+from backend.catalog.datasets.storage import StagedFile, Staging
 from backend.core.config import get_settings
 from backend.core.errors import AISystemError
 
@@ -30,13 +43,23 @@ MAX_COLUMN_NAME = 256
 MAX_ROWS = 500_000_000
 MAX_JSON_ARRAY_BYTES = 512 * 1024 * 1024  # a JSON array is parsed whole; JSON Lines stream
 MAX_ZIP_MEMBERS = 100_000
-MAX_ZIP_RATIO = 100  # uncompressed / compressed, per member (above 1 MiB) and for the whole archive
-ZIP_UNPACKED_FACTOR = 4  # an archive may unpack to at most 4 x the upload limit
+MAX_ZIP_RATIO = sniffing.MAX_RATIO  # uncompressed / compressed, per member (above 1 MiB) and for the whole archive
+ZIP_UNPACKED_FACTOR = sniffing.UNPACKED_FACTOR  # an archive may unpack to at most 4 x the upload limit
 PARQUET_BATCH_BYTES = 64 * 1024 * 1024
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 AUDIO_EXTENSIONS = (".wav", ".flac")
 LABEL_FILES = ("labels.csv",)
+PREVIEW_ROWS = 20
+INFER_ROWS = 10_000  # types come from these rows first (from every row when a later value does not fit)
+DATE_INFER_ROWS = 1_000  # dates are recognised on these (trying date patterns on every value is slow)
+SAMPLE_ROWS = 2_000  # rows read as text and as typed values to learn the file's value formats
+PREVIEW_BYTES = 8 * 1024 * 1024  # a preview unpacks and transcodes at most this much of a file
+# polars' streaming CSV reader sizes its read-ahead from the file (~300 MB of buffers for a 250 MB
+# file); 8 MiB chunks keep an upload's peak memory near 100 MB above the process's at the same speed.
+os.environ.setdefault("POLARS_CSV_CHUNK_SIZE", str(8 * 1024 * 1024))
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_PATHS = re.compile(r"(?:/[\w.@+-]+){2,}/?")
+FORMAT_LABELS = {"csv": "CSV", "tsv": "TSV", "parquet": "Parquet", "json": "JSON", "jsonl": "JSON Lines"}
 
 
 def refuse(message: str, code: str = "DATA_002", **details: Any) -> AISystemError:
@@ -49,38 +72,38 @@ class IngestResult:
     source_format: str
     encoding: str | None = None
     notes: list[str] = field(default_factory=list)
+    compression: str | None = None
+    dialect: dict[str, Any] | None = None  # what was found: separator, quoting, header, value formats
+    options: dict[str, Any] | None = None  # the import options in effect (detected values filled in)
+    warnings: list[str] = field(default_factory=list)
 
 
 # --- sniffing -----------------------------------------------------------------------------------
 
 
 def detect_format(filename: str | None, head: bytes) -> str:
-    """csv | tsv | parquet | json | jsonl | zip, from the content first and the file name second."""
-    ext = PurePosixPath((filename or "").lower()).suffix
+    """csv | tsv | parquet | json | jsonl | zip (| gzip | bzip2 | zstd), from the content first and the
+    file name second; a binary file that is none of these is refused, naming what it looks like."""
     if head.startswith(b"PAR1"):
         return "parquet"
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return "zip"
-    if _looks_binary(head):
-        raise refuse("The file is binary, not text: upload CSV/TSV, Parquet, JSON, JSON Lines or a ZIP archive")
-    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    compression = sniffing.compression_of(head)
+    if compression is not None:
+        return compression
+    if not (sniffing.utf16_bom(head) or sniffing.utf16_without_bom(head)) and sniffing.looks_binary(head):
+        raise sniffing.binary_refusal(head)
+    return _text_format(filename, head.decode("utf-8", errors="ignore"))
+
+
+def _text_format(filename: str | None, text: str) -> str:
+    ext = PurePosixPath((filename or "").lower()).suffix
+    stripped = text.lstrip("\ufeff \t\r\n")
     if ext in (".jsonl", ".ndjson"):
         return "jsonl"
-    if ext == ".json" or stripped[:1] in (b"[", b"{"):
-        return "json" if stripped[:1] == b"[" else "jsonl"
+    if ext == ".json" or stripped[:1] in ("[", "{"):
+        return "json" if stripped[:1] == "[" else "jsonl"
     if ext in (".tsv", ".tab"):
         return "tsv"
     return "csv"
-
-
-def _looks_binary(head: bytes) -> bool:
-    if b"\x00" in head:
-        return True
-    sample = head[:8192]
-    if not sample:
-        return False
-    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 13))
-    return controls / len(sample) > 0.01
 
 
 def check_column_names(names: list[str]) -> None:
@@ -101,40 +124,354 @@ def check_column_names(names: list[str]) -> None:
         seen.add(name)
 
 
+@dataclass
+class Source:
+    """An upload made ready to read: unpacked, recognised and (for text) UTF-8."""
+
+    path: Path
+    fmt: str
+    compression: str | None = None
+    encoding: sniffing.Encoding | None = None
+    complete: bool = True  # False when only the beginning was prepared (a preview)
+    name: str | None = None
+    head_text: str = ""
+    dialect: sniffing.Dialect | None = None
+    cr_newlines: bool = False
+    comment: str | None = None  # the comment character in effect
+    comment_guessed: bool = False
+
+
+def _head(path: Path, size: int = 65536) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(size)
+
+
+def open_source(staged: StagedFile, filename: str | None, options: ImportOptions, work: Staging, *,
+                preview: bool = False) -> Source:
+    """Unpack, recognise and decode a staged tabular upload (only its beginning when `preview`)."""
+    path, head, name, complete, utf8 = staged.path, staged.head, filename, True, staged.utf8
+    if staged.size == 0:
+        raise refuse("The file is empty", code="DATA_004")
+    compression = sniffing.compression_of(head)
+    if compression is not None:
+        unpacked = work.path("unpacked")
+        inner, complete = sniffing.decompress(path, compression, unpacked, stop_after=PREVIEW_BYTES if preview else None)
+        name = inner or sniffing.strip_compression_suffix(filename)
+        path, head, utf8 = unpacked, _head(unpacked), None
+        if sniffing.compression_of(head) is not None:
+            raise refuse(f"The file is compressed twice ({compression} around {sniffing.compression_of(head)}); "
+                         "unpack it once and upload that")
+        if head.startswith(b"PAR1") and not complete:  # Parquet is read from its end: unpack all of it
+            inner, complete = sniffing.decompress(staged.path, compression, unpacked)
+    if head.startswith(b"PAR1"):
+        return Source(path, "parquet", compression, complete=complete, name=name)
+    wide = sniffing.utf16_bom(head) or sniffing.utf16_without_bom(head)
+    if not wide and not options.encoding and sniffing.looks_binary(head):
+        raise sniffing.binary_refusal(head)
+    if utf8 is None and not wide and not options.encoding:
+        utf8 = sniffing.is_utf8(path, partial=not complete)
+    try:
+        encoding = sniffing.detect_encoding(path, head, utf8_valid=utf8, requested=options.encoding)
+    except LookupError as exc:
+        raise AISystemError("REQ_001", "Unknown encoding", {"fields": [
+            {"field": "options.encoding", "message": "not a text encoding this server knows"}]}) from exc
+    head_text = _decode_head(head, encoding)
+    fmt = _text_format(name, head_text)
+    source = Source(path, fmt, compression, encoding, complete, name, head_text)
+    dialect = None
+    if fmt in ("csv", "tsv"):
+        chosen = options.separator or ("\t" if fmt == "tsv" else None)
+        if options.comment_char is None:
+            guessed = sniffing.guess_comment(sniffing.sample_lines(head_text, skip_rows=options.skip_rows),
+                                             None if chosen == sniffing.WHITESPACE else chosen)
+            source.comment, source.comment_guessed = guessed, guessed is not None
+        else:
+            source.comment = options.comment_char or None
+        lines = sniffing.sample_lines(head_text, skip_rows=options.skip_rows, comment=source.comment)
+        dialect = sniffing.sniff_dialect(lines, separator=chosen)
+        source.dialect = dialect
+        source.cr_newlines = "\r" in head_text and "\n" not in head_text
+    whitespace = dialect is not None and dialect.separator == sniffing.WHITESPACE
+    if not encoding.is_utf8 or whitespace or source.cr_newlines:
+        text = work.path("text.csv")
+        done = sniffing.transcode(path, encoding, text, whitespace=whitespace, cr_newlines=source.cr_newlines,
+                                  stop_after=PREVIEW_BYTES if preview else None)
+        source.path, source.complete = text, complete and done
+    return source
+
+
+def _decode_head(head: bytes, encoding: sniffing.Encoding) -> str:
+    name = "utf-8" if encoding.is_utf8 else encoding.name
+    text = head.decode(name, errors="replace") if name.startswith(("utf-16", "utf-32")) else \
+        _decode_prefix(head, name)
+    return text.removeprefix("\ufeff")
+
+
+def _decode_prefix(head: bytes, name: str) -> str:
+    """The head decoded; a character cut by the head's end is dropped, an invalid byte replaced."""
+    decoder = codecs.getincrementaldecoder(name)(errors="replace")
+    return decoder.decode(head, final=False)
+
+
+# --- CSV layout: skipped rows, comments, header rows --------------------------------------------------
+
+
+@dataclass
+class CsvPlan:
+    """How polars reads the (UTF-8) text: the names and where the data starts."""
+
+    path: Path
+    separator: str
+    quote_char: str | None
+    names: list[str]
+    skip_lines: int  # physical lines before the first data row
+    data_offset: int  # bytes before the first data row
+    comment: str | None
+    na_values: list[str]
+    header: bool
+    header_guessed: bool
+    first_data_line: int  # 1-based line number of the first data row in the text
+    sample_width: int  # the most common field count in the sampled lines
+
+
+class _Lines:
+    """The text's lines (ends kept), counting how many lines and bytes were taken."""
+
+    def __init__(self, path: Path):
+        self._file = open(path, "rb")  # noqa: SIM115  (closed by close())
+        self.lines = 0
+        self.bytes = 0
+        self._pending: list[bytes] = []
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        raw = self._pending.pop() if self._pending else self._file.readline()
+        if not raw:
+            raise StopIteration
+        self.lines += 1
+        self.bytes += len(raw)
+        return raw.decode("utf-8", errors="replace")
+
+    def push_back(self, text: str) -> None:
+        raw = text.encode("utf-8")
+        self.lines -= 1
+        self.bytes -= len(raw)
+        self._pending.append(raw)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _blank_or_comment(line: str, comment: str | None) -> bool:
+    return not line.strip() or bool(comment and line.startswith(comment))
+
+
+def read_csv_plan(source: Source, options: ImportOptions) -> CsvPlan:
+    """Where the names are and where the data starts, after `skipRows`, comment and blank lines and the
+    rows above `headerRow`; the header is detected when `header` is null (a first row of numbers only
+    is data)."""
+    dialect = source.dialect or sniffing.Dialect()
+    whitespace = dialect.separator == sniffing.WHITESPACE
+    separator = "," if whitespace else dialect.separator
+    quote = '"' if whitespace else dialect.quote_char
+    comment = source.comment
+    na = set(options.na_values)
+    lines = _Lines(source.path)
+    try:
+        for number in range(options.skip_rows):
+            if next(lines, None) is None:
+                raise refuse(f"The file has only {number} lines; {options.skip_rows} are to be skipped",
+                             code="DATA_004")
+        reader = csv.reader(lines, delimiter=separator, quotechar=quote or '"',
+                            quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE, strict=False)
+
+        def next_row() -> tuple[list[str] | None, int, int]:
+            while True:
+                line = next(lines, None)
+                if line is None:
+                    return None, lines.lines, lines.bytes
+                if not _blank_or_comment(line, comment):
+                    lines.push_back(line)
+                    break
+            before = lines.lines, lines.bytes
+            try:
+                row = next(reader, None)
+            except csv.Error as exc:
+                raise refuse(f"The CSV is malformed near line {lines.lines}: {_short(exc)}") from exc
+            return row, *before
+
+        for _ in range(options.header_row - 1):
+            if next_row()[0] is None:
+                raise refuse(f"The file has no row {options.header_row} to read the names from", code="DATA_004")
+        first, lines_before, bytes_before = next_row()
+        if first is None:
+            raise refuse("The file is empty" if lines.bytes == 0 else "The file has no rows", code="DATA_004")
+        if first and first[0].startswith("\ufeff"):
+            first[0] = first[0][1:]
+        header = options.header
+        guessed = header is None
+        if header is None:
+            header = sniffing.header_guess(first, na)
+        if header:
+            rows = [first]
+            for _ in range(options.header_rows - 1):
+                row = next_row()[0]
+                if row is None:
+                    raise refuse("The file ends inside its header rows", code="DATA_004")
+                rows.append(row)
+            names = _header_names(rows)
+            skip_lines, offset = lines.lines, lines.bytes
+            if next_row()[0] is None:
+                raise refuse("The file has a header but no rows", code="DATA_004")
+        else:
+            skip_lines, offset = lines_before, bytes_before
+            names = []
+        sample = sniffing.sample_lines(source.head_text, skip_rows=options.skip_rows, comment=comment)
+        counts = sniffing.field_counts(sample, separator if not whitespace else sniffing.WHITESPACE, quote or '"')
+        width = Counter(counts).most_common(1)[0][0] if counts else len(first)
+        if not header:
+            names = [f"column_{i + 1}" for i in range(max(len(first), width))]
+    finally:
+        lines.close()
+    check_column_names(names)
+    return CsvPlan(source.path, separator, quote, names, skip_lines, offset, comment, list(options.na_values),
+                   header, guessed, skip_lines + 1, width)
+
+
+def _header_names(rows: list[list[str]]) -> list[str]:
+    """Column names from one header row, or several joined with a space (an upper row's blank cells
+    repeat the name on their left, as merged cells do)."""
+    if len(rows) == 1:
+        return list(rows[0])
+    width = max(len(r) for r in rows)
+    filled = []
+    for depth, row in enumerate(rows):
+        row = list(row) + [""] * (width - len(row))
+        if depth < len(rows) - 1:
+            last = ""
+            for i, value in enumerate(row):
+                last = value.strip() or last
+                row[i] = last
+        filled.append([v.strip() for v in row])
+    return [" ".join(dict.fromkeys(p for p in parts if p)) for parts in zip(*filled, strict=True)]
+
+
+def scan_csv(plan: CsvPlan, *, schema: dict[str, pl.DataType] | None = None, infer: int | None = INFER_ROWS,
+             text: bool = False, dates: bool = True) -> pl.LazyFrame:
+    """The lazy read of a plan: with `schema` (no inference), typed (`infer` rows decide the types; None:
+    all rows), or every column as text."""
+    na = plan.na_values
+    return pl.scan_csv(
+        plan.path, has_header=False, separator=plan.separator, quote_char=plan.quote_char,
+        skip_lines=plan.skip_lines, comment_prefix=plan.comment, new_columns=plan.names,
+        null_values=None if text else ([v for v in na if v] or None),
+        empty_string_is_null=False if text else "" in na, infer_schema=not text,
+        infer_schema_length=0 if schema is not None else infer, schema_overrides=schema,
+        try_parse_dates=dates and not text and schema is None, raise_if_empty=False, truncate_ragged_lines=False,
+    )
+
+
+def infer_schema(plan: CsvPlan) -> dict[str, pl.DataType]:
+    """Types from the first INFER_ROWS rows, dates and times recognised on the first DATE_INFER_ROWS (a
+    value further down that does not fit makes the read fail, and then every row decides)."""
+    base = scan_csv(plan, infer=INFER_ROWS, dates=False).collect_schema()
+    dated = scan_csv(plan, infer=DATE_INFER_ROWS).collect_schema()
+    temporal = (pl.Date, pl.Time)
+    return {name: dated[name] if base[name] == pl.String and (isinstance(dated[name], pl.Datetime)
+                                                             or dated[name] in temporal) else base[name]
+            for name in base.names()}
+
+
+def _not_blank(names: list[str]) -> pl.Expr:
+    """Rows that are not blank lines (polars reads a blank line as a row of nulls; pandas skips it)."""
+    return pl.any_horizontal([pl.col(n).is_not_null() for n in names])
+
+
+# --- the value formats a file used (so exports write them back the same way) ---------------------------
+
+_DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S%.3f", "%Y-%m-%dT%H:%M:%S%.3f",
+                     "%Y-%m-%d %H:%M:%S%.6f", "%Y-%m-%dT%H:%M:%S%.6f", "%Y-%m-%d %H:%M:%S%.9f",
+                     "%Y-%m-%dT%H:%M:%S%.9f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M",
+                     "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S%.fZ", "%Y-%m-%dT%H:%M:%S%:z",
+                     "%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%:z", "%Y/%m/%d %H:%M:%S", "%d/%m/%Y %H:%M:%S",
+                     "%m/%d/%Y %H:%M:%S", "%d.%m.%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M")
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y%m%d", "%d-%m-%Y")
+_TIME_FORMATS = ("%H:%M:%S", "%H:%M", "%H:%M:%S%.3f", "%H:%M:%S%.6f", "%H:%M:%S%.f")
+
+
+def value_formats(raw: pl.DataFrame, typed: pl.DataFrame) -> dict[str, dict[str, Any]]:
+    """How the file wrote booleans, dates and times, and integral floats, per column (from a sample
+    read both as text and typed), so a CSV written later spells them the same way."""
+    formats: dict[str, dict[str, Any]] = {}
+    for name in typed.columns:
+        dtype = typed.schema[name]
+        pair = pl.DataFrame({"raw": raw[name].cast(pl.String), "value": typed[name]}).filter(
+            pl.col("value").is_not_null())
+        if pair.height == 0:
+            continue
+        if dtype == pl.Boolean:
+            spelled = {}
+            for value in (True, False):
+                words = pair.filter(pl.col("value") == value)["raw"].str.strip_chars().value_counts(sort=True)
+                if words.height:
+                    spelled["true" if value else "false"] = words.row(0)[0]
+            formats[name] = {"kind": "boolean", **spelled}
+        elif isinstance(dtype, pl.Datetime) or dtype in (pl.Date, pl.Time):
+            candidates = _DATETIME_FORMATS if isinstance(dtype, pl.Datetime) else \
+                _DATE_FORMATS if dtype == pl.Date else _TIME_FORMATS
+            for fmt in candidates:
+                try:
+                    same = pair.select((pl.col("value").dt.to_string(fmt) == pl.col("raw").str.strip_chars()).all())
+                except pl.exceptions.PolarsError:
+                    continue
+                if same.item():
+                    formats[name] = {"kind": kind_of(dtype), "format": fmt}
+                    break
+        elif dtype.is_float():
+            integral = pair.filter(pl.col("value").is_finite() & (pl.col("value") == pl.col("value").round()))
+            if integral.height and not integral["raw"].str.contains(r"[.eE]").any():
+                formats[name] = {"kind": "float", "integral": "plain"}  # `18`, not `18.0`
+    return formats
+
+
 # --- tabular ------------------------------------------------------------------------------------
 
 
-def ingest_tabular(staged: StagedFile, fmt: str, work: Staging) -> IngestResult:
-    """Convert a staged CSV/TSV/Parquet/JSON/JSONL file into `work/data.parquet` (zstd)."""
-    if staged.size == 0:
-        raise refuse("The file is empty", code="DATA_004")
+def ingest_tabular(staged: StagedFile, fmt: str | None, work: Staging, options: ImportOptions | None = None, *,
+                   filename: str | None = None) -> IngestResult:
+    """Convert a staged CSV/TSV/Parquet/JSON/JSONL upload (plain or compressed) into `work/data.parquet`."""
+    options = options or ImportOptions()
+    source = open_source(staged, filename, options, work)
     out = work.path("data.parquet")
-    if fmt in ("csv", "tsv"):
-        result = _csv(staged, fmt, work, out)
-    elif fmt == "parquet":
-        _sink(lambda _full: pl.scan_parquet(staged.path), out, "Parquet")
+    if source.fmt in ("csv", "tsv"):
+        result = _csv(source, options, out)
+    elif source.fmt == "parquet":
+        _sink(lambda _full: pl.scan_parquet(source.path), out, "Parquet")
         result = IngestResult(out, "parquet")
-    elif fmt == "json":
-        if staged.size > MAX_JSON_ARRAY_BYTES:
+    elif source.fmt == "json":
+        if source.path.stat().st_size > MAX_JSON_ARRAY_BYTES:
             raise refuse("JSON arrays above 512 MiB are not supported; upload JSON Lines instead")
-        _sink(lambda full: pl.read_json(staged.path, infer_schema_length=None if full else 10_000).lazy(), out,
+        _sink(lambda full: pl.read_json(source.path, infer_schema_length=None if full else 10_000).lazy(), out,
               "JSON")
-        result = IngestResult(out, "json", "utf-8")
-    elif fmt == "jsonl":
-        _sink(lambda full: pl.scan_ndjson(staged.path, infer_schema_length=None if full else 10_000), out,
-              "JSON Lines")
-        result = IngestResult(out, "jsonl", "utf-8")
+        result = IngestResult(out, "json", source.encoding.name)
     else:
-        raise refuse(f"Unsupported format '{fmt}'")
+        _sink(lambda full: pl.scan_ndjson(source.path, infer_schema_length=None if full else 10_000), out,
+              "JSON Lines")
+        result = IngestResult(out, "jsonl", source.encoding.name)
+    result.compression = source.compression
     schema = pl.scan_parquet(out).collect_schema()
     check_column_names(list(schema.names()))
-    if fmt in ("json", "jsonl") and list(schema.names()) in ([""], ["column_0"]):
+    if source.fmt in ("json", "jsonl") and list(schema.names()) in ([""], ["column_0"]):
         raise refuse("Each JSON record must be an object with named fields")
     rows = pl.scan_parquet(out).select(pl.len()).collect().item()
     if rows == 0:
         raise refuse("The file has a header or schema but no rows", code="DATA_004")
     if rows > MAX_ROWS:
         raise refuse(f"The data has more than {MAX_ROWS} rows")
+    if result.encoding and source.encoding is not None and source.encoding.guessed and source.fmt not in ("csv", "tsv"):
+        result.warnings.append(_encoding_warning(source.encoding))
     return result
 
 
@@ -153,144 +490,291 @@ def _sink(make, out: Path, label: str) -> None:  # noqa: ANN001
         except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
             last = exc
             out.unlink(missing_ok=True)
+            if _not_a_type_problem(exc):
+                break
     raise refuse(f"The {label} file could not be read: {_short(last)}")
+
+
+def _not_a_type_problem(exc: Exception) -> bool:
+    """Errors that reading every row to infer types cannot cure (so the retry is skipped)."""
+    text = str(exc)
+    return "more fields than defined" in text or "invalid utf-8" in text.lower()
 
 
 def _short(exc: Exception | None) -> str:
     text = str(exc).strip().splitlines()[0] if exc and str(exc).strip() else type(exc).__name__
-    return _CONTROL.sub("", text)[:300]
+    return _PATHS.sub("<file>", _CONTROL.sub("", text))[:300]
 
 
-def _csv(staged: StagedFile, fmt: str, work: Staging, out: Path) -> IngestResult:
-    """Check every row, re-write the rows as UTF-8 CSV chunks of ≤ CSV_CHUNK_BYTES, parse each chunk
-    with the schema inferred on the first, and combine the Parquet parts with a streaming sink.
-
-    polars' streaming CSV reader keeps ~300 MB of buffers whatever the row-group size; chunking keeps
-    the peak near one chunk's frame plus the combining sink (~150 MB for 1M rows x 20 columns)."""
-    encoding = _encoding(staged.path)
-    head_text = staged.head.decode(encoding, errors="ignore")
-    if head_text.startswith("\ufeff"):
-        head_text = head_text[1:]
-    delimiter = _delimiter(head_text, fmt)
-    names, chunks = _check_and_chunk(staged.path, encoding, delimiter, work)
-    parts: list[Path] = []
+def _csv(source: Source, options: ImportOptions, out: Path) -> IngestResult:
+    """Read the text with polars as a stream into Parquet (types from the first INFER_ROWS rows, from
+    every row when a later value does not fit), after learning value formats from a sample."""
+    plan = read_csv_plan(source, options)
+    inspection = inspect_csv(source, plan, options)
+    label = FORMAT_LABELS[source.fmt]
+    schema = inspection.schema
     try:
-        # Types (dates included) are inferred once on the first 10,000 rows; every chunk is then read
-        # with that schema (inferring dates on every value costs ~7x the parse).
-        sample = pl.read_csv(chunks[0], has_header=True, new_columns=names, try_parse_dates=True, n_rows=10_000,
-                             separator=delimiter)
-        schema = dict(sample.schema)
-        del sample
-        for index, chunk in enumerate(chunks):
-            frame = pl.read_csv(chunk, has_header=True, new_columns=names, schema=schema, separator=delimiter,
-                                truncate_ragged_lines=False, raise_if_empty=False)
-            part = work.path(f"part-{index:05d}.parquet")
-            frame.write_parquet(part, compression="zstd")
-            parts.append(part)
-            del frame
-            chunk.unlink()
-        _sink(lambda _full: pl.scan_parquet(parts), out, fmt.upper())
-    except (pl.exceptions.PolarsError, ValueError):
-        # A type that changes further down (e.g. a number column with text later): infer from all rows.
-        for part in parts:
-            part.unlink(missing_ok=True)
-
-        def make(full: bool) -> pl.LazyFrame:
-            return pl.scan_csv(chunks, separator=delimiter, has_header=True, new_columns=names, try_parse_dates=True,
-                               infer_schema_length=None if full else 10_000, truncate_ragged_lines=False)
-
-        _sink(make, out, fmt.upper())
-    return IngestResult(out, fmt, encoding)
+        _sink(lambda full: (scan_csv(plan, infer=None) if full or schema is None else scan_csv(plan, schema=schema))
+              .filter(_not_blank(plan.names)), out, label)
+    except AISystemError as exc:
+        if "more fields than defined" in exc.message or "could not be read" in exc.message:
+            ragged = first_ragged(plan, short_only=False)
+            if ragged is not None:
+                raise _ragged_refusal(plan, *ragged) from None
+        raise
+    if options.short_rows == "refuse" and len(plan.names) > 1:
+        nulls = pl.scan_parquet(out).select(pl.col(plan.names[-1]).null_count()).collect().item()
+        if nulls:  # a short row leaves the last column empty: only then is the text counted row by row
+            ragged = first_ragged(plan, short_only=True)
+            if ragged is not None:
+                raise _ragged_refusal(plan, *ragged)
+    return IngestResult(out, source.fmt, source.encoding.name, compression=source.compression,
+                        dialect=inspection.dialect, options=inspection.options, warnings=inspection.warnings)
 
 
-CSV_CHUNK_BYTES = 24 * 1024 * 1024
+def _ragged_refusal(plan: CsvPlan, line: int, fields: int) -> AISystemError:
+    hint = (" To read short rows with the missing fields empty, choose 'pad with nulls' for short rows."
+            if fields < len(plan.names) else " Check the separator and the quoting in the import options.")
+    return refuse(f"Row on line {line} has {fields} fields; the header has {len(plan.names)}.{hint}",
+                  line=line, fields=fields, expected=len(plan.names))
 
 
-def _check_and_chunk(path: Path, encoding: str, delimiter: str, work: Staging) -> tuple[list[str], list[Path]]:
-    """Two passes: the csv module reads every row (header, field counts — ragged rows are refused
-    with their line number — and the physical line where each chunk may end, so quoted newlines
-    never split a record); then the raw lines are copied into UTF-8 chunks that each start with the
-    header (transcoded on the way when the file is Latin-1)."""
-    csv.field_size_limit(64 * 1024 * 1024)
-    ends: list[int] = []
-    with open(path, encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="") as f:
-        reader = csv.reader(f, delimiter=delimiter)
+def first_ragged(plan: CsvPlan, *, short_only: bool) -> tuple[int, int] | None:
+    """(line number, fields) of the first data row with fewer (or, unless `short_only`, more) fields than
+    the header, counting separators outside quotes with numpy; blank and comment lines are skipped."""
+    width = len(plan.names)
+    sep = ord(plan.separator)
+    quote = ord(plan.quote_char) if plan.quote_char else None
+    comment = ord(plan.comment) if plan.comment else None
+    parity = 0  # quotes seen so far, mod 2
+    carried_seps = 0  # separators of the record the previous chunk ended in
+    carried_len = 0
+    carried_first: int | None = None
+    lines_before = plan.first_data_line - 1
+    record_line = plan.first_data_line
+    with open(plan.path, "rb") as f:
+        f.seek(plan.data_offset)
+        while chunk := f.read(8 * 1024 * 1024):
+            a = np.frombuffer(chunk, dtype=np.uint8)
+            newlines = np.flatnonzero(a == 10)
+            seps = np.flatnonzero(a == sep)
+            if quote is not None:
+                quotes = np.flatnonzero(a == quote)
+                newlines_out = newlines[((np.searchsorted(quotes, newlines) + parity) & 1) == 0]
+                seps = seps[((np.searchsorted(quotes, seps) + parity) & 1) == 0]
+                parity = (parity + len(quotes)) & 1
+            else:
+                newlines_out = newlines
+            if len(newlines_out):
+                starts = np.concatenate(([0], newlines_out[:-1] + 1))
+                fields = np.diff(np.concatenate(([0], np.searchsorted(seps, newlines_out)))) + 1
+                fields[0] += carried_seps
+                lengths = newlines_out - starts
+                lengths[0] += carried_len
+                ends_cr = a[np.maximum(newlines_out - 1, 0)] == 13
+                firsts = a[np.minimum(starts, len(a) - 1)].astype(np.int16)
+                if carried_first is not None:
+                    firsts[0] = carried_first
+                blank = (lengths == 0) | ((lengths == 1) & ends_cr)
+                skip = blank | ((firsts == comment) if comment is not None else False)
+                bad = ((fields < width) if short_only else (fields != width)) & ~skip
+                if bad.any():
+                    i = int(np.argmax(bad))
+                    line = (record_line if i == 0 else
+                            lines_before + int(np.searchsorted(newlines, starts[i])) + 1)
+                    return line, int(fields[i])
+                last = newlines_out[-1]
+                carried_seps = len(seps) - int(np.searchsorted(seps, last))
+                carried_len = len(a) - last - 1
+                carried_first = int(a[last + 1]) if last + 1 < len(a) else None
+                record_line = lines_before + int(np.searchsorted(newlines, last, side="right")) + 1
+            else:
+                carried_seps += len(seps)
+                if carried_first is None and carried_len == 0 and len(a):
+                    carried_first = int(a[0])
+                carried_len += len(a)
+            lines_before += len(newlines)
+    if carried_len and not (carried_first is not None and comment is not None and carried_first == comment):
+        fields = carried_seps + 1
+        if (fields < width) if short_only else (fields != width):
+            return record_line, fields
+    return None
+
+
+# --- inspection: what the sample says (types, formats, missing values, warnings) ------------------------
+
+
+@dataclass
+class Inspection:
+    dialect: dict[str, Any]
+    options: dict[str, Any]
+    warnings: list[str]
+    typed: pl.DataFrame
+    missing: dict[str, int]
+    short_rows: int = 0
+    problem: str | None = None
+    schema: dict[str, pl.DataType] | None = None
+
+
+def inspect_csv(source: Source, plan: CsvPlan, options: ImportOptions, *, rows: int = SAMPLE_ROWS) -> Inspection:
+    """Read the first rows as text and typed: the value formats, the missing-value tokens met, and the
+    warnings a person should see (guesses, suspicious columns, short rows)."""
+    dialect = source.dialect or sniffing.Dialect()
+    problem = schema = None
+    try:
+        schema = infer_schema(plan)
+        typed = scan_csv(plan, schema=schema).head(rows).collect()
+        raw = scan_csv(plan, text=True).head(rows).collect()
+    except pl.exceptions.PolarsError as exc:
+        typed, raw, schema = pl.DataFrame(schema=dict.fromkeys(plan.names, pl.String)), None, None
+        ragged = first_ragged(plan, short_only=False)
+        problem = str(_ragged_refusal(plan, *ragged).message) if ragged else f"The rows could not be read: {_short(exc)}"
+    formats = value_formats(raw, typed) if raw is not None else {}
+    missing = _missing_tokens(raw, plan.na_values) if raw is not None else {}
+    warnings = csv_warnings(source, plan, options, typed, raw)
+    short = _short_rows_in_sample(source, plan, options)
+    if short:
+        warnings.append(f"{short} of the first rows have fewer fields than the header: "
+                        + ("their missing fields are read as empty (null)." if options.short_rows == "pad" else
+                           "the upload refuses them unless short rows are padded with nulls."))
+    null_value = next(iter(sorted((t for t in missing if t), key=lambda t: -missing[t])), "")
+    found = {
+        "separator": sniffing.WHITESPACE if dialect.separator == sniffing.WHITESPACE else plan.separator,
+        "separatorGuessed": dialect.guessed, "quoteChar": plan.quote_char, "header": plan.header,
+        "headerGuessed": plan.header_guessed, "commentChar": plan.comment, "commentGuessed": source.comment_guessed,
+        "encoding": source.encoding.name if source.encoding else None,
+        "encodingGuessed": bool(source.encoding and source.encoding.guessed),
+        "bom": bool(source.encoding and source.encoding.bom), "nullValue": null_value,
+        "lineEnd": "\r\n" if "\r\n" in source.head_text else "\n", "formats": formats,
+    }
+    effective = options.model_dump(by_alias=True) | {
+        "header": plan.header, "separator": found["separator"], "encoding": found["encoding"],
+        "commentChar": plan.comment or ("" if options.comment_char == "" else None)}
+    return Inspection(found, effective, warnings, typed, missing, short, problem, schema)
+
+
+def _missing_tokens(raw: pl.DataFrame, na_values: list[str]) -> dict[str, int]:
+    """How many cells of the sample hold each missing-value token (empty cells under "")."""
+    if not na_values or raw.width == 0:
+        return {}
+    tokens = [t for t in na_values]
+    counts = raw.select([pl.sum_horizontal([(pl.col(c).fill_null("") == t).cast(pl.Int64) for c in raw.columns])
+                         .sum().alias(t or "\x00") for t in tokens]).row(0, named=True)
+    return {("" if k == "\x00" else k): int(v) for k, v in counts.items() if v}
+
+
+def _encoding_warning(encoding: sniffing.Encoding) -> str:
+    others = ", ".join(sniffing.label(a) for a in encoding.alternatives[:3])
+    return (f"The text is not UTF-8; its encoding was guessed as {sniffing.label(encoding.name)}"
+            + (f" (also possible: {others})" if others else "")
+            + ". If letters look wrong in the preview, choose the encoding in the import options.")
+
+
+def csv_warnings(source: Source, plan: CsvPlan, options: ImportOptions, typed: pl.DataFrame,
+                 raw: pl.DataFrame | None) -> list[str]:
+    """What a person should check before the data counts."""
+    warnings: list[str] = []
+    if source.encoding is not None and source.encoding.guessed:
+        warnings.append(_encoding_warning(source.encoding))
+    if len(plan.names) == 1:
+        name = plan.names[0].strip()
+        if re.search(r"\s|[,;|]", name):
+            warnings.append(f"The file was read as one column named '{name[:80]}', though that header has several "
+                            "words: if its columns are separated by spaces or another character, choose the "
+                            "separator in the import options.")
+    if plan.header_guessed and not plan.header:
+        warnings.append("The first row holds only numbers, so it was read as data and the columns are named "
+                        "column_1, column_2, …: if it names the columns, set 'Header row' to yes.")
+    if source.comment_guessed:
+        hashes = sum(1 for ln in source.head_text.splitlines()[options.skip_rows:][:sniffing.SAMPLE_LINES]
+                     if ln.startswith(source.comment or "#"))
+        warnings.append(f"{hashes} of the first lines start with '{source.comment}' and are skipped as comments: "
+                        "if they are data, set the comment character to none.")
+    if raw is not None:
+        for name in typed.columns:
+            if typed.schema[name] != pl.String:
+                continue
+            values = typed[name].drop_nulls()
+            if values.len() < 5:
+                continue
+            numeric = values.str.strip_chars().cast(pl.Float64, strict=False)
+            odd = values.filter(numeric.is_null()).str.strip_chars()
+            if len(odd) and len(odd) <= 0.5 * values.len() and odd.n_unique() == 1 and len(odd[0]) <= 10:
+                token = odd[0]
+                warnings.append(f"Column '{name[:80]}' is read as text because of '{token}' in {len(odd)} of the "
+                                f"first {values.len()} values: if '{token}' means a missing value, add it to the "
+                                "missing-value tokens.")
+    return warnings
+
+
+def _short_rows_in_sample(source: Source, plan: CsvPlan, options: ImportOptions) -> int:
+    if len(plan.names) <= 1:
+        return 0
+    with open(plan.path, "rb") as f:
+        f.seek(plan.data_offset)
+        text = f.read(sniffing.SAMPLE_BYTES).decode("utf-8", errors="ignore")
+    lines = sniffing.sample_lines(text, comment=plan.comment)
+    counts = sniffing.field_counts(lines, plan.separator, plan.quote_char or '"')
+    return sum(1 for c in counts if c < len(plan.names))
+
+
+# --- preview ------------------------------------------------------------------------------------
+
+
+def preview(staged: StagedFile, filename: str | None, options: ImportOptions, work: Staging,
+            *, rows: int = PREVIEW_ROWS) -> dict[str, Any]:
+    """What an upload would become with `options`, read from the file's beginning: the format,
+    compression, encoding and dialect found (and which were guessed), the columns with inferred types
+    and null counts over a sample, the first `rows` rows and the warnings. Nothing is stored."""
+    source = open_source(staged, filename, options, work, preview=True)
+    result: dict[str, Any] = {"format": source.fmt, "compression": source.compression,
+                              "encoding": source.encoding.name if source.encoding else None,
+                              "encodingGuessed": bool(source.encoding and source.encoding.guessed),
+                              "encodingAlternatives": list(source.encoding.alternatives) if source.encoding else [],
+                              "dialect": None, "options": options.model_dump(by_alias=True), "warnings": [],
+                              "missingValues": {}, "problem": None, "complete": source.complete}
+    if source.fmt in ("csv", "tsv"):
+        plan = read_csv_plan(source, options)
+        inspection = inspect_csv(source, plan, options, rows=INFER_ROWS)
+        frame = inspection.typed
+        result.update(dialect=inspection.dialect, options=inspection.options, warnings=inspection.warnings,
+                      missingValues=inspection.missing, problem=inspection.problem)
+    else:
         try:
-            header = next(reader, None)
-            if header is None:
-                raise refuse("The file is empty", code="DATA_004")
-            check_column_names(header)
-            header_lines = reader.line_num
-            width = len(header)
-            rows = budget = 0
-            per_chunk = 0
-            for row in reader:
-                if len(row) != width:
-                    if not row:
-                        continue
-                    raise refuse(
-                        f"Row on line {reader.line_num} has {len(row)} fields; the header has {width}",
-                        line=reader.line_num, fields=len(row), expected=width,
-                    )
-                rows += 1
-                if not per_chunk:
-                    budget += sum(map(len, row)) + width
-                    if rows == 1000:
-                        per_chunk = max(1000, int(CSV_CHUNK_BYTES / (budget / rows)))
-                elif rows % per_chunk == 0:
-                    ends.append(reader.line_num)
-        except csv.Error as exc:
-            raise refuse(f"The CSV is malformed near line {reader.line_num}: {_short(exc)}") from exc
-    if rows == 0:
-        raise refuse("The file has a header but no rows", code="DATA_004")
-    chunks: list[Path] = []
-    with open(path, "rb") as src:
-        head = b"".join(src.readline() for _ in range(header_lines))
-        head = _utf8(head.removeprefix(b"\xef\xbb\xbf"), encoding)
-        line_no, out = header_lines, None
-        pending = iter(ends + [None])
-        end = next(pending)
-        for line in src:
-            if out is None:
-                chunks.append(work.path(f"chunk-{len(chunks):05d}.csv"))
-                out = open(chunks[-1], "wb")  # noqa: SIM115  (spans loop iterations; closed below)
-                out.write(head if head.endswith(b"\n") else head + b"\n")
-            out.write(_utf8(line, encoding))
-            line_no += 1
-            if end is not None and line_no >= end:
-                out.close()
-                out, end = None, next(pending)
-        if out is not None:
-            out.close()
-    return header, chunks
+            frame = _sample_frame(source)
+        except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+            frame = pl.DataFrame()
+            result["problem"] = f"The {FORMAT_LABELS[source.fmt]} file could not be read: {_short(exc)}"
+        if source.encoding is not None and source.encoding.guessed:
+            result["warnings"].append(_encoding_warning(source.encoding))
+    result["columns"] = [{"name": name, "type": kind_of(dtype), "dtype": str(dtype),
+                          "nullCount": int(frame[name].null_count())} for name, dtype in frame.schema.items()]
+    result["sampleRows"] = frame.height
+    result["rows"] = [[_cell(v) for v in row] for row in frame.head(rows).iter_rows()]
+    return result
 
 
-def _utf8(data: bytes, encoding: str) -> bytes:
-    return data if encoding == "utf-8" else data.decode(encoding).encode("utf-8")
+def _sample_frame(source: Source) -> pl.DataFrame:
+    if source.fmt == "parquet":
+        return pl.scan_parquet(source.path).head(INFER_ROWS).collect()
+    if source.fmt == "jsonl":
+        return pl.scan_ndjson(source.path, infer_schema_length=INFER_ROWS).head(INFER_ROWS).collect()
+    if not source.complete:
+        raise ValueError("a JSON array is previewed only when the whole file is at most "
+                         f"{PREVIEW_BYTES // (1024 * 1024)} MiB; upload it, or use JSON Lines")
+    return pl.read_json(source.path, infer_schema_length=INFER_ROWS).head(INFER_ROWS)
 
 
-def _encoding(path: Path) -> str:
-    """utf-8 when every byte decodes as UTF-8 (BOM allowed), else latin-1."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        with open(path, "rb") as f:
-            while chunk := f.read(CHUNK):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return "latin-1"
-    return "utf-8"
-
-
-def _delimiter(sample: str, fmt: str) -> str:
-    if fmt == "tsv":
-        return "\t"
-    lines = sample.splitlines()
-    sample = "\n".join(lines[:50]) if len(lines) > 1 else sample
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:
-        return ","
+def _cell(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, str) and len(value) > 200:
+        return value[:200] + "…"
+    if isinstance(value, float) and not np.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, list | dict):
+        return str(clean(value))[:200]
+    return clean(value)
 
 
 # --- archives of images or audio ------------------------------------------------------------------

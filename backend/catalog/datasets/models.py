@@ -11,7 +11,7 @@ from sqlmodel import Field, SQLModel
 from backend.core.timeutil import utcnow
 
 DATASET_TYPES = ("text", "image", "audio", "tabular")
-DATASET_STATUSES = ("empty", "available", "deleted")
+DATASET_STATUSES = ("empty", "available", "deleted", "purged")  # purged: deleted, and its versions and files gone
 SUBJECT_TYPES = ("user", "role", "department")
 ACCESS_LEVELS = ("read", "write")
 
@@ -56,6 +56,13 @@ class DatasetVersion(SQLModel, table=True):
     source_format: str = Field(max_length=16)
     source_filename: str | None = Field(default=None, max_length=200)
     source_encoding: str | None = Field(default=None, max_length=16)
+    source_compression: str | None = Field(default=None, max_length=8)  # gzip | bzip2 | zstd | zip
+    # What the import found (separator, quoting, header, missing-value token, value formats) and the
+    # options it ran with; a transform or restore inherits its parent's, so exports keep the formats.
+    source_dialect: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    import_options: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    import_warnings: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    original_sha256: str | None = Field(default=None, max_length=64)  # the uploaded bytes, kept as a blob
     record_count: int = Field(sa_column=Column(BigInteger, nullable=False))
     column_count: int
     fields: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

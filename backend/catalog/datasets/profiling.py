@@ -34,7 +34,7 @@ from typing import Any
 
 import polars as pl
 
-ALGORITHM = "1"
+ALGORITHM = "2"  # 2: distinct counts non-null values; histogram bins compare against exact edges
 IN_MEMORY_BYTES = 1024 * 1024 * 1024
 HISTOGRAM_BINS = 20
 TOP_VALUES = 10
@@ -158,7 +158,9 @@ def compute_profile(path: Path, *, label_column: str | None = None) -> dict[str,
         col = pl.col(c)
         exprs.append(col.null_count().alias(f"{c}\x00nulls"))
         if kinds[c] not in ("list", "struct", "binary", "null"):
-            exprs.append(col.n_unique().alias(f"{c}\x00distinct"))
+            # distinct non-null values, as pandas' nunique() and polars' drop_nulls().n_unique() count them
+            # (n_unique counts null as a value: take it off when there is one, without copying the column)
+            exprs.append((col.n_unique() - col.is_null().any().cast(pl.UInt32)).alias(f"{c}\x00distinct"))
     for c in numeric:
         col = pl.col(c).cast(pl.Float64)
         if c in floats:
@@ -210,9 +212,13 @@ def compute_profile(path: Path, *, label_column: str | None = None) -> dict[str,
         if c in floats:
             col = pl.when(col.is_finite()).then(col)
         exprs2.append(((col < fences[c][0]) | (col > fences[c][1])).sum().alias(f"{c}\x00outliers"))
-        width = (hi - lo) / HISTOGRAM_BINS if hi > lo else 1.0
-        bins = ((col - lo) / width).floor().clip(0, HISTOGRAM_BINS - 1).cast(pl.Int32)
-        exprs2.append(bins.drop_nulls().value_counts().implode().alias(f"{c}\x00hist"))
+        # The bin of x is the number of inner edges <= x: half-open [a, b), the last bin closed, and a
+        # value on an edge (11.0 with edges 8.4 + k * 0.325) in the bin that starts there, which
+        # floor((x - lo) / width) misses when the division rounds down (2.6 / 0.325 = 7.999…).
+        inner = pl.Series(histogram_edges(lo, hi)[1:-1], dtype=pl.Float64)
+        bins = pl.lit(inner).search_sorted(col.drop_nulls(), side="right") if len(inner) else \
+            pl.repeat(0, col.drop_nulls().len(), dtype=pl.UInt32)
+        exprs2.append(bins.value_counts().implode().alias(f"{c}\x00hist"))
     low_card = [c for c in texts if (g(c, "distinct") or 0) <= LOW_CARDINALITY]
     for c in texts:
         col = pl.col(c).cast(pl.String)
@@ -310,16 +316,27 @@ def compute_profile(path: Path, *, label_column: str | None = None) -> dict[str,
     })
 
 
+def histogram_edges(lo: float, hi: float, bins: int = HISTOGRAM_BINS) -> list[float]:
+    """`bins` equal-width bins from lo to hi: the ends as they are, the inner edges rounded to 12
+    significant digits so that decimal data meets them exactly (8.4 + 8 * 0.325 is 11.0, not
+    11.000000000000002); one bin when all values are equal."""
+    if not hi > lo:
+        return [lo, hi]
+    step = (hi - lo) / bins
+    inner = [float(f"{lo + i * step:.12g}") for i in range(1, bins)]
+    return [lo, *[min(max(e, lo), hi) for e in inner], hi]
+
+
 def _histogram(items: list[dict] | None, lo: float | None, hi: float | None) -> dict[str, Any] | None:
+    """Counts per bin `[edges[i], edges[i+1])`, the last bin closed (numpy.histogram's convention)."""
     if items is None or lo is None or hi is None:
         return None
-    bins = HISTOGRAM_BINS if hi > lo else 1
-    width = (hi - lo) / HISTOGRAM_BINS if hi > lo else 1.0
-    counts = [0] * HISTOGRAM_BINS
+    edges = histogram_edges(lo, hi)
+    counts = [0] * (len(edges) - 1)
     for item in items:
-        counts[min(int(next(v for k, v in item.items() if k != "count")), HISTOGRAM_BINS - 1)] += item["count"]
-    edges = [lo + i * width for i in range(bins + 1)] if hi > lo else [lo, hi]
-    return {"edges": edges, "counts": counts[:bins]}
+        index = int(next(v for k, v in item.items() if k != "count"))
+        counts[min(index, len(counts) - 1)] += item["count"]
+    return {"edges": edges, "counts": counts}
 
 
 def _top(items: list[dict] | None, column: str) -> list[dict[str, Any]]:

@@ -144,6 +144,17 @@ class VersionRead(ReadModel):
     source_format: str
     source_filename: str | None
     source_encoding: str | None
+    source_compression: str | None = Field(default=None, description="gzip | bzip2 | zstd | zip when the upload "
+                                                                     "was compressed")
+    source_dialect: dict[str, Any] | None = Field(default=None, description=(
+        "What the import found: separator, quoteChar, header, encoding (each with `…Guessed` when detected), "
+        "nullValue (the file's missing-value token) and formats (how booleans, dates and times were written); "
+        "CSV downloads write values back in these formats"))
+    import_options: dict[str, Any] | None = Field(default=None, description="The import options in effect "
+                                                                            "(detected values filled in)")
+    import_warnings: list[str] = Field(default_factory=list, description="What to check about how the file was read")
+    original_available: bool = Field(default=False, description="The uploaded bytes are kept: "
+                                                                "`download?format=original` returns them")
     parent_version: int | None
     operation: str
     steps: list[dict[str, Any]] | None
@@ -166,6 +177,126 @@ class UploadResult(ReadModel):
     duplicate: bool = Field(description="True when these exact bytes were uploaded before: no new version")
     message: str
     version: VersionRead
+    warnings: list[str] = Field(default_factory=list, description="What to check about how the file was read "
+                                                                  "(guessed encoding, one column from a multi-word "
+                                                                  "header, a text column with a stray token...)")
+
+
+# --- import options and preview ------------------------------------------------------------------
+
+DEFAULT_NA_VALUES = ("", "NA", "N/A", "NaN", "null", "None")
+OFFERED_NA_VALUES = (*DEFAULT_NA_VALUES, "?", "-", "n/a", "NULL", "#N/A", "nan")
+SEPARATOR_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": "whitespace"}
+
+
+def _na_token(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+def _separator(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = SEPARATOR_NAMES.get(value.lower() if len(value) > 1 else value, value)
+    if value == "whitespace":
+        return value
+    if len(value) != 1 or not (value == "\t" or (value.isascii() and value.isprintable())) or value.isalnum() \
+            or value in ('"', "'", "\n", "\r", "."):
+        raise ValueError("one character such as , ; | or tab (not a letter, digit, quote or dot), or 'whitespace'")
+    return value
+
+
+def _comment(value: str | None) -> str | None:
+    if value is None or value == "":
+        return value  # "": no comment lines (null detects `#` comment lines)
+    if len(value) != 1 or not value.isascii() or not value.isprintable() or value.isalnum() or value.isspace() \
+            or value in ('"', "'"):
+        raise ValueError("one character such as # or % (not a letter, digit, space or quote)")
+    return value
+
+
+def _encoding_name(value: str | None) -> str | None:
+    import codecs
+
+    if value is None:
+        return None
+    try:
+        info = codecs.lookup(value)
+    except LookupError:
+        raise ValueError("not a text encoding this server knows (e.g. utf-8, cp1252, latin-1, utf-16)") from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise ValueError("not a text encoding (e.g. utf-8, cp1252, latin-1, utf-16)")
+    return info.name
+
+
+NaToken = Annotated[str, Field(max_length=50), AfterValidator(_na_token)]
+
+
+class ImportOptions(InputModel):
+    """How to read a text file (CSV/TSV); what is left null is detected and reported as guessed."""
+
+    header: bool | None = Field(default=None, description="Whether a header row names the columns; null: detect "
+                                                          "(a first row of numbers only is data)")
+    header_row: int = Field(default=1, ge=1, le=1000, description="Which row holds the names, counted after "
+                                                                  "`skipRows`, blank and comment lines; the rows "
+                                                                  "above it are skipped")
+    header_rows: int = Field(default=1, ge=1, le=10, description="How many rows the header spans (their names are "
+                                                                 "joined with a space)")
+    skip_rows: int = Field(default=0, ge=0, le=100_000, description="Lines skipped at the top of the file")
+    comment_char: Annotated[str | None, AfterValidator(_comment)] = Field(
+        default=None, description="Lines starting with this character are skipped, e.g. `#`; `\"\"`: none; "
+                                  "null: detect `#` comment lines")
+    na_values: list[NaToken] = Field(default_factory=lambda: list(DEFAULT_NA_VALUES), max_length=50,
+                                     description="Cells equal to one of these are missing (null); `\"\"` is an "
+                                                 "empty cell. Also offered: " + ", ".join(
+                                                     f"`{t}`" for t in OFFERED_NA_VALUES if t not in DEFAULT_NA_VALUES))
+    separator: Annotated[str | None, AfterValidator(_separator)] = Field(
+        default=None, max_length=12, description="One character (`,` `;` `|`, `tab`), or `whitespace` for columns "
+                                                 "separated by runs of spaces or tabs; null: detect")
+    encoding: Annotated[str | None, AfterValidator(_encoding_name)] = Field(
+        default=None, max_length=40, description="The text encoding (utf-8, cp1252, latin-1, utf-16...); null: "
+                                                 "detect (a BOM, then UTF-8, then a guess)")
+    short_rows: Literal["refuse", "pad"] = Field(default="refuse", description="Rows with fewer fields than the "
+                                                                              "header: refuse the file, or pad "
+                                                                              "them with nulls")
+
+    @model_validator(mode="after")
+    def _coherent(self) -> ImportOptions:
+        if self.header is False and self.header_rows > 1:
+            raise ValueError("headerRows needs header: a file without a header has no header rows")
+        if self.separator and self.comment_char and self.separator == self.comment_char:
+            raise ValueError("the separator and the comment character must differ")
+        self.na_values = list(dict.fromkeys(self.na_values))
+        return self
+
+
+class PreviewColumn(ReadModel):
+    name: str
+    type: str = Field(description="integer | float | boolean | string | date | datetime | time | ...")
+    dtype: str = Field(description="The exact polars data type")
+    null_count: int = Field(description="Missing values among the sampled rows")
+
+
+class PreviewResult(ReadModel):
+    """What an upload would become, read from the file's beginning; nothing is stored."""
+
+    format: str = Field(description="csv | tsv | parquet | json | jsonl")
+    compression: str | None = Field(description="gzip | bzip2 | zstd | zip, or null")
+    encoding: str | None = Field(description="The text encoding (a Python codec name)")
+    encoding_guessed: bool
+    encoding_alternatives: list[str] = Field(default_factory=list)
+    dialect: dict[str, Any] | None = Field(description="Separator, quoting, header... and which were guessed "
+                                                       "(text files only)")
+    options: dict[str, Any] = Field(description="The import options in effect, detected values filled in")
+    columns: list[PreviewColumn]
+    rows: list[list[Any]] = Field(description="The first rows, one cell per column")
+    sample_rows: int = Field(description="Rows the types and null counts were inferred from")
+    complete: bool = Field(description="Whether the whole file fitted in the preview")
+    missing_values: dict[str, int] = Field(description="Cells of the sample holding each missing-value token "
+                                                       "(\"\" is empty cells)")
+    warnings: list[str]
+    problem: str | None = Field(description="Why the rows could not be read with these options, if so")
 
 
 # --- split ---------------------------------------------------------------------------------------
@@ -401,6 +532,36 @@ class QualityResponse(ReadModel):
     quality: Quality
     formulas: dict[str, str]
     details: dict[str, Any]
+
+
+# --- rows (the data viewer) --------------------------------------------------------------------------
+
+
+class RowsColumn(ReadModel):
+    name: str
+    type: str = Field(description="integer | float | boolean | string | date | datetime | time | duration | "
+                                  "binary | list | struct | null")
+    dtype: str = Field(description="The exact polars data type")
+
+
+class DataRow(ReadModel):
+    row: int = Field(description="The row's position in the version (0-based), whatever the sort and filter")
+    values: list[Any] = Field(description="One cell per column, in the order of `columns`")
+
+
+class RowsPage(ReadModel):
+    dataset_id: str
+    version: int
+    columns: list[RowsColumn]
+    rows: list[DataRow]
+    offset: int
+    limit: int
+    total_rows: int = Field(description="Rows that pass the filter (all the version's rows without one)")
+    next_offset: int | None = Field(default=None, description="The offset of the next page; null on the last")
+    sort: str | None = Field(default=None, description="The column sorted by; null in the file's order")
+    descending: bool = False
+    filter: str | None = None
+    truncated_cells: int = Field(default=0, description="Cells on this page cut at 1,000 characters (they end in …)")
 
 
 class AccessEntry(InputModel):

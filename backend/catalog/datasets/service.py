@@ -22,25 +22,29 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import field as dataclass_field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 import polars as pl
-from sqlalchemy import and_, func, or_
+from pydantic import ValidationError
+from sqlalchemy import and_, delete, func, or_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import object_session
 from sqlmodel import Session, col, select
 
 from backend.audit import service as audit
 from backend.auth.principal import Principal
-from backend.catalog.datasets import ingest, profiling, storage, transforms, validation
+from backend.catalog.datasets import exports, ingest, profiling, storage, transforms, validation
+from backend.catalog.datasets import rows as data_rows
 from backend.catalog.datasets.models import Dataset, DatasetAccess, DatasetProfile, DatasetVersion
 from backend.catalog.datasets.schemas import (
     AccessEntry,
     DatasetCreate,
     DatasetUpdate,
+    ImportOptions,
     Rule,
     SplitRequest,
     ValidateRequest,
@@ -53,7 +57,7 @@ from backend.core.errors import AISystemError, InvalidRequest
 from backend.core.ids import new_id
 from backend.core.pagination import PageParams, paginate
 from backend.core.timeutil import utcnow
-from backend.core.unit_of_work import after_rollback, has_pending_changes
+from backend.core.unit_of_work import after_commit, after_rollback, has_pending_changes
 from backend.lineage import service as lineage
 from backend.lineage.models import LineageEntity
 from backend.lineage.schemas import LineageGraph
@@ -62,7 +66,7 @@ log = logging.getLogger(__name__)
 
 ID_PATTERN = re.compile(r"^dataset_[0-9a-f]{20}$")
 LEVELS = {"read": 1, "write": 2, "owner": 3, "admin": 4}
-EXPORT_FORMATS = ("parquet", "csv", "jsonl")
+EXPORT_FORMATS = ("parquet", "csv", "jsonl", "original")
 SPLIT_NAMES = ("train", "validation", "test")
 SORTS = {"name": Dataset.name, "createdAt": Dataset.created_at, "updatedAt": Dataset.updated_at,
          "size": Dataset.size_bytes, "recordCount": Dataset.record_count}
@@ -250,7 +254,8 @@ def update_dataset(*, session: Session, actor: Principal, dataset_id: str, data:
 
 
 def delete_dataset(*, session: Session, actor: Principal, dataset_id: str) -> None:
-    """Soft-delete: the dataset disappears from every route; its versions and files are kept."""
+    """Soft-delete: the dataset disappears from every route; its versions and files are kept for
+    `AISYSTEM_DATASET_PURGE_DAYS` days, then removed by the purge task (`purge_deleted`)."""
     dataset = get_dataset(session=session, actor=actor, dataset_id=dataset_id, need="delete")
     dataset.deleted_at = dataset.updated_at = utcnow()
     dataset.status = "deleted"
@@ -258,6 +263,57 @@ def delete_dataset(*, session: Session, actor: Principal, dataset_id: str) -> No
     session.flush()
     audit.record(session=session, actor=actor, action="dataset.delete", entity_type="dataset", entity_id=dataset.id,
                  summary={"name": dataset.name})
+
+
+def purge_deleted(*, session: Session, now: datetime | None = None, batch: int = 50) -> dict[str, int]:
+    """Remove for good what datasets deleted more than `AISYSTEM_DATASET_PURGE_DAYS` ago still keep:
+    their versions (and cached profiles) go from the database, and once that commits, the stored files
+    no other version names (data, split, downloads made of them) go from the artifact store.
+
+    The dataset row stays, marked `purged`, with its audit trail. Safe on several workers at once: a
+    conditional write claims each dataset, so exactly one worker purges it.
+    """
+    cutoff = (now or utcnow()) - timedelta(days=get_settings().dataset_purge_days)
+    due = session.exec(select(Dataset.id).where(Dataset.status == "deleted", col(Dataset.deleted_at) < cutoff)
+                       .order_by(col(Dataset.deleted_at)).limit(batch)).all()
+    if not due:
+        return {}
+    named_before = storage.recorded_files(session)
+    purged, versions = [], 0
+    for dataset_id in due:
+        claimed = session.exec(update(Dataset).where(col(Dataset.id) == dataset_id, col(Dataset.status) == "deleted")
+                               .values(status="purged"))
+        if claimed.rowcount != 1:  # another worker got there first
+            continue
+        version_ids = select(DatasetVersion.id).where(DatasetVersion.dataset_id == dataset_id)
+        session.exec(delete(DatasetProfile).where(col(DatasetProfile.version_id).in_(version_ids)))
+        gone = session.exec(delete(DatasetVersion).where(col(DatasetVersion.dataset_id) == dataset_id)).rowcount
+        versions += gone
+        purged.append(dataset_id)
+        audit.record(session=session, actor=None, actor_name="system:dataset-purge", action="dataset.purge",
+                     entity_type="dataset", entity_id=dataset_id,
+                     summary={"versions": gone, "afterDays": get_settings().dataset_purge_days})
+    unnamed = sorted(set(named_before) - set(storage.recorded_files(session)))
+    after_commit(session, lambda: _remove_unnamed_files(unnamed))
+    return {"datasets": len(purged), "versions": versions, "files": len(unnamed)}
+
+
+def _remove_unnamed_files(keys: list[str]) -> None:
+    """Remove stored files no version names any more, with the downloads made of each (after the purge
+    committed). A file a version came to name since then (the same bytes uploaded again) is kept."""
+    store = artifacts.get_store()
+    with session_scope(write=False) as session:
+        still_named = storage.recorded_files(session)
+    for key in keys:
+        if key in still_named:
+            continue
+        sha = key.rsplit("/", 1)[-1].split(".", 1)[0]
+        derived = list(store.list(f"{storage.EXPORTS}/{sha}.")) if len(sha) == 64 else []
+        for name in [key, *derived]:
+            try:
+                store.delete(name)
+            except (AISystemError, OSError):
+                log.warning("could not remove %s, which no dataset version names any more", name, exc_info=True)
 
 
 def count_datasets(session: Session) -> int:
@@ -303,13 +359,18 @@ class Prepared:
     encoding: str | None
     fields: list[dict[str, Any]]
     record_count: int
+    compression: str | None = None
+    dialect: dict[str, Any] | None = None
+    options: dict[str, Any] | None = None
+    warnings: list[str] | None = None
+    original_sha256: str | None = None
 
 
 def _prepared(parquet: Path, *, source_sha256: str | None, source_format: str, filename: str | None,
-              encoding: str | None) -> Prepared:
+              encoding: str | None, **extra: Any) -> Prepared:
     fields = profiling.infer_fields(parquet)
     rows = pl.scan_parquet(parquet).select(pl.len()).collect().item()
-    return Prepared(parquet, source_sha256, source_format, filename, encoding, fields, rows)
+    return Prepared(parquet, source_sha256, source_format, filename, encoding, fields, rows, **extra)
 
 
 def _add_version(*, session: Session, actor: Principal, dataset_id: str, prepared: Prepared, operation: str,
@@ -329,6 +390,8 @@ def _add_version(*, session: Session, actor: Principal, dataset_id: str, prepare
         source_filename=prepared.filename, source_encoding=prepared.encoding, record_count=prepared.record_count,
         column_count=len(prepared.fields), fields=prepared.fields, parent_number=parent, operation=operation,
         steps=steps, message=message, anonymized=anonymized, created_by=actor.user_id, created_at=utcnow(),
+        source_compression=prepared.compression, source_dialect=prepared.dialect, import_options=prepared.options,
+        import_warnings=prepared.warnings or None, original_sha256=prepared.original_sha256,
     )
     session.add(row)
     dataset.current_version, dataset.size_bytes, dataset.record_count = number, size, prepared.record_count
@@ -367,7 +430,9 @@ def create_version_from(*, session: Session, actor: Principal, dataset_id: str, 
     _dataset, source = get_version(session=session, actor=actor, dataset_id=dataset_id, version=from_version,
                                    need="write")
     prepared = Prepared(Path(), source.source_sha256, source.source_format, source.source_filename,
-                        source.source_encoding, source.fields, source.record_count)
+                        source.source_encoding, source.fields, source.record_count,
+                        compression=source.source_compression, dialect=source.source_dialect,
+                        options=source.import_options, original_sha256=source.original_sha256)
     storage.existing_blob(source.blob_sha256)
     return _add_version(session=session, actor=actor, dataset_id=dataset_id, prepared=prepared, operation="restore",
                         parent=source.number, message=message or f"restored from version {source.number}",
@@ -379,6 +444,7 @@ class UploadOutcome:
     version: DatasetVersion
     duplicate: bool
     message: str
+    warnings: list[str] = dataclass_field(default_factory=list)
 
 
 def _open(source: BinaryIO | str | Path):  # noqa: ANN202
@@ -400,53 +466,100 @@ class _Borrowed:
         return None
 
 
-def upload(*, session: Session, actor: Principal, dataset_id: str, source: BinaryIO | str | Path,
-           filename: str | None = None, labels: BinaryIO | str | Path | None = None,
-           message: str | None = None) -> UploadOutcome:
-    """Ingest a file (a binary stream or a path) as a new version.
+def _stage(source: BinaryIO | str | Path | storage.StagedFile, work: storage.Staging, name: str, *,
+           limit: int | None = None) -> storage.StagedFile:
+    """A staged copy of an upload (a file the caller staged already is taken as it is)."""
+    if isinstance(source, storage.StagedFile):
+        return source
+    with _open(source) as stream:
+        return storage.stage_stream(stream, work.path(name), limit=limit)
 
-    CSV/TSV (delimiter and encoding sniffed), Parquet, JSON and JSON Lines become Parquet (zstd);
-    image/audio datasets take a ZIP (optionally with `labels.csv`, or `labels` beside it). The same
-    bytes uploaded again give the existing version back with `duplicate=True`.
+
+def _options(options: ImportOptions | dict | None) -> ImportOptions:
+    if options is None:
+        return ImportOptions()
+    if isinstance(options, ImportOptions):
+        return options
+    try:
+        return ImportOptions.model_validate(options)
+    except ValidationError as exc:
+        raise InvalidRequest("The import options are invalid", {
+            "options." + ".".join(str(p) for p in err["loc"]) if err["loc"] else "options":
+                err["msg"].removeprefix("Value error, ") for err in exc.errors()[:20]}) from exc
+
+
+def upload(*, session: Session, actor: Principal, dataset_id: str,
+           source: BinaryIO | str | Path | storage.StagedFile, filename: str | None = None,
+           labels: BinaryIO | str | Path | storage.StagedFile | None = None, message: str | None = None,
+           options: ImportOptions | dict | None = None) -> UploadOutcome:
+    """Ingest a file (a binary stream, a path, or a file the caller staged) as a new version.
+
+    CSV/TSV are read with the import `options` (what they leave open is detected: compression,
+    encoding, separator, header), Parquet, JSON and JSON Lines as they are, all into Parquet (zstd);
+    image/audio datasets take a ZIP (optionally with `labels.csv`, or `labels` beside it). The
+    uploaded bytes are kept, so the version downloads as it came. The same bytes with the same
+    options uploaded again give the existing version back with `duplicate=True`.
     """
+    options = _options(options)
+    requested = options.model_dump(by_alias=True)
     with _reading(session) as reads:
         kind = get_dataset(session=reads, actor=actor, dataset_id=dataset_id, need="write").type
     with storage.staging() as work:
-        with _open(source) as stream:
-            staged = storage.stage_stream(stream, work.path("upload"))
+        staged = _stage(source, work, "upload")
         labels_staged = None
         if labels is not None:
-            with _open(labels) as stream:
-                labels_staged = storage.stage_stream(stream, work.path("labels.csv"), limit=64 * 1024 * 1024)
+            labels_staged = _stage(labels, work, "labels.csv", limit=64 * 1024 * 1024)
         fingerprint = staged.sha256 if labels_staged is None else hashlib.sha256(
             (staged.sha256 + labels_staged.sha256).encode()).hexdigest()
         with _reading(session) as reads:
-            existing = reads.exec(select(DatasetVersion.id).where(DatasetVersion.dataset_id == dataset_id,
-                                                                  DatasetVersion.source_sha256 == fingerprint)
-                                  .order_by(col(DatasetVersion.number))).first()
+            candidates = reads.exec(select(DatasetVersion.id, DatasetVersion.import_options)
+                                    .where(DatasetVersion.dataset_id == dataset_id,
+                                           DatasetVersion.source_sha256 == fingerprint)
+                                    .order_by(col(DatasetVersion.number))).all()
+        existing = next((vid for vid, opts in candidates if (opts or ImportOptions().model_dump(by_alias=True))
+                         == requested), None)
         if existing is not None:
             get_dataset(session=session, actor=actor, dataset_id=dataset_id, need="write")
             existing = session.get(DatasetVersion, existing)
             return UploadOutcome(existing, True, f"These bytes were uploaded before as version {existing.number}; "
-                                                 "no new version was made")
+                                                 "no new version was made", list(existing.import_warnings or []))
         name = artifacts.safe_file_name(filename)
         fmt = ingest.detect_format(name, staged.head)
-        if fmt == "zip":
-            if kind not in ("image", "audio"):
-                raise AISystemError("DATA_002", f"A {kind} dataset takes CSV/TSV, Parquet, JSON or JSON Lines, "
-                                                "not a ZIP archive")
+        if kind in ("image", "audio"):
+            if fmt != "zip":
+                raise AISystemError("DATA_002", f"An {kind} dataset takes a ZIP archive of {kind} files")
             result = ingest.ingest_archive(staged, kind, work, labels_staged)
         else:
-            if kind in ("image", "audio"):
-                raise AISystemError("DATA_002", f"An {kind} dataset takes a ZIP archive of {kind} files")
-            result = ingest.ingest_tabular(staged, fmt, work)
+            result = ingest.ingest_tabular(staged, fmt, work, options, filename=name)
         prepared = _prepared(result.parquet, source_sha256=fingerprint, source_format=result.source_format,
-                             filename=name, encoding=result.encoding)
+                             filename=name, encoding=result.encoding, compression=result.compression,
+                             dialect=result.dialect, options=requested if kind == "tabular" else None,
+                             warnings=result.warnings)
         get_dataset(session=session, actor=actor, dataset_id=dataset_id, need="write")  # still allowed?
+        original, _size, created = storage.commit_original(staged.path, staged.sha256)
+        if created:
+            after_rollback(session, lambda: storage.remove_blob(original, storage.ORIGINAL))
+        prepared.original_sha256 = original
         row = _add_version(session=session, actor=actor, dataset_id=dataset_id, prepared=prepared,
                            operation="upload", message=message, action="dataset.upload")
     return UploadOutcome(row, False, f"Stored as version {row.number}: {row.record_count} records, "
-                                     f"{row.column_count} columns")
+                                     f"{row.column_count} columns", list(result.warnings))
+
+
+def preview_upload(*, session: Session, actor: Principal, dataset_id: str,
+                   source: BinaryIO | str | Path | storage.StagedFile, filename: str | None = None,
+                   options: ImportOptions | dict | None = None) -> dict[str, Any]:
+    """What uploading the file with `options` would make, from its beginning: the format, compression,
+    encoding and dialect found (and which were guessed), the columns with their inferred types and null
+    counts, the first rows and the warnings. Needs write access; nothing is stored."""
+    options = _options(options)
+    with _reading(session) as reads:
+        kind = get_dataset(session=reads, actor=actor, dataset_id=dataset_id, need="write").type
+    if kind != "tabular":
+        raise AISystemError("DATA_002", f"A preview reads tabular files; an {kind} dataset takes a ZIP of {kind} files")
+    with storage.staging() as work:
+        staged = _stage(source, work, "upload")
+        return ingest.preview(staged, artifacts.safe_file_name(filename), options, work)
 
 
 def open_frame(*, session: Session, actor: Principal, dataset_id: str, version: int | None = None) -> pl.LazyFrame:
@@ -467,25 +580,67 @@ class Download:
     media_type: str = "application/octet-stream"
 
 
+def _original_suffix(row: DatasetVersion) -> str:
+    """The file name ending of an upload's original bytes (`.csv`, `.csv.gz`, `.tsv`...)."""
+    suffixes = [s.lower() for s in Path(row.source_filename or "").suffixes[-2:]]
+    if suffixes and all(re.fullmatch(r"\.[a-z0-9]{1,8}", s) for s in suffixes):
+        return "".join(suffixes)
+    ext = {"zip": ".zip"}.get(row.source_format, f".{row.source_format}")
+    return ext + {"gzip": ".gz", "bzip2": ".bz2", "zstd": ".zst", "zip": ".zip"}.get(row.source_compression or "", "")
+
+
 def download(*, session: Session, actor: Principal, dataset_id: str, version: int | None = None,
              fmt: str = "parquet") -> Download:
-    """The file to stream: the stored Parquet, or a cached CSV/JSONL export of it."""
+    """The file to stream: the stored Parquet; the uploaded bytes (`original`, and `csv`/`jsonl` of a
+    version uploaded uncompressed in that format); or a cached CSV/JSONL export of the Parquet, its
+    values written in the formats the source used (see `exports`)."""
     if fmt not in EXPORT_FORMATS:
         raise InvalidRequest("Unknown format", {"format": f"one of {', '.join(EXPORT_FORMATS)}"})
     dataset, row = get_version(session=session, actor=actor, dataset_id=dataset_id, version=version)
+    as_uploaded = fmt in ("csv", "jsonl") and row.source_format == fmt and not row.source_compression
+    if fmt == "original" or (as_uploaded and row.original_sha256):
+        if not row.original_sha256:
+            raise AISystemError("DATA_004", f"Version {row.number} was made by a {row.operation}, not uploaded: it has "
+                                            "no original file (download it as Parquet, CSV or JSON Lines)",
+                                {"version": row.number})
+        original = storage.existing_blob(row.original_sha256, storage.ORIGINAL)
+        suffix = _original_suffix(row) if fmt == "original" else f".{fmt}"
+        return Download(original, original.stat().st_size, row.original_sha256,
+                        artifacts.download_name(dataset.name, f"-v{row.number}{suffix}", fallback="dataset"))
     blob = storage.existing_blob(row.blob_sha256)
     filename = artifacts.download_name(dataset.name, f"-v{row.number}.{fmt}", fallback="dataset")
     if fmt == "parquet":
         return Download(blob, row.size_bytes, row.blob_sha256, filename)
+    if fmt == "csv":
+        path, size, digest = storage.export(row.blob_sha256, fmt,
+                                            lambda target: exports.write_csv(blob, target, row.source_dialect),
+                                            variant=exports.variant(row.source_dialect))
+        return Download(path, size, digest, filename)
 
     def write(target: Path) -> None:
         lf = pl.scan_parquet(blob)
         keep = [c for c, t in lf.collect_schema().items() if profiling.kind_of(t) not in ("binary", "list", "struct")]
-        lf = lf.select(keep)
-        lf.sink_csv(target) if fmt == "csv" else lf.sink_ndjson(target)
+        lf.select(keep).sink_ndjson(target)
 
     path, size, digest = storage.export(row.blob_sha256, fmt, write)
     return Download(path, size, digest, filename)
+
+
+# --- rows (the data viewer) -----------------------------------------------------------------------
+
+
+def read_rows(*, session: Session, actor: Principal, dataset_id: str, version: int | None = None,
+              limit: int = data_rows.DEFAULT_LIMIT, offset: int = 0, sort: str | None = None,
+              descending: bool = False, filter: str | None = None,  # noqa: A002
+              ) -> tuple[DatasetVersion, data_rows.RowsPage]:
+    """A page of a version's rows (the newest version when `version` is None), read lazily from its
+    Parquet file: `filter` is a safe expression (`rating >= 4 and sentiment == "positive"`), `sort` a
+    column (`-column`, or `descending`, for descending). REQ_001 names a bad `sort`, `filter`, `limit`
+    or `offset`."""
+    _dataset, row = get_version(session=session, actor=actor, dataset_id=dataset_id, version=version)
+    page = data_rows.read_page(storage.existing_blob(row.blob_sha256), record_count=row.record_count, limit=limit,
+                               offset=offset, sort=sort, descending=descending, filter=filter)
+    return row, page
 
 
 # --- split -----------------------------------------------------------------------------------------
@@ -577,6 +732,7 @@ def transform(*, session: Session, actor: Principal, dataset_id: str, steps: lis
                                        need="write")
         source = storage.existing_blob(parent.blob_sha256)
         parent_number, parent_anonymized = parent.number, parent.anonymized
+        parent_dialect = parent.source_dialect
     key = _mask_key(dataset_id)
     plan = transforms.apply_steps(pl.scan_parquet(source), parsed, mask_key=key)
     with storage.staging() as work:
@@ -593,7 +749,8 @@ def transform(*, session: Session, actor: Principal, dataset_id: str, steps: lis
         if not names:
             raise AISystemError("DATA_004", "The transform leaves no columns")
         ingest.check_column_names(list(names))
-        prepared = _prepared(out, source_sha256=None, source_format="parquet", filename=None, encoding=None)
+        prepared = _prepared(out, source_sha256=None, source_format="parquet", filename=None, encoding=None,
+                             dialect=exports.inherited(parent_dialect, pl.scan_parquet(out).collect_schema()))
         if prepared.record_count == 0:
             raise AISystemError("DATA_004", "The transform leaves no rows", {"steps": len(parsed)})
         get_dataset(session=session, actor=actor, dataset_id=dataset_id, need="write")
@@ -791,7 +948,10 @@ def version_document(row: DatasetVersion, *, include_analysis: bool = True) -> d
         "version": row.number, "id": row.id, "datasetId": row.dataset_id, "sha256": row.blob_sha256,
         "sourceSha256": row.source_sha256, "size": row.size_bytes, "recordCount": row.record_count,
         "columnCount": row.column_count, "sourceFormat": row.source_format, "sourceFilename": row.source_filename,
-        "sourceEncoding": row.source_encoding, "parentVersion": row.parent_number, "operation": row.operation,
+        "sourceEncoding": row.source_encoding, "sourceCompression": row.source_compression,
+        "sourceDialect": row.source_dialect, "importOptions": row.import_options,
+        "importWarnings": list(row.import_warnings or []), "originalAvailable": bool(row.original_sha256),
+        "parentVersion": row.parent_number, "operation": row.operation,
         "steps": row.steps, "message": row.message, "schema": {"fields": row.fields}, "splits": row.split,
         "containsPII": row.contains_pii, "anonymized": row.anonymized,
         "analysis": row.analysis if include_analysis else None, "createdAt": row.created_at,

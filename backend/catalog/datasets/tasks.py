@@ -1,4 +1,5 @@
-"""Background analysis of a dataset version: correlations, PII detection and drift against a baseline.
+"""Background analysis of a dataset version (correlations, PII detection, drift against a baseline), and
+the periodic purge of deleted datasets' versions and files.
 
 The worker knows the job type because the datasets entry of `backend/domains.py` names this module.
 """
@@ -14,10 +15,11 @@ from backend.catalog.datasets import drift, pii
 from backend.catalog.datasets import service as datasets_service
 from backend.core.db import session_scope
 from backend.core.schemas import InputModel
-from backend.core.tasks import job_handler
+from backend.core.tasks import job_handler, periodic
 
 log = logging.getLogger(__name__)
 MAX_ANALYSIS_ROWS = 1_000_000  # correlations and PII run on a sample of this size at most
+PURGE_INTERVAL_SECONDS = 3600  # deleted datasets wait days; an hour late is no matter
 
 
 class AnalyzePayload(InputModel):
@@ -68,3 +70,10 @@ def analyze(ctx) -> dict | None:  # noqa: ANN001
         datasets_service.record_analysis(session=session, job_id=ctx.job_id, dataset_id=dataset_id, version=number,
                                          analysis=analysis)
     return summary
+
+
+@periodic("catalog.datasets.purge_deleted", every_seconds=PURGE_INTERVAL_SECONDS)
+def purge_deleted(session) -> dict[str, int] | None:  # noqa: ANN001
+    """Remove the versions and files of datasets deleted more than `AISYSTEM_DATASET_PURGE_DAYS` ago
+    (files another dataset's version still names stay). Safe on several workers at once."""
+    return datasets_service.purge_deleted(session=session) or None

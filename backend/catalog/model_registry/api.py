@@ -73,8 +73,9 @@ def _list_page(session: Session, principal: Principal, params: PageParams, sort:
 
 
 def _promotion(model, version, replaced) -> PromotionResult:  # noqa: ANN001
-    return PromotionResult(model=service.model_read(model), version=service.version_read(version),
-                           replaced=service.version_read(replaced) if replaced else None)
+    declared = model.parameters
+    return PromotionResult(model=service.model_read(model), version=service.version_read(version, declared),
+                           replaced=service.version_read(replaced, declared) if replaced else None)
 
 
 # --- discovery (before /{modelId}) -----------------------------------------------------------------
@@ -120,7 +121,21 @@ def create_model(body: ModelCreate, session: SessionDep, principal: Principal = 
     return service.model_read(model)
 
 
-@router.get("/search", response_model=SearchPage, summary="Search models: keyword, semantic or hybrid")
+_CUT = search.SEMANTIC_CUTOFF
+SEARCH_DESCRIPTION = (
+    "`keyword`: ranked full-text search over name, description, tags, capabilities and architecture (every "
+    "word must match, as a prefix), with `<mark>` highlights. `semantic`: by meaning (\"reads customer emails "
+    "and tells me if they are angry\" finds a sentiment model), each hit's `score` its cosine similarity; only "
+    f"relevant models are returned: similarity at least {_CUT.min_score} and at least {_CUT.relative_to_best:g} "
+    f"times the best match's, the {_CUT.max_results} best (`cutoff`), and `leftOut` says how many models the "
+    "cut-off dropped. `hybrid`: the keyword and the semantic matches, fused by reciprocal rank. The list "
+    "filters (type, category, framework, status, tag, license, createdBy) narrow every mode; `total` counts "
+    "the results over every page. Results are ordered by relevance only."
+)
+
+
+@router.get("/search", response_model=SearchPage, summary="Search models: keyword, semantic or hybrid",
+            description=SEARCH_DESCRIPTION)
 def search_models(
     session: SessionDep,
     filters: FiltersDep,
@@ -130,10 +145,6 @@ def search_models(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     principal: Principal = require("model:read"),
 ) -> SearchPage:
-    """`keyword`: ranked full-text search over name, description, tags, capabilities and architecture
-    (every word must match, as a prefix), with `<mark>` highlights. `semantic`: by meaning ("reads
-    customer emails and tells me if they are angry" finds a sentiment model). `hybrid`: both, fused.
-    The list filters (type, category, framework, status, tag, license, createdBy) narrow every mode."""
     document = search.search_document(session=session, actor=principal, q=q, mode=mode, limit=limit, cursor=cursor, filters=filters)
     return json_response(document)
 
@@ -143,13 +154,17 @@ def facets(
     session: SessionDep,
     filters: FiltersDep,
     q: Annotated[str | None, Query(min_length=1, max_length=500, pattern=NO_NUL,
-                                   description="Count only the models a keyword search for these words matches")] = None,
+                                   description="Count only the models a search for these words returns")] = None,
+    mode: Annotated[Literal["keyword", "semantic", "hybrid"], Query(
+        description="How `q` searches (as `GET /search`)")] = "keyword",
     principal: Principal = require("model:read"),
 ) -> ModelFacets:
     """For filter chips: how many live models have each value (the 30 most common per facet). Each
     facet is counted under the other filters given, so choosing a type still shows the other types.
-    With `q`, among the keyword search's matches (a `q` without words is REQ_001)."""
-    return service.model_facets(session=session, actor=principal, filters=filters, q=q)
+    With `q`, among the search's results: a keyword search's matches (a `q` without words is REQ_001),
+    or a semantic search's models above its relevance cut-off, so each count is what that filter
+    would show."""
+    return service.model_facets(session=session, actor=principal, filters=filters, q=q, mode=mode)
 
 
 FILTER_EXAMPLE = {"all": [{"field": "performance.accuracy", "op": "gte", "value": 0.9},
@@ -251,7 +266,7 @@ def list_versions(modelId: ModelId, session: SessionDep,  # noqa: N803
     """2.9.0 comes before 2.10.0 (`order=desc` for newest first)."""
     rows, cursor = service.list_versions(session=session, actor=principal, model_id=modelId, params=params,
                                          descending=order == "desc")
-    return Page[VersionRead](items=[service.version_read(r) for r in rows], next_cursor=cursor)
+    return Page[VersionRead](items=[service.read_version(session=session, version=r) for r in rows], next_cursor=cursor)
 
 
 @router.post("/{modelId}/versions", response_model=VersionRead, status_code=201, summary="Register a version",
@@ -262,7 +277,7 @@ def create_version(modelId: ModelId, body: VersionCreate, session: SessionDep,  
     lineage. A duplicate number is MODEL_002."""
     row = service.create_version(session=session, actor=principal, model_id=modelId, data=body)
     session.commit()
-    return service.version_read(row)
+    return service.read_version(session=session, version=row)
 
 
 @router.get("/{modelId}/versions/history", response_model=Page[StageHistoryRead],
@@ -286,7 +301,8 @@ def stage_history(
             responses=error_responses(404))
 def get_version(modelId: ModelId, version: VersionPath, session: SessionDep,  # noqa: N803
                 principal: Principal = require("model:read")) -> VersionRead:
-    return service.version_read(service.get_version(session=session, actor=principal, model_id=modelId, version=version))
+    row = service.get_version(session=session, actor=principal, model_id=modelId, version=version)
+    return service.read_version(session=session, version=row)
 
 
 @router.put("/{modelId}/versions/{version}", response_model=VersionRead, summary="Update a version",
@@ -296,7 +312,7 @@ def update_version(modelId: ModelId, version: VersionPath, body: VersionUpdate, 
     """Notes, metrics and hyperparameters; the source and artifact stay as recorded."""
     row = service.update_version(session=session, actor=principal, model_id=modelId, version=version, data=body)
     session.commit()
-    return service.version_read(row)
+    return service.read_version(session=session, version=row)
 
 
 UPLOAD_BODY = {
@@ -317,14 +333,22 @@ UPLOAD_BODY = {
 async def upload_artifact(
     modelId: ModelId, version: VersionPath, request: Request, session: SessionDep,  # noqa: N803
     format: Annotated[Literal["safetensors", "onnx", "opaque"] | None, Query(  # noqa: A002
-        description="Default: detected (safetensors or ONNX); `opaque` for an external model file")] = None,
+        description="Default: detected (safetensors or ONNX); `opaque` stores any other file as it is, never "
+                    "loaded")] = None,
     principal: Principal = require("model:write"),
 ) -> VersionRead:
     """Send the file as the raw body (`application/octet-stream`, config in the safetensors metadata
     under `config`) or as `multipart/form-data` with a `file` part and an optional `config` part (JSON).
     The body streams to disk with a size limit; its sha256 is stored. Pickle-based files (.pt, .pkl,
     joblib, ZIPs holding pickles) are refused (MODEL_004). The client's file name never reaches the
-    file system. A cut-off upload leaves nothing behind."""
+    file system. A cut-off upload leaves nothing behind.
+
+    safetensors and ONNX files are read (never run): `artifact.parameters` counts parameters as the
+    framework does (buffers such as BatchNorm running statistics left out), beside the model's declared
+    count when they differ; ONNX details name the inputs and outputs with their shapes, the opset and the
+    initializers. Any other file is refused (MODEL_004, naming what it looks like) unless `format=opaque`
+    is declared: it is then stored, hashed and downloadable but never loaded, and the response says so
+    (`artifact.handling` = `opaque`, `artifact.notice`)."""
     content_type = request.headers.get("content-type", "").lower()
     if not content_type.startswith(("application/octet-stream", "multipart/form-data")):
         raise InvalidRequest("Send the artifact as application/octet-stream or multipart/form-data",
@@ -348,7 +372,7 @@ async def upload_artifact(
     row = await run_in_threadpool(service.attach_artifact, session=session, actor=principal, model_id=modelId,
                                   version=version, received=received, declared_format=format)
     await run_in_threadpool(session.commit)
-    return service.version_read(row)
+    return await run_in_threadpool(service.read_version, session=session, version=row)
 
 
 @router.get("/{modelId}/versions/{version}/artifact", response_class=FileResponse,

@@ -3,10 +3,16 @@ without ever deserialising them, then moved atomically into the platform's artif
 (`backend.core.artifacts`) under the key `models/<server-made id>`.
 
 Accepted: safetensors weights (header parsed and checked against the file, plus a JSON config),
-ONNX (top-level protobuf structure walked, nothing executed) and opaque files for external models.
-Refused by sniffing the content, whatever the file is called: Python pickles (torch `.pt`, joblib,
-`.pkl`), ZIP/TAR bundles holding a pickle or an unsafe member, compressed pickles and NumPy object
-arrays. Nothing here imports torch, pickle or joblib.
+ONNX (the protobuf read with the `onnx` package, initializer data left out, nothing executed) and,
+only when declared with `format=opaque`, any other file, kept as it is: stored, hashed and
+downloadable, never loaded. Refused by sniffing the content, whatever the file is called: Python
+pickles (torch `.pt`, joblib, `.pkl`), ZIP/TAR bundles holding a pickle or an unsafe member,
+compressed pickles and NumPy object arrays. Nothing here imports torch, pickle or joblib.
+
+Parameters are counted as the framework counts them (`sum(p.numel() for p in model.parameters())`
+in PyTorch): a state dict also holds buffers — BatchNorm's running statistics and batch counter,
+index tables, rotary frequencies, causal masks — which are not parameters. A weights file names no
+kinds, so they are told apart by the names frameworks give them (`BUFFER_NAMES`).
 """
 
 from __future__ import annotations
@@ -42,6 +48,19 @@ REFUSED_EXTENSIONS = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".pt2", ".ckp
 EXTENSIONS = {"safetensors": ".safetensors", "onnx": ".onnx", "opaque": ".bin"}
 SAFETENSORS_DTYPES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2,
                       "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+# The last part of a tensor's name that frameworks give buffers, not parameters: torch BatchNorm and
+# InstanceNorm running statistics and batch counter, Keras BatchNormalization's moving statistics,
+# Hugging Face's position / token-type index buffers, rotary embeddings' inverse frequencies, Swin's
+# relative position index, GPT-2's masked bias and fairseq's dtype marker.
+BUFFER_NAMES = frozenset({"running_mean", "running_var", "num_batches_tracked", "moving_mean", "moving_variance",
+                          "position_ids", "token_type_ids", "inv_freq", "relative_position_index", "masked_bias",
+                          "_float_tensor"})
+LISTED = 200  # names kept per list in an artifact's details (inputs, outputs, initializers, buffers)
+NAME_CHARS = 200
+LEGACY_COUNT_NOTICE = ("Parameters are not shown: this file was read before buffers such as BatchNorm running "
+                       "statistics were told apart from parameters. Upload it again to count them.")
+OPAQUE_NOTICE = ("Stored as an opaque file: kept as uploaded, hashed and downloadable, but never loaded, "
+                 "parsed or run by the platform, so it shows no parameters, inputs or outputs.")
 
 
 def invalid(message: str, **details: Any) -> AISystemError:
@@ -217,7 +236,11 @@ class Inspection:
 
 
 def inspect(received: ReceivedFile, declared: str | None) -> Inspection:
-    """Decide the format of an uploaded file and check it; MODEL_004 naming the problem otherwise."""
+    """Decide the format of an uploaded file and check it; MODEL_004 naming the problem otherwise.
+
+    A file that is neither safetensors nor ONNX is refused unless it is declared `opaque` (pickles stay
+    refused either way); an opaque file's details say what it looked like and that it is never loaded.
+    """
     name = (received.file_name or "").lower()
     if name.endswith(REFUSED_EXTENSIONS):
         raise invalid("Pickle-based model files (.pt, .pth, .pkl, .joblib, .ckpt …) are not accepted; "
@@ -241,7 +264,11 @@ def inspect(received: ReceivedFile, declared: str | None) -> Inspection:
             detected = "onnx"
     fmt = declared or detected
     if fmt is None:
-        raise invalid("The format was not recognised; declare `format=opaque` for an external model file")
+        found = describe(head)
+        raise invalid(f"The format was not recognised: the file looks like {found}. Upload safetensors weights "
+                      "or an ONNX model, or declare the format opaque (`format=opaque`; Format: Opaque in the "
+                      "upload dialog) to store the file as it is, never loaded",
+                      found=found, accepted=["safetensors", "onnx", "opaque"])
     if fmt == "safetensors":
         details = st_details or safetensors_details(received.path, received.size)
         config = received.config
@@ -255,9 +282,42 @@ def inspect(received: ReceivedFile, declared: str | None) -> Inspection:
         details["config"] = config
         return Inspection("safetensors", details)
     if fmt == "onnx":
-        details = onnx_structure(received.path, received.size, strict=True)
-        return Inspection("onnx", details or {})
-    return Inspection("opaque", {"detected": detected})
+        onnx_structure(received.path, received.size, strict=True)
+        return Inspection("onnx", onnx_details(received.path, received.size))
+    found = {"safetensors": "safetensors weights", "onnx": "an ONNX model"}.get(detected or "") or describe(head)
+    return Inspection("opaque", {"detected": detected, "found": found, "loaded": False})
+
+
+_MAGIC = ((b"GGUF", "a GGUF file (llama.cpp weights)"), (b"\x89HDF\r\n\x1a\n", "an HDF5 file (e.g. Keras .h5)"),
+          (b"PK\x03\x04", "a ZIP archive"), (b"PK\x05\x06", "an empty ZIP archive"),
+          (b"\x1f\x8b", "gzip-compressed data"), (b"BZh", "bzip2-compressed data"),
+          (b"\xfd7zXZ\x00", "xz-compressed data"), (b"\x28\xb5\x2f\xfd", "zstd-compressed data"),
+          (b"\x93NUMPY", "a NumPy array"), (b"%PDF", "a PDF document"))
+
+
+def describe(head: bytes) -> str:
+    """What the first bytes of a file look like, in words (for messages; nothing is trusted from it)."""
+    for magic, words in _MAGIC:
+        if head.startswith(magic):
+            return words
+    if head[4:8] == b"TFL3":
+        return "a TensorFlow Lite model"
+    if _is_tar(head):
+        return "a TAR archive"
+    if head[:1] == b"\x08":
+        return "protobuf data that is not an ONNX model"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        # A multi-byte character cut at the end of the sample is still text.
+        try:
+            text = head[:-3].decode("utf-8") if len(head) > 3 else None
+        except UnicodeDecodeError:
+            text = None
+    if text is not None and all(c.isprintable() or c in "\r\n\t" for c in text):
+        stripped = text.lstrip()
+        return "JSON text" if stripped[:1] in ("{", "[") else "plain text"
+    return "binary data of no known model format"
 
 
 def refusal_reason(head: bytes, path: Path | None = None, depth: int = 0) -> str | None:
@@ -406,7 +466,7 @@ def safetensors_details(path: Path, size: int) -> dict[str, Any]:
     if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                  for k, v in metadata.items()):
         raise invalid("safetensors metadata must map strings to strings")
-    ranges, dtypes, parameters = [], set(), 0
+    ranges, dtypes, counts = [], set(), ParameterCount()
     for name, info in header.items():
         if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
             raise invalid("safetensors tensor entry is malformed", tensor=name[:100])
@@ -424,7 +484,7 @@ def safetensors_details(path: Path, size: int) -> dict[str, Any]:
             raise invalid("safetensors tensor size does not match its shape and dtype", tensor=name[:100])
         ranges.append((offsets[0], offsets[1]))
         dtypes.add(dtype)
-        parameters += count
+        counts.add(name, shape, count)
     position = 0
     for begin, end in sorted(ranges):
         if begin != position:
@@ -432,9 +492,46 @@ def safetensors_details(path: Path, size: int) -> dict[str, Any]:
         position = end
     if 8 + n + position != size:
         raise invalid("safetensors data does not match the header (truncated or extra bytes)")
-    return {"tensors": len(ranges), "parameters": parameters, "dtypes": sorted(dtypes), "headerBytes": n,
+    return {"tensors": len(ranges), **counts.details(), "dtypes": sorted(dtypes), "headerBytes": n,
             "metadata": {k: v[:200] for k, v in list(metadata.items())[:50] if k != "config"},
             "embeddedConfig": metadata.get("config")}
+
+
+def is_buffer(name: str, shape: list[int] | tuple[int, ...]) -> bool:
+    """Whether a saved tensor is a framework buffer rather than a parameter, by its name (`bn.running_var`,
+    TF's `batch_normalization/moving_mean:0`); GPT-2's `attn.bias` is its causal mask when 4-D."""
+    parts = re.split(r"[./]", name.rsplit(":", 1)[0])
+    last = parts[-1]
+    if last in BUFFER_NAMES:
+        return True
+    return last == "bias" and len(parts) > 1 and parts[-2] == "attn" and len(shape) == 4
+
+
+@dataclass
+class ParameterCount:
+    """Elements of a file's tensors, split into parameters and buffers (see `is_buffer`)."""
+
+    parameters: int = 0
+    elements: int = 0
+    buffer_elements: int = 0
+    buffers: list[str] = field(default_factory=list)
+
+    def add(self, name: str, shape: list[int] | tuple[int, ...], count: int) -> None:
+        self.elements += count
+        if is_buffer(name, shape):
+            self.buffer_elements += count
+            self.buffers.append(name)
+        else:
+            self.parameters += count
+
+    def details(self) -> dict[str, Any]:
+        """`parameters` as the framework counts them; `tensorElements` every element in the file; the
+        buffers left out (count, elements and their first names)."""
+        out: dict[str, Any] = {"parameters": self.parameters, "tensorElements": self.elements}
+        if self.buffers:
+            out["buffers"] = {"tensors": len(self.buffers), "elements": self.buffer_elements,
+                              "names": [b[:NAME_CHARS] for b in self.buffers[:LISTED]]}
+        return out
 
 
 # --- ONNX ------------------------------------------------------------------------------------------
@@ -526,6 +623,137 @@ def _opset(raw: bytes) -> dict[str, Any]:
         else:
             break
     return {"domain": domain or "ai.onnx", "version": version}
+
+
+def _varint_bytes(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+# TensorProto fields that hold the tensor's values (float, int32, string, int64, raw, double, uint64 data).
+_TENSOR_DATA = frozenset({4, 5, 6, 7, 9, 10, 11})
+_NOT_ONNX = "Not an ONNX model: the protobuf does not parse"
+
+
+def _copy_message(f: BinaryIO, end: int, *, drop: frozenset[int] = frozenset(),
+                  rewrite: dict[int, Any] | None = None) -> bytes:
+    """The protobuf message between here and `end`, re-encoded without the fields `drop` names and
+    with the sub-messages `rewrite` names passed through their function (which reads up to its end)."""
+    out = bytearray()
+    while f.tell() < end:
+        start = f.tell()
+        tag = _varint(f)
+        if tag is None or tag >> 3 == 0:
+            raise invalid(_NOT_ONNX)
+        number, wire = tag >> 3, tag & 7
+        if wire == 0:
+            if _varint(f) is None:
+                raise invalid(_NOT_ONNX)
+            stop = f.tell()
+        elif wire in (1, 5):
+            stop = f.tell() + (8 if wire == 1 else 4)
+        elif wire == 2:
+            length = _varint(f)
+            if length is None:
+                raise invalid(_NOT_ONNX)
+            stop = f.tell() + length
+        else:
+            raise invalid(_NOT_ONNX)
+        if stop > end:
+            raise invalid("Not an ONNX model: a field runs past its end")
+        if number in drop:
+            pass
+        elif wire == 2 and rewrite and number in rewrite:
+            inner = rewrite[number](f, stop)
+            out += _varint_bytes(tag) + _varint_bytes(len(inner)) + inner
+        else:
+            f.seek(start)
+            out += f.read(stop - start)
+        f.seek(stop)
+    return bytes(out)
+
+
+def _tensor_skeleton(f: BinaryIO, end: int) -> bytes:
+    return _copy_message(f, end, drop=_TENSOR_DATA)
+
+
+def _sparse_skeleton(f: BinaryIO, end: int) -> bytes:
+    return _copy_message(f, end, rewrite={1: _tensor_skeleton, 2: _tensor_skeleton})
+
+
+def _graph_skeleton(f: BinaryIO, end: int) -> bytes:
+    return _copy_message(f, end, rewrite={5: _tensor_skeleton, 15: _sparse_skeleton})
+
+
+def onnx_skeleton(path: Path, size: int) -> bytes:
+    """The ModelProto's bytes without its initializers' values (names, shapes and types kept), so a
+    multi-gigabyte model is read in the memory its graph needs, not its weights."""
+    with open(path, "rb") as f:
+        return _copy_message(f, size, rewrite={7: _graph_skeleton})
+
+
+def _dtype_name(elem_type: int) -> str:
+    import onnx
+
+    try:
+        return onnx.TensorProto.DataType.Name(elem_type).lower()
+    except ValueError:
+        return "unknown"
+
+
+def _value_info(value: Any) -> dict[str, Any]:
+    """An input or output: name, kind, element type and shape (a dimension is a size, a symbolic name
+    such as `batch`, or null when unknown; the shape is null when even the rank is unknown)."""
+    kind = value.type.WhichOneof("value") or "unknown"
+    out: dict[str, Any] = {"name": value.name[:NAME_CHARS], "type": kind.removesuffix("_type")}
+    if kind in ("tensor_type", "sparse_tensor_type"):
+        tensor = getattr(value.type, kind)
+        out["dtype"] = _dtype_name(tensor.elem_type)
+        out["shape"] = ([d.dim_value if d.HasField("dim_value") else (d.dim_param[:NAME_CHARS] or None)
+                         for d in tensor.shape.dim[:32]] if tensor.HasField("shape") else None)
+    return out
+
+
+def onnx_details(path: Path, size: int) -> dict[str, Any]:
+    """What an ONNX model declares, read with the `onnx` package from the protobuf alone (never run):
+    IR version, producer, opsets, inputs and outputs with their shapes, the graph's size, and its
+    parameters: the initializers' elements (buffers by name left out, as for safetensors)."""
+    import onnx
+
+    try:
+        model = onnx.load_model_from_string(onnx_skeleton(path, size))
+    except AISystemError:
+        raise
+    except Exception as exc:  # DecodeError, RecursionError: bytes that are not a ModelProto
+        raise invalid(_NOT_ONNX) from exc
+    graph = model.graph
+    counts, names, external = ParameterCount(), [], 0
+    for tensor in graph.initializer:
+        counts.add(tensor.name, list(tensor.dims), math.prod(tensor.dims))
+        names.append(tensor.name[:NAME_CHARS])
+        external += tensor.data_location == onnx.TensorProto.EXTERNAL
+    for sparse in graph.sparse_initializer:
+        counts.add(sparse.values.name, list(sparse.dims), math.prod(sparse.values.dims))
+        names.append(sparse.values.name[:NAME_CHARS])
+    initialized = set(names)
+    opsets = [{"domain": o.domain or "ai.onnx", "version": o.version} for o in model.opset_import[:20]]
+    details: dict[str, Any] = {
+        "irVersion": model.ir_version, "producer": model.producer_name[:200] or None,
+        "producerVersion": model.producer_version[:60] or None, "opsets": opsets,
+        "opset": next((o["version"] for o in opsets if o["domain"] in ("ai.onnx", "")), None),
+        "graph": graph.name[:NAME_CHARS] or None, "nodes": len(graph.node),
+        # IR < 4 lists the initializers among the inputs too: they are weights, not inputs.
+        "inputs": [_value_info(v) for v in graph.input if v.name not in initialized][:LISTED],
+        "outputs": [_value_info(v) for v in graph.output][:LISTED],
+        **counts.details(), "initializers": len(names), "initializerNames": names[:LISTED],
+    }
+    if external:
+        details["externalData"] = external  # weights kept in files beside the model, not uploaded here
+    return details
 
 
 # --- storing and reading ---------------------------------------------------------------------------

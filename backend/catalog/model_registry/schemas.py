@@ -340,6 +340,18 @@ class ArtifactRead(ReadModel):
     uploaded_by: str | None = None
     integrity: Literal["unverified", "ok", "mismatch", "missing"] = "unverified"
     verified_at: UtcDateTime | None = None
+    handling: Literal["inspected", "opaque"] = Field(
+        default="inspected",
+        description="`inspected`: the file was parsed (safetensors header, ONNX protobuf) and its details read; "
+                    "`opaque`: declared `format=opaque`, stored, hashed and downloadable, never loaded")
+    notice: str | None = Field(default=None, description="What the platform did and did not do with the file")
+    parameters: int | None = Field(
+        default=None, description="Parameters counted from the file as the framework counts them "
+                                  "(PyTorch's `model.parameters()`): buffers such as BatchNorm running statistics "
+                                  "and counters are left out (`details.buffers`). Null for opaque files")
+    declared_parameters: int | None = Field(
+        default=None, description="The parameter count the model declares (its `parameters`), given only when it "
+                                  "differs from the count in the file")
     details: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -422,16 +434,33 @@ class MetricsRead(ReadModel):
 
 class SearchHit(ReadModel):
     model: ModelRead
-    score: float
+    score: float = Field(description="keyword: the database's text rank (BM25 on SQLite, ts_rank on PostgreSQL); "
+                                     "semantic: cosine similarity of the query and the model's text (-1 to 1); "
+                                     "hybrid: the reciprocal-rank fusion of both")
     matched_by: list[Literal["keyword", "semantic"]]
     highlights: dict[str, str] = Field(
         default_factory=dict, description="HTML-escaped text with matches wrapped in <mark>…</mark>")
+
+
+class RelevanceCutoff(ReadModel):
+    """Which models a semantic search keeps: similarity at least `minScore` and at least
+    `relativeToBest` times the best match's (together: `threshold`), the `maxResults` best of them."""
+
+    min_score: float
+    relative_to_best: float
+    max_results: int
+    threshold: float = Field(description="The lowest similarity this search kept")
 
 
 class SearchPage(ReadModel):
     items: list[SearchHit]
     next_cursor: str | None = None
     mode: Literal["keyword", "semantic", "hybrid"]
+    total: int = Field(description="Results across every page (after the relevance cut-off)")
+    left_out: int | None = Field(
+        default=None, description="semantic and hybrid: models passing the filters that the relevance cut-off "
+                                  "left out")
+    cutoff: RelevanceCutoff | None = Field(default=None, description="semantic and hybrid: the cut-off applied")
 
 
 class Recommendation(ReadModel):

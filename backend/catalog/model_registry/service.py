@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, literal
+from sqlalchemy import delete, func, literal, or_
 from sqlmodel import Session, col, select
 
 from backend import domains
@@ -136,15 +136,28 @@ def model_read(model: RegisteredModel) -> ModelRead:
     return ModelRead.model_validate(model_document(model))
 
 
-def version_read(version: ModelVersion) -> VersionRead:
+def version_read(version: ModelVersion, declared_parameters: int | None = None) -> VersionRead:
+    """A version's wire document; `declared_parameters` (the model's `parameters`) is shown beside the
+    count read from the artifact when the two differ (`read_version` passes it)."""
     artifact = None
     if version.artifact_id:
+        details = version.artifact_details or {}
+        opaque = version.artifact_format == "opaque"
+        # Details written before buffers were told apart from parameters hold no `tensorElements`:
+        # their count included the buffers, so it is not shown (uploading the file again counts it).
+        legacy = not opaque and "parameters" in details and "tensorElements" not in details
+        counted = None if opaque or legacy else details.get("parameters")
+        notice = artifacts.OPAQUE_NOTICE if opaque else artifacts.LEGACY_COUNT_NOTICE if legacy else None
         artifact = ArtifactRead(
             format=version.artifact_format, size_bytes=version.artifact_size or 0,
             sha256=version.artifact_sha256 or "", file_name=version.artifact_file_name,
             uploaded_at=version.artifact_uploaded_at, uploaded_by=version.artifact_uploaded_by,
             integrity=version.artifact_integrity or "unverified", verified_at=version.artifact_verified_at,
-            details=version.artifact_details or {},
+            handling="opaque" if opaque else "inspected", notice=notice,
+            parameters=counted,
+            declared_parameters=declared_parameters if counted is not None and declared_parameters is not None
+            and declared_parameters != counted else None,
+            details=details,
         )
     return VersionRead(
         id=version.id, model_id=version.model_id, version=version.version, stage=version.stage,
@@ -153,6 +166,12 @@ def version_read(version: ModelVersion) -> VersionRead:
         artifact=artifact, created_by=version.created_by, created_at=version.created_at,
         updated_at=version.updated_at,
     )
+
+
+def read_version(*, session: Session, version: ModelVersion) -> VersionRead:
+    """`version_read` with the model's declared parameter count (from the session's identity map)."""
+    model = session.get(RegisteredModel, version.model_id)
+    return version_read(version, model.parameters if model is not None else None)
 
 
 def history_read(row: StageHistory) -> StageHistoryRead:
@@ -298,32 +317,53 @@ FACET_VALUES = 30
 FACET_COLUMNS = {name: getattr(RegisteredModel, name) for name in FACET_FIELDS}
 
 
+SEARCH_MODES = ("keyword", "semantic", "hybrid")
+
+
 def model_facets(*, session: Session, actor: Principal, filters: ModelFilters | None = None,
-                 q: str | None = None) -> ModelFacets:
+                 q: str | None = None, mode: str = "keyword") -> ModelFacets:
     """Counts of live models per type, status, framework, category, license and tag (the
     FACET_VALUES most common of each), each facet under the filters other than its own; with `q`,
-    only among the models a keyword search for `q` matches."""
+    only among the models a search for `q` in `mode` returns (keyword: the models matching every word;
+    semantic: those above the relevance cut-off; hybrid: either), so a count is what its filter shows."""
     from backend.catalog.model_registry import search
 
     authorize(actor, "model:read")
+    if mode not in SEARCH_MODES:
+        raise InvalidRequest("Unknown search mode", {"mode": f"use one of {', '.join(SEARCH_MODES)}"})
     filters = filters or ModelFilters()
-    terms = search.query_words(q) if q is not None else None
-    # Counting takes 0.3-0.9 s at 100,000 models: kept until a model changes (core.cache).
-    facets = _FACETS.get_or_compute(session, ("facets", filters, terms),
-                                    lambda: _count_facets(session, filters, terms))
+    terms, ids = None, None
+    if q is not None and mode == "keyword":
+        terms = search.query_words(q)
+    elif q is not None:
+        if mode == "hybrid":
+            try:
+                terms = search.query_words(q)
+            except InvalidRequest:
+                terms = None
+        ids = tuple(sorted(search.semantic_matches(session, q).ids()))
+    # Counting takes 0.3-0.9 s at 100,000 models: kept until a model changes (core.cache). A semantic
+    # search's matches are part of the key (its embeddings change apart from the models).
+    facets = _FACETS.get_or_compute(session, ("facets", filters, terms, ids),
+                                    lambda: _count_facets(session, filters, terms, ids))
     return facets.model_copy(deep=True)
 
 
 _FACETS = GenerationCache(MODELS_GENERATION)
 
 
-def _count_facets(session: Session, filters: ModelFilters, terms: tuple[str, ...] | None) -> ModelFacets:
+def _count_facets(session: Session, filters: ModelFilters, terms: tuple[str, ...] | None,
+                  ids: tuple[str, ...] | None = None) -> ModelFacets:
     from backend.catalog.model_registry import search
 
-    matches = search.keyword_matches(session, terms) if terms else None
+    conditions = []
+    if terms:
+        conditions.append(col(RegisteredModel.id).in_(search.keyword_matches(session, terms)))
+    if ids is not None:
+        conditions.append(col(RegisteredModel.id).in_(list(ids)))
 
     def among_matches(query):  # noqa: ANN001, ANN202
-        return query if matches is None else query.where(col(RegisteredModel.id).in_(matches))
+        return query.where(or_(*conditions)) if conditions else query
 
     counts: dict[str, list[FacetCount]] = {}
     for name, column in FACET_COLUMNS.items():

@@ -11,10 +11,12 @@ service`):
 
 - `access`: visibility, the listing row by id or slug, authorization of changes, the licence check;
 - `catalogue`: the snapshot of visible listings, their computed aggregates and documents;
-- `search`: filters, relevance, facets, keyset pages; `discovery`: trending, popular, new, featured;
+- `search`: filters, relevance, facets, keyset pages, suggestions when nothing matches; `search_index`:
+  the keyword index (stems, prefixes) and sentence embeddings it ranks with; `discovery`: trending,
+  popular, new, featured;
 - `categories`: categories and providers; `catalog_models`: the model registry behind company listings;
 - `publishing`: create, update and remove listings; `reviews`; `favorites`;
-- `subscriptions` (periods, proration, renewal), `purchases` (one-time licences, terms),
+- `subscriptions` (periods, proration, renewal, quotes), `purchases` (one-time licences, terms, `quote`),
   `counters` and `usage` (quotas and the usage report); `money` and `text` hold the small helpers.
 """
 
@@ -27,6 +29,7 @@ from backend.marketplace.service.access import (
 from backend.marketplace.service.catalog_models import category_for_model, lookup_source_model
 from backend.marketplace.service.catalogue import ASPECTS, Catalogue
 from backend.marketplace.service.categories import get_category, get_provider, list_categories, list_providers
+from backend.marketplace.service.contact import sales_contact
 from backend.marketplace.service.counters import requests_used
 from backend.marketplace.service.discovery import featured, landing, newest, popular, set_featured, trending
 from backend.marketplace.service.favorites import add_favorite, is_favorite, list_favorites, remove_favorite
@@ -37,7 +40,7 @@ from backend.marketplace.service.publishing import (
     remove_listing,
     update_listing,
 )
-from backend.marketplace.service.purchases import license_info, pricing_info, purchase
+from backend.marketplace.service.purchases import license_info, pricing_info, purchase, quote, quote_purchase
 from backend.marketplace.service.reviews import (
     create_review,
     delete_review,
@@ -48,9 +51,12 @@ from backend.marketplace.service.reviews import (
 )
 from backend.marketplace.service.search import SearchFilters, get_listing, list_listings, search
 from backend.marketplace.service.subscriptions import (
+    QUOTE_VALID,
     cancel_subscription,
     find_live_subscription,
     list_subscriptions,
+    quote_cancel,
+    quote_subscription,
     renew_subscriptions,
     subscribe,
     subscription_read,
@@ -59,6 +65,7 @@ from backend.marketplace.service.usage import UsageResult, record_usage, usage_r
 
 __all__ = [
     "ASPECTS",
+    "QUOTE_VALID",
     "Catalogue",
     "SearchFilters",
     "UsageResult",
@@ -97,12 +104,17 @@ __all__ = [
     "prorated_cents",
     "publish_listing",
     "purchase",
+    "quote",
+    "quote_cancel",
+    "quote_purchase",
+    "quote_subscription",
     "rate",
     "record_usage",
     "remove_favorite",
     "remove_listing",
     "renew_subscriptions",
     "requests_used",
+    "sales_contact",
     "search",
     "set_featured",
     "subscribe",

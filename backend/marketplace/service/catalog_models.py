@@ -75,8 +75,8 @@ def _specifications(model: RegisteredModel) -> s.SpecificationsInput:
 
 def catalog_defaults(*, session: Session, model: RegisteredModel, data: s.ListingCreate) -> s.ListingCreate:
     """`data` with what the publisher left out taken from the catalog model (name, version, description,
-    category, tags, specifications, licence) and the company defaults (free internal pricing, internal
-    visibility)."""
+    category, tags, features from its capabilities, specifications, licence) and the company defaults
+    (free internal pricing, internal visibility)."""
     updates: dict[str, Any] = {}
     if data.name is None:
         updates["name"] = model.name[:120]
@@ -92,6 +92,10 @@ def catalog_defaults(*, session: Session, model: RegisteredModel, data: s.Listin
         updates["category"] = category.slug
     if data.tags is None:
         updates["tags"] = [t for t in (tag.lower() for tag in model.tags or []) if TAG.fullmatch(t)][:20]
+    if data.features is None and model.capabilities:
+        # What the model does, in words ("sentiment_analysis" → "Sentiment analysis"): shown and searched.
+        updates["features"] = [c.replace("_", " ").strip().capitalize()[:200] for c in model.capabilities
+                               if c.strip("_ ")][:30]
     if data.specifications is None:
         updates["specifications"] = _specifications(model)
     if data.licenses is None:

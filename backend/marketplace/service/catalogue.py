@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 
-from sqlalchemy import func, or_
+from sqlalchemy import case, func, or_
 from sqlmodel import Session, col, select
 
 from backend.auth.principal import Principal
+from backend.core.keywords import vocabulary
 from backend.core.timeutil import to_utc, utcnow
 from backend.marketplace import schemas as s
 from backend.marketplace.models import (
@@ -61,6 +62,7 @@ TOP_RATED_MIN_REVIEWS = 5
 @dataclass
 class RatingAgg:
     count: int = 0
+    demo: int = 0  # generated demo reviews among `count`
     overall_sum: int = 0
     stars: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0])
     aspect_sum: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -82,6 +84,7 @@ class UsageAgg:
     latency_total: float = 0.0
     latency_samples: int = 0
     reach: int = 0
+    demo: bool = False  # some counters are generated demo usage
 
     @property
     def average_latency(self) -> float | None:
@@ -160,15 +163,16 @@ class Catalogue:
     def ratings(self) -> dict[str, RatingAgg]:
         aspect_cols = [getattr(Review, a) for a in ASPECTS]
         query = select(
-            Review.listing_id, Review.overall, func.count(),
+            Review.listing_id, Review.overall, func.count(), func.sum(case((Review.is_demo, 1), else_=0)),
             *[func.coalesce(func.sum(c), 0) for c in aspect_cols], *[func.count(c) for c in aspect_cols],
         ).group_by(Review.listing_id, Review.overall)
         result: dict[str, RatingAgg] = defaultdict(RatingAgg)
         for row in self.session.exec(query).all():
             listing_id, overall, count = row[0], int(row[1]), int(row[2])
-            sums, counts = row[3:3 + len(ASPECTS)], row[3 + len(ASPECTS):]
+            sums, counts = row[4:4 + len(ASPECTS)], row[4 + len(ASPECTS):]
             agg = result[listing_id]
             agg.count += count
+            agg.demo += int(row[3] or 0)
             agg.overall_sum += overall * count
             if 1 <= overall <= 5:
                 agg.stars[overall - 1] += count
@@ -182,12 +186,31 @@ class Catalogue:
         query = select(
             UsageCounter.listing_id, func.sum(UsageCounter.requests), func.sum(UsageCounter.downloads),
             func.sum(UsageCounter.latency_ms_total), func.sum(UsageCounter.latency_samples),
-            func.count(func.distinct(UsageCounter.consumer)),
+            func.count(func.distinct(UsageCounter.consumer)), func.max(case((UsageCounter.is_demo, 1), else_=0)),
         ).group_by(UsageCounter.listing_id)
         return {
-            lid: UsageAgg(int(req or 0), int(dl or 0), float(lat or 0), int(samples or 0), int(reach or 0))
-            for lid, req, dl, lat, samples, reach in self.session.exec(query).all()
+            lid: UsageAgg(int(req or 0), int(dl or 0), float(lat or 0), int(samples or 0), int(reach or 0),
+                          bool(demo))
+            for lid, req, dl, lat, samples, reach, demo in self.session.exec(query).all()
         }
+
+    @cached_property
+    def demo_subscribers(self) -> dict[str, int]:
+        """Live demo subscriptions per listing (among `subscribers`)."""
+        query = (
+            select(Subscription.listing_id, func.count())
+            .where(Subscription.status == "active", Subscription.is_demo,
+                   or_(col(Subscription.ends_at).is_(None), col(Subscription.ends_at) > self.now))
+            .group_by(Subscription.listing_id)
+        )
+        return {lid: int(n) for lid, n in self.session.exec(query).all()}
+
+    @cached_property
+    def vocabulary(self) -> set[str]:
+        """The words the visible listings use (names, descriptions, features, tags, providers, categories)."""
+        return vocabulary(text for e in self.entries.values() for text in (
+            e.listing.name, e.listing.description, *(e.listing.features or []), *e.tags, e.provider.name,
+            e.category.name))
 
     @cached_property
     def active_users(self) -> dict[str, int]:
@@ -298,6 +321,12 @@ class Catalogue:
         rating, total_models, _reviews = self.provider_stats.get(entry.provider.id, (None, 0, 0))
         licenses = [license_read(lic) for lic in entry.licenses] or [NO_LICENSE]
         specs = dict(listing.specifications or {})
+        if source_model is not None and source_model.available:
+            # A company model's accuracy is the catalog's, now (not the copy taken when it was published).
+            live = source_model.metrics.get("accuracy")
+            specs.pop("accuracy", None)
+            if isinstance(live, int | float) and not isinstance(live, bool) and 0 <= live <= 1:
+                specs["accuracy"] = live
         return s.MarketplaceModel(
             id=listing.id, slug=listing.slug, name=listing.name,
             category=entry.category.name, category_slug=entry.category.slug,
@@ -313,10 +342,12 @@ class Catalogue:
             ratings=s.Ratings(
                 overall=agg.overall, **{a: agg.aspect(a) for a in ASPECTS}, review_count=agg.count,
                 distribution=s.RatingDistribution(**{str(i + 1): n for i, n in enumerate(agg.stars)}),
+                demo_review_count=agg.demo,
             ),
             usage=s.Usage(total_downloads=use.downloads, active_users=self.active_users.get(entry.id, 0),
                           total_requests=use.requests, average_latency=use.average_latency,
-                          subscribers=self.subscribers.get(entry.id, 0)),
+                          subscribers=self.subscribers.get(entry.id, 0),
+                          includes_demo_data=use.demo or self.demo_subscribers.get(entry.id, 0) > 0),
             license=licenses[0], licenses=licenses,
             support=s.Support(**{k: v for k, v in (listing.support or {}).items() if k in _SUPPORT_KEYS}),
             tags=list(entry.tags), badges=self.badges(entry),

@@ -75,7 +75,7 @@ def resolve_provider(session: Session, actor: Principal, value: str | s.Provider
     row = session.exec(select(Provider).where(Provider.slug == slug)).first()
     if row is None:
         row = Provider(id=new_id("provider"), slug=slug, name=value.name, verified=value.verified,
-                       website=value.website, description=value.description)
+                       website=value.website, description=value.description, contact_email=value.contact_email)
         session.add(row)
         session.flush()
         audit.record(session=session, actor=actor, action="marketplace.provider.create",
@@ -116,7 +116,7 @@ def list_providers(*, session: Session, actor: Principal, params: PageParams) ->
         rating, total, reviews = cat.provider_stats.get(p.id, (None, 0, 0))
         return s.ProviderRead(id=p.id, slug=p.slug, name=p.name, verified=p.verified, kind=p.kind,
                               website=p.website, description=p.description, rating=rating, total_models=total,
-                              review_count=reviews)
+                              review_count=reviews, contact_email=p.contact_email, contact_demo=p.contact_is_demo)
 
     page, cursor = keyset_page(list(providers), lambda p: (p.name.lower(), p.id), params)
     return [read(p) for p in page], cursor

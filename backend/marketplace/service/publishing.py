@@ -29,6 +29,12 @@ from backend.marketplace.service.catalog_models import catalog_defaults
 from backend.marketplace.service.categories import company_provider, resolve_category, resolve_provider
 from backend.marketplace.service.money import period_bounds, period_index_at, to_cents
 from backend.marketplace.service.search import get_listing
+from backend.marketplace.service.search_index import (
+    embedding_text,
+    index_listing,
+    listing_fields,
+    schedule_embeddings,
+)
 from backend.marketplace.service.subscriptions import advance
 from backend.marketplace.service.text import slugify
 
@@ -93,8 +99,9 @@ def create_listing(*, session: Session, actor: Principal, data: s.ListingCreate)
     return get_listing(session=session, actor=actor, listing_id=listing.id, with_source=False)
 
 
-def publish_listing(*, session: Session, actor: Principal, data: s.ListingCreate) -> Listing:
-    """`create_listing` without building the document (the seed publishes many at once)."""
+def publish_listing(*, session: Session, actor: Principal, data: s.ListingCreate, embed: bool = True) -> Listing:
+    """`create_listing` without building the document (the seed publishes many at once, with `embed=False`,
+    and queues one embedding job for all of them)."""
     now = utcnow()
     authorize(actor, READ)
     if data.source_model_id:
@@ -133,6 +140,9 @@ def publish_listing(*, session: Session, actor: Principal, data: s.ListingCreate
                                   "sourceModelId": listing.source_model_id})
     except IntegrityError as exc:  # two publishers of the same catalog model at once
         raise conflict("This catalog model is already listed", sourceModelId=data.source_model_id) from exc
+    index_listing(session, listing)
+    if embed:
+        schedule_embeddings(session=session, actor=actor, listing_ids=[listing.id])
     return listing
 
 
@@ -143,6 +153,7 @@ def update_listing(*, session: Session, actor: Principal, listing_id: str, data:
     if "featured_rank" in data.model_fields_set:
         authorize(actor, WRITE, listing)
     before = {"name": listing.name, "version": listing.version, "status": listing.status}
+    text_before = embedding_text(listing_fields(session, listing))
     _apply_fields(session, listing, data, creating=False)  # the slug stays: shared links keep working
     if "last_updated" not in data.model_fields_set and data.model_fields_set - {"featured_rank"}:
         listing.last_updated = utcnow().date()  # curating /featured is not an update of the model
@@ -151,6 +162,9 @@ def update_listing(*, session: Session, actor: Principal, listing_id: str, data:
     session.flush()
     audit.record(session=session, actor=actor, action="marketplace.listing.update", entity_type="marketplace_listing",
                  entity_id=listing.id, summary={"fields": sorted(data.model_fields_set), "before": before})
+    index_listing(session, listing)
+    if embedding_text(listing_fields(session, listing)) != text_before:
+        schedule_embeddings(session=session, actor=actor, listing_ids=[listing.id])
     return get_listing(session=session, actor=actor, listing_id=listing.id, with_source=False)
 
 
@@ -175,5 +189,6 @@ def remove_listing(*, session: Session, actor: Principal, listing_id: str) -> No
     session.flush()
     audit.record(session=session, actor=actor, action="marketplace.listing.remove", entity_type="marketplace_listing",
                  entity_id=listing.id, summary={"name": listing.name, "subscriptionsEnding": cancelled})
+    index_listing(session, listing)  # a removed listing leaves the index
 
 

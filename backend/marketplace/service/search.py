@@ -1,16 +1,24 @@
-"""Browsing and searching: filters, relevance, facet counts and keyset pages over the catalogue snapshot."""
+"""Browsing and searching: filters, relevance, facet counts, keyset pages over the catalogue snapshot, and
+what to change when nothing matches.
+
+Search words find listings the way the model registry finds models: by keyword (every word, as the
+beginning of a word or of its stem: "analyzers" finds "Analyzer") and by meaning (sentence embeddings,
+cut off by relevance), the two rankings fused by reciprocal rank (see `search_index`).
+"""
 
 from __future__ import annotations
 
+import difflib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
 from sqlmodel import Session, select
 
 from backend.auth.principal import Principal
+from backend.core import keywords, semantic
 from backend.core.authorization import authorize
 from backend.core.errors import InvalidRequest
 from backend.core.pagination import PageParams, decode_cursor, encode_cursor
@@ -20,9 +28,13 @@ from backend.marketplace.service.access import READ, get_listing_row
 from backend.marketplace.service.catalog_models import lookup_source_model
 from backend.marketplace.service.catalogue import Catalogue, Entry
 from backend.marketplace.service.money import from_cents
-from backend.marketplace.service.text import words
+from backend.marketplace.service.search_index import keyword_scores, semantic_scores
 
-MAX_QUERY_TOKENS = 10
+MAX_SUGGESTIONS = 5
+# The facets a suggestion may drop, with how the suggestion names them.
+FILTER_LABELS = {"category": "Category", "provider": "Provider", "licenseType": "Licence", "tags": "Tags",
+                 "verified": "Verified provider", "commercialUse": "Commercial use", "price": "Price",
+                 "rating": "Minimum rating", "contextLength": "Context length", "parameters": "Parameters"}
 
 
 @dataclass(frozen=True)
@@ -63,16 +75,20 @@ def _in_range(value: float | None, low: float | None, high: float | None) -> boo
 
 
 def _named_ids(rows: Iterable[Category | Provider], keys: Iterable[str], problems: dict[str, str],
-               facet: str) -> set[str]:
-    """Ids of the rows that `keys` name by slug or id; a key that names none is a problem of `facet`."""
-    by_key = {r.slug: r.id for r in rows} | {r.id: r.id for r in rows}
+               facet: str, names: list[str] | None = None) -> set[str]:
+    """Ids of the rows that `keys` name by slug or id (their names appended to `names`); a key that names
+    none is a problem of `facet`."""
+    rows = list(rows)
+    by_key = {r.slug: r for r in rows} | {r.id: r for r in rows}
     ids = set()
     for key in keys:
         found = by_key.get(key.lower(), by_key.get(key))
         if found is None:
             problems[facet] = f"unknown {facet} '{key}'"
-        else:
-            ids.add(found)
+        elif found.id not in ids:
+            ids.add(found.id)
+            if names is not None:
+                names.append(found.name)
     return ids
 
 
@@ -82,14 +98,17 @@ class _Query:
     def __init__(self, cat: Catalogue, filters: SearchFilters):
         self.cat, self.f = cat, filters
         self._validate()
-        self.tokens = words(filters.q or "")[:MAX_QUERY_TOKENS]
+        self.terms = keywords.query_terms(filters.q)
         self.predicates: dict[str, Callable[[Entry], bool]] = {}
         self._build()
 
     def _validate(self) -> None:
         f, cat, problems = self.f, self.cat, {}
-        self.category_ids = _named_ids(cat.session.exec(select(Category)).all(), f.categories, problems, "category")
-        self.provider_ids = _named_ids(cat.session.exec(select(Provider)).all(), f.providers, problems, "provider")
+        self.names: dict[str, list[str]] = {"category": [], "provider": []}
+        self.category_ids = _named_ids(cat.session.exec(select(Category)).all(), f.categories, problems, "category",
+                                       self.names["category"])
+        self.provider_ids = _named_ids(cat.session.exec(select(Provider)).all(), f.providers, problems, "provider",
+                                       self.names["provider"])
         known_licenses = {t for e in cat.entries.values() for t in e.license_types}
         for t in f.license_types:
             if t.lower() not in known_licenses:
@@ -110,8 +129,8 @@ class _Query:
 
     def _build(self) -> None:
         f, cat, p = self.f, self.cat, self.predicates
-        if self.tokens:
-            p["q"] = lambda e: self.relevance(e) > 0
+        if self.terms:
+            p["q"] = lambda e: e.id in self.scores
         if self.category_ids:
             p["category"] = lambda e: e.category.id in self.category_ids
         if self.provider_ids:
@@ -137,34 +156,28 @@ class _Query:
             p["parameters"] = lambda e: _in_range(e.listing.parameter_count, f.min_parameters, f.max_parameters)
 
     @cached_property
-    def _relevance(self) -> dict[str, float]:
-        scores = {}
-        for entry in self.cat.entries.values():
-            listing = entry.listing
-            fields = [
-                (set(words(listing.name)), 10.0),
-                (set(entry.tags) | {w for t in entry.tags for w in words(t)}, 6.0),
-                (set(words(f"{entry.provider.name} {entry.category.name}")), 4.0),
-                (set(words(" ".join([listing.description, *(listing.features or []),
-                                      *[lic.type for lic in entry.licenses]]))), 1.0),
-            ]
-            total = 0.0
-            for token in self.tokens:
-                best = 0.0
-                for vocabulary, weight in fields:
-                    if token in vocabulary:
-                        best = max(best, weight * 1.5)
-                    elif any(w.startswith(token) for w in vocabulary):
-                        best = max(best, weight)
-                if best == 0:
-                    total = 0.0
-                    break
-                total += best
-            scores[entry.id] = total
-        return scores
+    def keyword(self) -> dict[str, float]:
+        """Visible listings containing every search word → keyword score (higher is better)."""
+        scores = keyword_scores(self.cat.session, self.terms)
+        return {i: v for i, v in scores.items() if i in self.cat.entries}
+
+    @cached_property
+    def semantic(self) -> dict[str, float]:
+        """Visible listings close in meaning to the search words → cosine similarity (cut off by relevance)."""
+        return semantic_scores(self.cat.session, self.f.q or "", list(self.cat.entries))
+
+    @cached_property
+    def scores(self) -> dict[str, float]:
+        """The listings the search words find → relevance: the keyword and meaning rankings fused by
+        reciprocal rank (a listing found both ways ranks above one found one way)."""
+        if not self.terms:
+            return {}
+        by_keyword = sorted(self.keyword, key=lambda i: (-self.keyword[i], i))
+        by_meaning = sorted(self.semantic, key=lambda i: (-self.semantic[i], i))
+        return {i: round(v, 9) for i, v in semantic.fuse(by_keyword, by_meaning).items()}
 
     def relevance(self, entry: Entry) -> float:
-        return self._relevance.get(entry.id, 0.0) if self.tokens else 0.0
+        return self.scores.get(entry.id, 0.0)
 
     def matches(self, entry: Entry, *, ignore: str | None = None) -> bool:
         return all(fn(entry) for name, fn in self.predicates.items() if name != ignore)
@@ -190,14 +203,22 @@ class _Query:
             return (price is None, price or 0, entry.id)
         return (entry.listing.name.lower(), entry.id)
 
-    def facets(self) -> s.Facets:
+    def without(self, name: str) -> list[Entry]:
+        """The listings matching every filter but `name` (what dropping that filter would show)."""
+        return [e for e in self.cat.entries.values() if self.matches(e, ignore=name)]
+
+    def facets(self, *, every_value: bool = False) -> s.Facets:
+        """Facet counts; with `every_value`, the values no listing of the result has are listed too, with
+        a count of 0 (an empty result keeps its facets on screen)."""
         cat = self.cat
-        others = {name: [e for e in cat.entries.values() if self.matches(e, ignore=name)]
-                  for name in ("category", "provider", "licenseType", "tags", "verified", "commercialUse",
-                               "price", "rating", "contextLength", "parameters")}
+        others = {name: self.without(name) for name in FILTER_LABELS}
 
         def counted(entries: list[Entry], values: Callable[[Entry], Iterable[tuple[str, str]]]):
             counts: dict[tuple[str, str], int] = defaultdict(int)
+            if every_value:
+                for e in cat.entries.values():
+                    for item in values(e):
+                        counts[item] += 0
             for e in entries:
                 for item in set(values(e)):
                     counts[item] += 1
@@ -234,6 +255,60 @@ class _Query:
         )
 
 
+    # --- when nothing matches -------------------------------------------------------------------------
+
+    def filter_label(self, name: str) -> str:
+        """An active filter in words: `Category: Computer Vision`, `Licence: MIT`, `Price: 0 to 100`."""
+        f = self.f
+
+        def span(low: float | None, high: float | None) -> str:
+            return f"{'any' if low is None else f'{low:g}'} to {'any' if high is None else f'{high:g}'}"
+
+        value = {
+            "category": ", ".join(self.names["category"]), "provider": ", ".join(self.names["provider"]),
+            "licenseType": ", ".join(f.license_types), "tags": ", ".join(f.tags),
+            "verified": "yes" if f.verified else "no", "commercialUse": "yes" if f.commercial_use else "no",
+            "price": span(f.min_price, f.max_price), "rating": f"{f.min_rating:g} stars" if f.min_rating else "",
+            "contextLength": span(f.min_context_length, f.max_context_length),
+            "parameters": span(f.min_parameters, f.max_parameters),
+        }.get(name, "")
+        return f"{FILTER_LABELS[name]}: {value}" if value else FILTER_LABELS[name]
+
+    def _other_words(self) -> list[str]:
+        """Other search words to try: each unknown word replaced by the closest word the listings use,
+        and, for several words, the query without each one of them."""
+        vocabulary = self.cat.vocabulary
+        found = [t.word for t in self.terms]
+        tries = []
+        corrected = [w if w in vocabulary or not w.isalpha() else
+                     next(iter(difflib.get_close_matches(w, vocabulary, n=1, cutoff=0.75)), w) for w in found]
+        if corrected != found:
+            tries.append(" ".join(corrected))
+        if len(found) > 1:
+            tries += [" ".join(found[:i] + found[i + 1:]) for i in range(len(found))]
+        return list(dict.fromkeys(tries))[:4]
+
+    def suggestions(self) -> list[s.SearchSuggestion]:
+        """Changes to this (empty) search that would find something, most results first: drop one
+        filter, use similar or fewer words, or drop the words."""
+        out = [s.SearchSuggestion(kind="remove_filter", filter=name, label=self.filter_label(name), total=total)
+               for name in self.predicates if name != "q" and (total := len(self.without(name)))]
+        if self.terms:
+            for words in self._other_words():
+                other = _Query(self.cat, replace(self.f, q=words))
+                if total := len(other.results()):
+                    out.append(s.SearchSuggestion(kind="change_query", label=words, q=words, total=total))
+                    continue
+                # The new words find something only without one of the filters: suggest both changes.
+                out += [s.SearchSuggestion(kind="change_query", label=other.filter_label(name), q=words, filter=name,
+                                           total=total)
+                        for name in other.predicates if name != "q" and (total := len(other.without(name)))]
+            if len(self.predicates) > 1 and (total := len(self.without("q"))):
+                out.append(s.SearchSuggestion(kind="remove_query", label="Every listing these filters allow",
+                                              total=total))
+        return sorted(out, key=lambda x: -x.total)[:MAX_SUGGESTIONS]
+
+
 def keyset_page(items: list, key: Callable[[Any], tuple], params: PageParams) -> tuple[list, str | None]:
     """Sort `items` by `key` and cut the page after `params.cursor` (the key of the previous page's last item)."""
     ranked = sorted(items, key=key)
@@ -252,15 +327,17 @@ def keyset_page(items: list, key: Callable[[Any], tuple], params: PageParams) ->
 
 def search(*, session: Session, actor: Principal, filters: SearchFilters, params: PageParams,
            with_facets: bool = True) -> s.SearchResult:
-    """One page of listings matching `filters`, the total, and facet counts."""
+    """One page of listings matching `filters`, the total, and facet counts; when nothing matches,
+    the changes that would find something (`suggestions`)."""
     authorize(actor, READ)
     cat = Catalogue(session, actor)
     query = _Query(cat, filters)
     results = query.results()
     page, cursor = keyset_page(results, query.sort_key, params)
-    facets = query.facets() if with_facets else s.Facets(**{k: [] for k in s.Facets.model_fields})
+    facets = query.facets(every_value=not results) if with_facets else s.Facets(
+        **{k: [] for k in s.Facets.model_fields})
     return s.SearchResult(items=[cat.document(e) for e in page], next_cursor=cursor, total=len(results),
-                          facets=facets)
+                          facets=facets, suggestions=[] if results else query.suggestions())
 
 
 def list_listings(*, session: Session, actor: Principal, filters: SearchFilters | None = None,

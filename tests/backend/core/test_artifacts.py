@@ -402,7 +402,8 @@ def test_migrate_artifacts_command_moves_a_platform_onto_s3(api, auth, s3_endpoi
         monkeypatch.setenv(name, value)
     reset_settings()
     try:
-        for run, line in ((1, "copied 2, already present 0"), (2, "copied 0, already present 2")):
+        # Three files: the dataset version's Parquet, the original bytes of its upload, the model's weights.
+        for run, line in ((1, "copied 3, already present 0"), (2, "copied 0, already present 3")):
             with pytest.raises(SystemExit) as exit_info:
                 cli.main(["migrate-artifacts"])
             assert exit_info.value.code == 0, run
@@ -416,6 +417,8 @@ def test_migrate_artifacts_command_moves_a_platform_onto_s3(api, auth, s3_endpoi
         assert download.status_code == 200 and download.content == weights
         data = api.get(f"{DATASETS}/{dataset_id}/download", params={"format": "csv"}, headers=headers)
         assert data.status_code == 200 and data.content.startswith(b"id,text")
+        original = api.get(f"{DATASETS}/{dataset_id}/download", params={"format": "original"}, headers=headers)
+        assert original.status_code == 200 and original.content == FEEDBACK_CSV
     finally:
         monkeypatch.delenv("AISYSTEM_ARTIFACT_URL")
         reset_settings()

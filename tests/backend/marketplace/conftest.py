@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pytest
 from sqlmodel import select
 
@@ -20,10 +22,35 @@ from backend.audit import service as audit
 from backend.auth.models import User
 from backend.auth.principal import Principal
 from backend.auth.service import principal_for
+from backend.core import keywords, semantic
 from backend.core.ids import new_id
 from backend.marketplace import schemas as s
 from backend.marketplace import service
 from backend.marketplace.models import Category
+
+
+def fake_encoder(texts: list[str]) -> np.ndarray:
+    """A deterministic bag-of-stems encoder (hashing trick): tests that need no real model."""
+    out = np.zeros((len(texts), semantic.DIMENSIONS), dtype=np.float32)
+    for i, body in enumerate(texts):
+        for word in keywords.words(body):
+            out[i, int(hashlib.md5(keywords.stem(word).encode()).hexdigest(), 16) % semantic.DIMENSIONS] += 1
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return out / np.where(norms == 0, 1, norms)
+
+
+@pytest.fixture(autouse=True)
+def no_broker(sent):
+    """Jobs (the listings' embeddings) are recorded, not sent: these tests run no worker."""
+    return sent
+
+
+@pytest.fixture(autouse=True)
+def encoder():
+    """Search by meaning with the fake encoder (the real model has its own, slow, tests)."""
+    semantic.set_encoder(fake_encoder)
+    yield fake_encoder
+    semantic.set_encoder(None)
 
 
 def principal(session, username: str) -> Principal:

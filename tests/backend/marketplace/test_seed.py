@@ -38,7 +38,7 @@ def test_seed_builds_a_realistic_marketplace(session, seeded):
     assert [(t.name, t.price, t.requests) for t in smart.pricing.tiers] == [
         ("Basic", 299.0, 10000), ("Pro", 499.0, 50000), ("Enterprise", "Contact", "Unlimited")]
     assert smart.license.restrictions == ["No redistribution", "Attribution required"]
-    assert smart.specifications.speed == "50 FPS" and smart.support.email == "support@aisolutions.com"
+    assert smart.specifications.speed == "50 FPS" and smart.support.email == "support@aisolutions.example.com"
     assert smart.usage.subscribers == 1 and smart.ratings.review_count > 0
     llama = service.get_listing(session=session, actor=admin, listing_id="llama-3-1-8b-instruct")
     assert (llama.specifications.parameters, llama.specifications.context_length) == (8_000_000_000, 131_072)

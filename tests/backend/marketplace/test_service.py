@@ -56,7 +56,8 @@ def test_listing_document_has_the_design_shape(session, actors, market):
                                "modificationAllowed": True, "url": None}
     assert body["ratings"]["reviewCount"] == 0 and body["ratings"]["distribution"] == {str(i): 0 for i in range(1, 6)}
     assert body["usage"] == {"totalDownloads": 0, "activeUsers": 0, "totalRequests": 0, "averageLatency": None,
-                             "subscribers": 0}
+                             "subscribers": 0, "includesDemoData": False}
+    assert body["ratings"]["demoReviewCount"] == 0
     assert "verified" in body["badges"] and body["releaseDate"] == "2024-01-10"
 
 

@@ -1,4 +1,4 @@
-"""/catalog/datasets/[dataset_id]: a dataset's Overview, Schema, Profile, Quality, Versions (with the
+"""/catalog/datasets/[dataset_id]: a dataset's Overview, Data (its rows), Schema, Profile, Quality, Versions (with the
 steps of each transform), Lineage (what the versions came from and what was made of them) and Access tabs, and its upload, split and transform dialogs.
 
 Column names, values and descriptions come from users' files: they are rendered as text only.
@@ -18,6 +18,8 @@ from aisystem_app.components.layout import protected_page
 from aisystem_app.components.lineage import lineage_panel
 from aisystem_app.components.stat_card import stat_card, stat_grid
 from aisystem_app.components.tabs import page_tabs
+from aisystem_app.pages.catalog.datasets.actions import delete_dialog, download_menu
+from aisystem_app.pages.catalog.datasets.data import data_tab
 from aisystem_app.pages.catalog.datasets.dialogs import split_dialog, transform_dialog, upload_dialog
 from aisystem_app.pages.catalog.datasets.index import type_icon
 from aisystem_app.state.catalog.datasets.detail import DatasetDetailState
@@ -55,6 +57,8 @@ def header() -> rx.Component:
         rx.spacer(),
         rx.cond(S.may_write, rx.hstack(upload_dialog(), rx.cond(S.has_data, split_dialog()),
                                        rx.cond(S.has_data, transform_dialog()), spacing="2")),
+        rx.cond(S.has_data, download_menu()),
+        rx.cond(S.may_delete, delete_dialog()),
         width="100%", align="start", wrap="wrap", spacing="3",
     )
 
@@ -184,7 +188,8 @@ def rule_checks() -> rx.Component:
 
 def quality_tab() -> rx.Component:
     scores = rx.card(rx.vstack(
-        chart(S.gauges),
+        rx.grid(rx.foreach(S.gauges, lambda gauge: rx.box(chart(gauge), class_name="quality-gauge")),
+                columns=rx.breakpoints(initial="2", sm="3", lg="5"), spacing="2", width="100%", id="quality-gauges"),
         rx.grid(rx.data_list.root(rx.foreach(S.scores, _score)), fact_list(S.quality_details, id="quality-details"),
                 columns=rx.breakpoints(initial="1", lg="2"), spacing="4", width="100%"),
         spacing="3", width="100%"), width="100%", id="quality-scores")
@@ -267,7 +272,8 @@ def access_tab() -> rx.Component:
     )
 
 
-TABS = (("overview", "Overview", overview_tab), ("schema", "Schema", schema_tab), ("profile", "Profile", profile_tab),
+TABS = (("overview", "Overview", overview_tab), ("data", "Data", data_tab), ("schema", "Schema", schema_tab),
+        ("profile", "Profile", profile_tab),
         ("quality", "Quality", quality_tab), ("versions", "Versions", versions_tab),
         ("lineage", "Lineage", lambda: lineage_panel(S)), ("access", "Access", access_tab))
 

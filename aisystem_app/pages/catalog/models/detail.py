@@ -6,7 +6,7 @@ from __future__ import annotations
 import reflex as rx
 
 from aisystem_app import routes, styles
-from aisystem_app.components.charts import chart_card
+from aisystem_app.components.charts import chart
 from aisystem_app.components.dialogs import dialog_frame, field_error, form_dialog, text_area_field
 from aisystem_app.components.facts import fact_list
 from aisystem_app.components.feedback import empty_state, loading_rows
@@ -45,6 +45,10 @@ def header() -> rx.Component:
             rx.heading(S.name, size="7", id="model-name"),
             rx.hstack(rx.badge(S.model_type, variant="surface"),
                       tone_badge(S.status, STATUS_COLORS, id="model-status"), production,
+                      rx.cond(S.listing_href != "",
+                              rx.link(rx.icon("store", size=14), "On the marketplace", href=S.listing_href, size="2",
+                                      id="marketplace-listing-link", display="inline-flex", align_items="center",
+                                      gap="0.3rem")),
                       spacing="3", align="center", wrap="wrap"),
             spacing="2",
             align="start",
@@ -113,9 +117,24 @@ def version_card(version: rx.Var[VersionView]) -> rx.Component:
     """One version in the timeline: stage, who and when, metrics, artifact, notes and its actions."""
     artifact = rx.cond(
         version.has_artifact,
-        rx.hstack(rx.icon("package", size=14), rx.text(version.artifact, size="1", style=styles.MONO),
-                  tone_badge(version.integrity, INTEGRITY_COLORS, size="1"), align="center", spacing="2",
-                  class_name="artifact"),
+        rx.vstack(
+            rx.hstack(rx.icon("package", size=14), rx.text(version.artifact, size="1", style=styles.MONO),
+                      tone_badge(version.integrity, INTEGRITY_COLORS, size="1"), align="center", spacing="2",
+                      wrap="wrap", class_name="artifact"),
+            rx.cond(version.parameters != "",
+                    rx.text(version.parameters,
+                            rx.cond(version.declared != "",
+                                    rx.badge(version.declared, color_scheme="amber", variant="soft", size="1",
+                                             margin_left="0.5rem", class_name="declared-parameters")),
+                            size="1", class_name="artifact-parameters")),
+            rx.cond(version.signature != "",
+                    rx.text(version.signature, size="1", color_scheme="gray", style=styles.MONO,
+                            class_name="artifact-signature")),
+            rx.cond(version.notice != "",
+                    rx.callout(version.notice, icon="file-lock-2", size="1", color_scheme="gray",
+                               class_name="artifact-notice")),
+            spacing="1", align="start", width="100%",
+        ),
         rx.text("No artifact yet", size="1", color_scheme="gray", class_name="no-artifact"),
     )
     actions = rx.flex(
@@ -171,6 +190,15 @@ def metric_table() -> rx.Component:
     )
 
 
+def metric_chart(title: str, figure: rx.Var, caption: rx.Var[str], card_id: str) -> rx.Component:
+    """A titled chart whose caption (from the data: which metrics, what the axis spans) sits above it."""
+    return rx.card(
+        rx.vstack(rx.heading(title, size="4"), rx.text(caption, size="2", color_scheme="gray", class_name="caption"),
+                  chart(figure), spacing="3", width="100%"),
+        width="100%", id=card_id,
+    )
+
+
 def metrics() -> rx.Component:
     return rx.cond(
         S.metric_names.length() == 0,
@@ -178,10 +206,10 @@ def metrics() -> rx.Component:
                     icon="chart-no-axes-column"),
         rx.vstack(
             rx.grid(
-                rx.cond(S.has_scores, chart_card("Scores across versions", S.score_chart, loading=S.loading,
-                                                 ready=S.has_scores, description="Metrics between 0 and 1.")),
-                rx.cond(S.has_others, chart_card("Other metrics across versions", S.other_chart, loading=S.loading,
-                                                 ready=S.has_others)),
+                rx.cond(S.has_scores, metric_chart("Scores across versions", S.score_chart, S.score_caption,
+                                                   "score-chart")),
+                rx.cond(S.has_others, metric_chart("Other metrics across versions", S.other_chart, S.other_caption,
+                                                   "other-chart")),
                 columns=rx.breakpoints(initial="1", lg="2"), spacing="4", width="100%", id="metric-charts",
             ),
             rx.scroll_area(metric_table(), type="auto", scrollbars="horizontal", width="100%"),
@@ -267,8 +295,9 @@ def upload_dialog() -> rx.Component:
         "Upload artifact: version " + S.upload_version,
         rx.vstack(
             upload_box(UPLOAD_ID, disabled=S.uploading,
-                       hint="safetensors weights with their config.json, an ONNX model, or an external model file. "
-                            "Pickle-based files (.pt, .pkl …) are refused."),
+                       hint="safetensors weights with their config.json, or an ONNX model. Any other model file "
+                            "is accepted as Opaque (stored and hashed, never loaded). Pickle-based files (.pt, "
+                            ".pkl …) are refused."),
             rx.hstack(
                 rx.text("Format", size="2", weight="medium"),
                 rx.select.root(rx.select.trigger(id="upload-format"), rx.select.content(

@@ -14,7 +14,7 @@ from aisystem_app.components.forms import field_label, form_field
 from aisystem_app.components.layout import page_header, protected_page
 from aisystem_app.components.tone_badge import tone_badge
 from aisystem_app.state.catalog.models import view
-from aisystem_app.state.catalog.models.index import ModelsState
+from aisystem_app.state.catalog.models.index import RELEVANCE, ModelsState
 
 STATUS_COLORS = {"development": "gray", "training": "blue", "validation": "amber", "deployment": "violet",
                  "monitoring": "green", "retirement": "red"}
@@ -89,10 +89,14 @@ def tag_filter() -> rx.Component:
 
 
 def sort_select() -> rx.Component:
+    """The list's order. While searching it says "Relevance" (what is applied) and cannot change."""
     return rx.select.root(
         rx.select.trigger(placeholder="Sort", aria_label="Sort", id="models-sort"),
-        rx.select.content(*[rx.select.item(label, value=value) for value, label in view.SORTS.items()]),
-        value=ModelsState.sort,
+        rx.select.content(
+            rx.cond(ModelsState.searching, rx.select.item("Relevance", value=RELEVANCE)),
+            *[rx.select.item(label, value=value) for value, label in view.SORTS.items()],
+        ),
+        value=ModelsState.sort_shown,
         on_change=ModelsState.choose_sort,
         disabled=ModelsState.searching,
         size="2",
@@ -107,15 +111,16 @@ def filters_card() -> rx.Component:
               for label, key in (("Type", "type"), ("Status", "status"), ("Framework", "framework"))],
             tag_filter(),
             rx.hstack(
-                rx.cond(ModelsState.searching,
-                        rx.text("Ranked by relevance to your search.", size="1", color_scheme="gray"),
-                        rx.text("Sort", size="1", weight="bold", color_scheme="gray")),
+                rx.text("Sort", size="1", weight="bold", color_scheme="gray"),
                 sort_select(),
+                rx.cond(ModelsState.searching & (ModelsState.summary != ""),
+                        rx.text(ModelsState.summary, size="1", color_scheme="gray", id="search-summary")),
                 rx.spacer(),
                 rx.button(rx.icon("x", size=14), "Clear search and filters", variant="ghost", size="1",
                           on_click=ModelsState.clear, id="clear-filters"),
                 align="center",
                 width="100%",
+                wrap="wrap",
             ),
             spacing="3",
             width="100%",
@@ -143,6 +148,8 @@ def model_row(row: rx.Var) -> rx.Component:
     )
     return rx.table.row(
         rx.table.cell(name),
+        rx.cond(ModelsState.scored, rx.table.cell(rx.text(row["score"], class_name="score",
+                                                          style={"fontVariantNumeric": "tabular-nums"}))),
         rx.table.cell(rx.text(row["type"])),
         rx.table.cell(rx.text(row["framework"])),
         rx.table.cell(tone_badge(row["status"].to(str), STATUS_COLORS, class_name="status-badge")),
@@ -155,9 +162,13 @@ def model_row(row: rx.Var) -> rx.Component:
 
 
 def models_table() -> rx.Component:
-    headers = ("Name", "Type", "Framework", "Status", "Version", "Accuracy", "Tags", "Updated")
+    headers = ("Type", "Framework", "Status", "Version", "Accuracy", "Tags", "Updated")
+    similarity = rx.table.column_header_cell(
+        rx.tooltip(rx.text("Similarity"), content="Cosine similarity of your description and the model's text "
+                                                   "(1 = same meaning, 0 = unrelated)"), id="score-header")
     table = rx.table.root(
-        rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
+        rx.table.header(rx.table.row(rx.table.column_header_cell("Name"), rx.cond(ModelsState.scored, similarity),
+                                     *[rx.table.column_header_cell(h) for h in headers])),
         rx.table.body(rx.foreach(ModelsState.rows, model_row)),
         variant="surface", size="2", width="100%", id="models-table",
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlmodel import Session
@@ -19,14 +18,17 @@ from sqlmodel import Session
 from aisystem_app.errors import field_errors
 from backend.auth import service as auth_service
 from backend.auth.principal import Principal
+from backend.catalog.datasets import rows as data_rows
 from backend.catalog.datasets import service as datasets
-from backend.catalog.datasets.schemas import AccessEntry, SplitRequest
+from backend.catalog.datasets import storage
+from backend.catalog.datasets.schemas import AccessEntry, ImportOptions, SplitRequest
 from backend.core.errors import AISystemError, InvalidRequest, NotAuthenticated
 from backend.core.pagination import PageParams
 from backend.lineage.schemas import LineageGraph
 
 # Only to show or hide buttons: the datasets service decides what the user may do.
 WRITE, SHARE = "dataset:write", "dataset:share"
+DELETE = "dataset:delete"
 VERSIONS_SHOWN = 50
 EXPLAINED = frozenset({"REQ_001", "REQ_002", "DATA_002", "DATA_003", "DATA_004"})
 T = TypeVar("T")
@@ -68,6 +70,7 @@ class Detail:
     may_write: bool
     may_manage: bool
     lineage: LineageGraph
+    may_delete: bool = False
 
 
 def _usernames(session: Session, user_ids: set[str]) -> dict[str, str]:
@@ -98,7 +101,8 @@ def read_detail(dataset_id: str) -> Callable[[Session, Principal], Detail]:
         return Detail(doc, profile, versions, access, _usernames(session, people),
                       may_write=level in ("admin", "owner", "write") and principal.can(WRITE),
                       may_manage=level in ("admin", "owner") and principal.can(SHARE),
-                      lineage=datasets.lineage_graph(**kw))
+                      lineage=datasets.lineage_graph(**kw),
+                      may_delete=level in ("admin", "owner") and principal.can(DELETE))
 
     return work
 
@@ -110,17 +114,6 @@ def check_write(dataset_id: str) -> Callable[[Session, Principal], None]:
         datasets.get_dataset(session=session, actor=principal, dataset_id=dataset_id, need="write")
 
     return work
-
-
-def ingest(dataset_id: str, path: Path, filename: str | None) -> Callable[[Session, Principal], str | Refusal]:
-    """Upload a received file as a new version; the service's message (new version, or a duplicate)."""
-
-    def work(session: Session, principal: Principal) -> str:
-        outcome = datasets.upload(session=session, actor=principal, dataset_id=dataset_id, source=path,
-                                  filename=filename)
-        return outcome.message
-
-    return explained(work)
 
 
 def split(dataset_id: str, request: SplitRequest) -> Callable[[Session, Principal], int | Refusal]:
@@ -179,5 +172,112 @@ def revoke(dataset_id: str, subject_type: str, subject: str) -> Callable[[Sessio
         keep = [AccessEntry(subject_type=e.subject_type, subject=e.subject, permission=e.permission)
                 for e in entries if (e.subject_type, e.subject) != (subject_type, subject)]
         datasets.set_access(session=session, actor=principal, dataset_id=dataset_id, entries=keep)
+
+    return explained(work)
+
+
+# --- the data viewer, download and delete ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A page of a version's rows, and which version that is."""
+
+    version: int
+    records: int  # the version's rows, whatever the filter
+    page: data_rows.RowsPage
+
+
+def read_rows(dataset_id: str, version: int | None, *, offset: int, limit: int, sort: str | None,
+              descending: bool, filter: str | None) -> Callable[[Session, Principal], Rows | Refusal]:  # noqa: A002
+    """A page of a version's rows (the newest version when `version` is None); a bad sort or filter is a Refusal."""
+
+    def work(session: Session, principal: Principal) -> Rows:
+        row, page = datasets.read_rows(session=session, actor=principal, dataset_id=dataset_id, version=version,
+                                       limit=limit, offset=offset, sort=sort, descending=descending, filter=filter)
+        return Rows(row.number, row.record_count, page)
+
+    return explained(work)
+
+
+@dataclass(frozen=True)
+class Download:
+    """A file ready for the browser to fetch: which version, in which format, under which name."""
+
+    version: int
+    fmt: str
+    filename: str
+
+
+def prepare_download(dataset_id: str, version: int | None, fmt: str) -> Callable[[Session, Principal], Download]:
+    """Check that the user may download the version in `fmt` and make the file ready (a CSV or JSON Lines
+    export is written the first time), so that the browser's request for it answers at once."""
+
+    def work(session: Session, principal: Principal) -> Download:
+        item = datasets.download(session=session, actor=principal, dataset_id=dataset_id, version=version, fmt=fmt)
+        number = version or datasets.get_dataset(session=session, actor=principal, dataset_id=dataset_id).current_version
+        return Download(number, fmt, item.filename)
+
+    return work
+
+
+def delete(dataset_id: str) -> Callable[[Session, Principal], str]:
+    """Soft-delete the dataset (owner or admin, with `dataset:delete`); its name, for the toast."""
+
+    def work(session: Session, principal: Principal) -> str:
+        name = datasets.get_dataset(session=session, actor=principal, dataset_id=dataset_id, need="delete").name
+        datasets.delete_dataset(session=session, actor=principal, dataset_id=dataset_id)
+        return name
+
+    return work
+
+
+# --- the upload dialog: preview and import with options -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What an upload made: the service's message (a new version, or a duplicate) and what to check."""
+
+    message: str
+    warnings: list[str]
+
+
+def import_file(dataset_id: str, staged: storage.StagedFile, filename: str | None,
+                options: ImportOptions | None) -> Callable[[Session, Principal], Imported | Refusal]:
+    """Upload a received (staged) file as a new version with the import options."""
+
+    def work(session: Session, principal: Principal) -> Imported:
+        outcome = datasets.upload(session=session, actor=principal, dataset_id=dataset_id, source=staged,
+                                  filename=filename, options=options)
+        return Imported(outcome.message, outcome.warnings)
+
+    return explained(work)
+
+
+def preview(dataset_id: str, folder: str, options: ImportOptions) -> Callable[[Session, Principal], dict | Refusal]:
+    """What the pending file would become with `options` (nothing is stored)."""
+
+    def work(session: Session, principal: Principal) -> dict[str, Any]:
+        pending = storage.pending_upload(folder)
+        if pending is None:
+            raise AISystemError("DATA_004", "The previewed file is gone; choose it again")
+        staged, filename = pending
+        return datasets.preview_upload(session=session, actor=principal, dataset_id=dataset_id, source=staged,
+                                       filename=filename, options=options)
+
+    return explained(work)
+
+
+def import_pending(dataset_id: str, folder: str,
+                   options: ImportOptions) -> Callable[[Session, Principal], Imported | Refusal]:
+    """Make the version from the previewed file with `options`."""
+
+    def work(session: Session, principal: Principal) -> Imported:
+        pending = storage.pending_upload(folder)
+        if pending is None:
+            raise AISystemError("DATA_004", "The previewed file is gone; choose it again")
+        staged, filename = pending
+        return import_file(dataset_id, staged, filename, options)(session, principal)
 
     return explained(work)

@@ -1,5 +1,6 @@
-"""One dataset: overview, schema, profile, quality, versions with lineage, access; and the upload,
-split, transform, check and share actions.
+"""One dataset: overview, data (its rows: `DatasetDataMixin`), schema, profile, quality, versions with
+lineage, access; and the upload, split, transform, check and share actions (download and delete:
+`DatasetActionsMixin`).
 
 Handlers act on the dataset of the page's URL, run the service as the signed-in user (`invoke`) and
 then re-read the page, so every figure shown is the service's current one. Public vars hold small
@@ -17,7 +18,9 @@ from aisystem_app import format as fmt
 from aisystem_app import routes
 from aisystem_app.state import upload
 from aisystem_app.state.catalog.datasets import calls
+from aisystem_app.state.catalog.datasets.actions import DatasetActionsMixin
 from aisystem_app.state.catalog.datasets.calls import Detail, Refusal
+from aisystem_app.state.catalog.datasets.data import DATA_KEYS, DatasetDataMixin
 from aisystem_app.state.catalog.datasets.forms import (
     RULE_TYPES,
     STEP_OPS,
@@ -27,6 +30,7 @@ from aisystem_app.state.catalog.datasets.forms import (
     parse_split,
     parse_step,
 )
+from aisystem_app.state.catalog.datasets.importing import DatasetImportMixin
 from aisystem_app.state.catalog.datasets.view import (
     TYPE_ICONS,
     AccessView,
@@ -59,7 +63,7 @@ MAX_STEPS = 20
 MAX_RULES = 20
 # Every message key a form shows, so the page can read any of them (empty: no problem).
 SPLIT_KEYS = ("train", "validation", "test", "seed", "stratify_by", "ratios", "form")
-TABS = ("overview", "schema", "profile", "quality", "versions", "lineage", "access")  # `?tab=`; the first is the default
+TABS = ("overview", "data", "schema", "profile", "quality", "versions", "lineage", "access")  # `?tab=`; the first is the default
 STEP_KEYS = ("op", "columns", "argument", "form")
 RULE_KEYS = ("kind", "column", "argument", "form")
 SHARE_KEYS = ("subject_type", "subject", "permission", "form")
@@ -70,7 +74,8 @@ def messages(problems: dict[str, str], keys: tuple[str, ...]) -> dict[str, str]:
     return dict.fromkeys(keys, "") | problems
 
 
-class DatasetDetailState(TabsMixin, LineageMixin, rx.State):
+class DatasetDetailState(TabsMixin, LineageMixin, DatasetDataMixin, DatasetActionsMixin, DatasetImportMixin,
+                         rx.State):
     """/catalog/datasets/[dataset_id]. Reads need `dataset:read`, changes `dataset:write` (sharing
     `dataset:share`), and the dataset's ACL on top: a dataset the user may not see is not found."""
 
@@ -88,6 +93,7 @@ class DatasetDetailState(TabsMixin, LineageMixin, rx.State):
     split_text: str = ""
     may_write: bool = False
     may_manage: bool = False
+    may_delete: bool = False
     owner: str = ""
     # schema and profile
     fields: list[FieldView] = []
@@ -99,7 +105,7 @@ class DatasetDetailState(TabsMixin, LineageMixin, rx.State):
     profile_note: str = ""
     # quality
     scores: list[ScoreView] = []
-    gauges: go.Figure = go.Figure()
+    gauges: list[go.Figure] = []
     quality_details: list[Fact] = []
     rules: list[str] = []
     rule_errors: dict[str, str] = dict.fromkeys(RULE_KEYS, "")
@@ -135,15 +141,17 @@ class DatasetDetailState(TabsMixin, LineageMixin, rx.State):
         """Read the dataset of the page's URL; open the tab and profile column it names."""
         async with self:
             dataset_id = routes.id_in_path(self.router.url.path, 64)
-            view_only = self._read_tab(TABS, ("column",))
+            view_only = self._read_tab(TABS, ("column", *DATA_KEYS))
             self.selected_column = self._url_params.get("column", "")
-            if view_only and self.found and dataset_id == self.dataset_id:
+            shown = view_only and self.found and dataset_id == self.dataset_id
+            if shown:
                 self._select(self.selected_column or next(iter(self._columns), ""))
-                return None
-            self.dataset_id = dataset_id
-            self.loading, self.found = True, False
-            self.rule_results, self.rules_summary = [], ""
-        return await self._refresh()
+            else:
+                self.dataset_id = dataset_id
+                self.loading, self.found = True, False
+                self.rule_results, self.rules_summary = [], ""
+        # Only the view changed: the Data tab may need other rows; else read the dataset (and its rows).
+        return await (self._read_data() if shown else self._refresh())
 
     async def _refresh(self):
         async with self:
@@ -154,7 +162,9 @@ class DatasetDetailState(TabsMixin, LineageMixin, rx.State):
             self.found = outcome.ok
             if outcome.ok:
                 self._show(outcome.value)
-        return outcome.events or None
+        if not outcome.ok:
+            return outcome.events
+        return await self._read_data()
 
     def _show(self, detail: Detail) -> None:
         doc, names = detail.doc, detail.names
@@ -163,7 +173,7 @@ class DatasetDetailState(TabsMixin, LineageMixin, rx.State):
         self.has_data = doc.get("version") is not None
         self.version = f"v{doc['version']}" if self.has_data else "no data yet"
         self.owner = names.get(doc["createdBy"], "system")
-        self.may_write, self.may_manage = detail.may_write, detail.may_manage
+        self.may_write, self.may_manage, self.may_delete = detail.may_write, detail.may_manage, detail.may_delete
         quality = doc.get("quality") or {}
         self.stats = {"records": fmt.count(doc.get("recordCount")) if self.has_data else fmt.NONE,
                       "columns": fmt.count(len(doc["schema"]["fields"])) if self.has_data else fmt.NONE,
@@ -211,21 +221,26 @@ class DatasetDetailState(TabsMixin, LineageMixin, rx.State):
 
     @rx.event
     def open_upload(self, value: bool):
-        if not self.uploading:
+        if not self.uploading and not self.importing:
             self.upload_open, self.upload_error, self.upload_percent, self.upload_phase = bool(value), "", 0, ""
+            self._reset_import()  # a previewed file left behind is removed; the options start afresh
 
     @rx.event
     def upload_progress(self, progress: dict):
         """The browser's progress while it sends the file."""
         share = progress.get("progress") if isinstance(progress, dict) else None
-        if isinstance(share, int | float) and self.uploading:
+        if isinstance(share, int | float) and (self.uploading or self.previewing):
             self.upload_percent = max(0, min(100, round(share * 100)))
 
     @rx.event(background=True)
     async def upload(self, chunks: rx.UploadChunkIterator):
-        """Receive the file in chunks into a private staging folder, then store it as a new version."""
+        """Receive the file in chunks into a private staging folder (hashed and checked on the way), then
+        store it as a new version with the import options chosen in the dialog."""
         async with self:
-            if self.uploading:
+            if self.uploading or self.importing:
+                return None
+            options = self._options()
+            if options is None:
                 return None
             self.uploading, self.upload_percent, self.upload_phase, self.upload_error = True, 0, "Sending…", ""
             dataset_id = self.dataset_id
@@ -233,23 +248,33 @@ class DatasetDetailState(TabsMixin, LineageMixin, rx.State):
         if not check.ok:
             return await self._upload_failed("", check.events)
         with storage.staging() as work:
-            path = work.path("upload")
+            sink = storage.UploadSink(work.path("upload"))
             try:
-                with open(path, "wb") as out:
-                    received = await upload.receive(chunks, out.write, limit=get_settings().max_upload_bytes)
+                received = await upload.receive(chunks, sink.write, limit=get_settings().max_upload_bytes)
             except (PayloadTooLarge, upload.UploadRefused) as error:
+                sink.abort()
                 return await self._upload_failed(error.message)
+            staged = sink.close()
             if received.filename is None:
                 return await self._upload_failed("Choose a file first")
             async with self:
                 self.upload_percent, self.upload_phase = 100, "Reading the data and computing its profile…"
-            outcome = await invoke(self, calls.ingest(dataset_id, path, received.filename), write=True)
+            outcome = await invoke(self, calls.import_file(dataset_id, staged, received.filename, options), write=True)
         if not outcome.ok or isinstance(outcome.value, Refusal):
             return await self._upload_failed(outcome.value.message if outcome.ok else "", outcome.events)
         async with self:
-            self.uploading, self.upload_open, self.upload_phase = False, False, ""
+            self.uploading, self.upload_phase = False, ""
+            self._reset_import()
+        return [rx.clear_selected_files(UPLOAD_ID),
+                *(await self._imported(outcome.value.message, outcome.value.warnings) or [])]
+
+    async def _imported(self, message: str, warnings: list[str]):
+        """After a new version (or a duplicate): close the dialog, re-read the page, say what to check."""
+        async with self:
+            self.upload_open = False
         events = await self._refresh()
-        return [rx.clear_selected_files(UPLOAD_ID), rx.toast.success(outcome.value), *(events or [])]
+        notes = [rx.toast.warning(" ".join(warnings), duration=15000)] if warnings else []
+        return [rx.toast.success(message), *notes, *(events or [])]
 
     async def _upload_failed(self, message: str, events: list | None = None):
         async with self:

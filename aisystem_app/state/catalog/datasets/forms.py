@@ -7,7 +7,14 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from backend.catalog.datasets.schemas import AccessEntry, DatasetCreate, Rule, SplitRequest, Step
+from backend.catalog.datasets.schemas import (
+    AccessEntry,
+    DatasetCreate,
+    ImportOptions,
+    Rule,
+    SplitRequest,
+    Step,
+)
 
 # Transform steps offered by the builder: op -> (label, what the "columns" input means, what the
 # "argument" input means); None hides the input.
@@ -232,3 +239,75 @@ def parse_share(form: dict[str, Any]) -> tuple[dict[str, str], AccessEntry | Non
             "permission": str(form.get("permission", "") or "read")}
     return _parsed(AccessEntry, data, {"subject": "subject", "subjectType": "subject_type",
                                        "permission": "permission"}, "subject")
+
+
+# --- import options (the upload dialog) ----------------------------------------------------------------
+
+# Choices offered by the dialog: value -> label. "detect" leaves the setting to the import.
+HEADER_CHOICES = {"detect": "Detect", "yes": "Yes: the first row names the columns", "no": "No header row"}
+SEPARATOR_CHOICES = {"detect": "Detect", ",": "Comma ( , )", ";": "Semicolon ( ; )", "\t": "Tab",
+                     "|": "Pipe ( | )", "whitespace": "Spaces or tabs (aligned columns)"}
+ENCODING_CHOICES = {"detect": "Detect", "utf-8": "UTF-8", "cp1252": "Windows-1252 (Western European)",
+                    "iso8859-1": "Latin-1 (ISO-8859-1)", "utf-16": "UTF-16 (Excel Unicode text)",
+                    "cp1250": "Windows-1250 (Central European)", "cp1251": "Windows-1251 (Cyrillic)",
+                    "iso8859-15": "Latin-9 (ISO-8859-15)", "mac-roman": "Mac Roman", "shift_jis": "Shift JIS"}
+COMMENT_CHOICES = {"detect": "Detect (#)", "none": "None", "#": "#", "%": "%", "!": "!"}
+SHORT_ROW_CHOICES = {"refuse": "Refuse the file", "pad": "Pad with missing values"}
+IMPORT_DEFAULTS = {"header": "detect", "header_row": "1", "header_rows": "1", "skip_rows": "0", "comment": "detect",
+                   "separator": "detect", "encoding": "detect", "short_rows": "refuse", "na_extra": ""}
+IMPORT_KEYS = (*IMPORT_DEFAULTS, "form")
+NA_LABELS = {"": "(empty cell)"}
+_OPTION_INPUTS = {"header": "header", "headerRow": "header_row", "headerRows": "header_rows",
+                  "skipRows": "skip_rows", "commentChar": "comment", "separator": "separator",
+                  "encoding": "encoding", "shortRows": "short_rows", "naValues": "na_extra"}
+
+
+def _whole(text: str, name: str, low: int, problems: dict[str, str]) -> int | None:
+    try:
+        value = int(str(text).strip() or str(low))
+    except ValueError:
+        problems[name] = f"Enter a whole number from {low}"
+        return None
+    if value < low:
+        problems[name] = f"Enter a whole number from {low}"
+    return value
+
+
+def parse_import_options(values: dict[str, str], tokens: list[str]) -> tuple[dict[str, str], ImportOptions | None]:
+    """The dialog's choices as the service's ImportOptions, or a message per input. `tokens` are the
+    missing-value tokens ticked; `na_extra` adds more, comma-separated."""
+    problems: dict[str, str] = {}
+    form = IMPORT_DEFAULTS | {k: str(v) for k, v in values.items() if k in IMPORT_DEFAULTS}
+    extra = [t.strip() for t in form["na_extra"].split(",") if t.strip()]
+    data: dict[str, Any] = {
+        "header": {"yes": True, "no": False}.get(form["header"]),
+        "headerRow": _whole(form["header_row"], "header_row", 1, problems),
+        "headerRows": _whole(form["header_rows"], "header_rows", 1, problems),
+        "skipRows": _whole(form["skip_rows"], "skip_rows", 0, problems),
+        "commentChar": None if form["comment"] == "detect" else "" if form["comment"] == "none" else form["comment"],
+        "separator": None if form["separator"] == "detect" else form["separator"],
+        "encoding": None if form["encoding"] == "detect" else form["encoding"],
+        "shortRows": form["short_rows"],
+        "naValues": list(dict.fromkeys([*tokens, *extra])),
+    }
+    if problems:
+        return problems, None
+    problems, model = _parsed(ImportOptions, data, _OPTION_INPUTS, "form")
+    return problems, model
+
+
+def options_form(options: dict[str, Any]) -> dict[str, str]:
+    """The dialog's choices for options as the service reports them (what was detected filled in)."""
+    header = options.get("header")
+    comment = options.get("commentChar")
+    separator = options.get("separator")
+    encoding = options.get("encoding")
+    return IMPORT_DEFAULTS | {
+        "header": "detect" if header is None else "yes" if header else "no",
+        "header_row": str(options.get("headerRow", 1)), "header_rows": str(options.get("headerRows", 1)),
+        "skip_rows": str(options.get("skipRows", 0)),
+        "comment": "detect" if comment is None else "none" if comment == "" else comment,
+        "separator": separator if separator in SEPARATOR_CHOICES else "detect",
+        "encoding": encoding if encoding in ENCODING_CHOICES else "detect",
+        "short_rows": options.get("shortRows", "refuse"),
+    }

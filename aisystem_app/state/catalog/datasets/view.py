@@ -17,8 +17,9 @@ from aisystem_app import format as fmt
 from aisystem_app import routes
 from aisystem_app.components.charts import stacked_bars
 from aisystem_app.components.facts import Fact
-from aisystem_app.components.gauges import gauges_figure
+from aisystem_app.components.gauges import gauge_figure
 from aisystem_app.state.catalog.datasets.forms import describe_step
+from backend.catalog.datasets.rows import CELL_CHARS, UNSORTABLE, RowsPage
 
 NONE = fmt.NONE
 TYPE_ICONS = {"tabular": "table", "text": "file-text", "image": "image", "audio": "audio-lines"}
@@ -231,12 +232,13 @@ def score_views(quality: dict[str, Any] | None, formulas: dict[str, str]) -> lis
             for key, label in QUALITY_KEYS]
 
 
-def quality_figure(quality: dict[str, Any] | None) -> go.Figure:
-    """A gauge per quality score."""
+def quality_figure(quality: dict[str, Any] | None) -> list[go.Figure]:
+    """A gauge per quality score, each its own figure titled with the score's name (the page lays them
+    out in a grid that wraps on narrow screens); none when the version was not profiled."""
     if not quality:
-        return go.Figure()
-    return gauges_figure([(label, None if quality.get(key) is None else quality[key] * 100)
-                          for key, label in QUALITY_KEYS])
+        return []
+    return [gauge_figure(label, None if quality.get(key) is None else quality[key] * 100)
+            for key, label in QUALITY_KEYS]
 
 
 def quality_facts(details: dict[str, Any]) -> list[Fact]:
@@ -273,3 +275,79 @@ def version_view(doc: dict[str, Any], current: int | None) -> VersionView:
         steps=[describe_step(step) for step in doc.get("steps") or []], split=split_label(doc.get("splits")),
         current=doc["version"] == current,
     )
+
+
+# --- the data viewer ---------------------------------------------------------------------------------
+
+DOWNLOAD_LABELS = {"parquet": "Parquet", "csv": "CSV", "jsonl": "JSON Lines"}
+NUMERIC_KINDS = ("integer", "float")
+
+
+@dataclass
+class DataColumnView:
+    """A column of the data viewer: its name, its type in words and how the rows are sorted by it."""
+
+    name: str = ""
+    type: str = ""
+    sort: str = ""  # "ascending" | "descending" | ""
+    sortable: bool = True
+    numeric: bool = False
+
+
+@dataclass
+class CellView:
+    """A cell as text; `null` marks a missing value (shown apart from an empty text)."""
+
+    text: str = ""
+    null: bool = False
+
+
+@dataclass
+class DataRowView:
+    number: str = ""  # the row's position in the version, from 1
+    cells: list[CellView] = field(default_factory=list)
+
+
+def cell_text(value: Any, kind: str) -> CellView:
+    """A cell as the viewer shows it: the value as the file holds it (numbers unrounded), a binary cell
+    as its size, and missing values marked as such."""
+    if value is None:
+        return CellView("null", True)
+    if kind == "binary":
+        return CellView(f"binary, {fmt.size(value)}")
+    if isinstance(value, bool):
+        return CellView("true" if value else "false")
+    if isinstance(value, float) and value != value:  # NaN: a value, not a missing one
+        return CellView("NaN")
+    return CellView(str(value))
+
+
+def data_columns(page: RowsPage) -> list[DataColumnView]:
+    """The page's columns with their sort state."""
+    direction = "descending" if page.descending else "ascending"
+    return [DataColumnView(c.name, fmt.label(c.type), direction if c.name == page.sort else "",
+                           c.type not in UNSORTABLE, c.type in NUMERIC_KINDS) for c in page.columns]
+
+
+def data_rows(page: RowsPage) -> list[DataRowView]:
+    kinds = [c.type for c in page.columns]
+    return [DataRowView(fmt.count(position + 1), [cell_text(v, k) for v, k in zip(values, kinds, strict=True)])
+            for position, values in zip(page.positions, page.rows, strict=True)]
+
+
+def data_summary(page: RowsPage, version: int, record_count: int) -> str:
+    """`Rows 51–100 of 1,234 · v3`, with the filter's matches and the sort in words."""
+    if page.total == 0:
+        shown = "No rows match the filter" if page.filter else "The version has no rows"
+    elif not page.rows:
+        shown = f"No rows on this page: {fmt.plural(page.total, 'row')} in all"
+    else:
+        first, last = page.offset + 1, page.offset + len(page.rows)
+        shown = f"Rows {fmt.count(first)}–{fmt.count(last)} of {fmt.count(page.total)}"
+        if page.filter:
+            shown += f" matching the filter ({fmt.count(record_count)} in v{version})"
+    if page.sort:
+        shown += f" · sorted by {page.sort}, {'descending' if page.descending else 'ascending'}"
+    if page.truncated:
+        shown += f" · {fmt.plural(page.truncated, 'long text')} cut at {fmt.count(CELL_CHARS)} characters"
+    return shown

@@ -15,11 +15,13 @@ import reflex as rx
 from sqlmodel import Session
 
 from aisystem_app import routes
+from aisystem_app.components.facts import Fact
 from aisystem_app.components.feedback import toast_error
 from aisystem_app.errors import message_for
 from aisystem_app.state import upload
 from aisystem_app.state.catalog.models import view
 from aisystem_app.state.lineage import LineageMixin
+from aisystem_app.state.marketplace.common import listing_href, pricing_facts
 from aisystem_app.state.session import invoke
 from aisystem_app.state.url import TabsMixin
 from backend.auth import service as auth_service
@@ -30,6 +32,8 @@ from backend.catalog.model_registry import service as registry
 from backend.core.errors import AISystemError
 from backend.core.pagination import PageParams
 from backend.lineage.schemas import LineageGraph
+from backend.marketplace import schemas as market_schemas
+from backend.marketplace import service as market
 
 # Only to show or hide actions: the registry service decides what the user may do.
 CREATE, WRITE, PROMOTE = "model:create", "model:write", "model:promote"
@@ -56,6 +60,29 @@ class Detail:
     can_rollback: bool
     permissions: dict[str, bool]
     user_id: str
+    listing: market_schemas.MarketplaceModel | None = None  # its live marketplace listing, if any
+
+
+def marketplace_listing(session: Session, principal: Principal, model_id: str) -> market_schemas.MarketplaceModel | None:
+    """The model's live marketplace listing, when there is one the user may see."""
+    row = market.find_listing_for_model(session=session, model_id=model_id)
+    if row is None:
+        return None
+    try:
+        return market.get_listing(session=session, actor=principal, listing_id=row.id, with_source=False)
+    except AISystemError:
+        return None
+
+
+def with_listing_price(groups: list[view.FactGroup], listing: market_schemas.MarketplaceModel | None) -> list[view.FactGroup]:
+    """A listed model's price is its listing's (one source of truth): the Pricing group shows the
+    listing's tiers, worded as the listing page words them, in place of the catalog's own figures."""
+    if listing is None:
+        return groups
+    priced = view.FactGroup("Pricing (marketplace listing)",
+                            [Fact(label, value) for label, value in pricing_facts(listing.pricing)])
+    kept = [priced if g.title == "Pricing" else g for g in groups]
+    return kept if any(g is priced for g in kept) else [*kept, priced]
 
 
 def _names(session: Session, user_ids: set[str | None]) -> dict[str, str]:
@@ -84,14 +111,14 @@ def read_detail(model_id: str):
         names = _names(session, {doc.created_by, *(r.created_by for r in rows)})
         may = {p: principal.can(p) for p in (CREATE, WRITE, PROMOTE)}
         production = next((r.version for r in rows if r.stage == "production"), "")
-        versions = [view.version_view(registry.version_read(r), names.get(r.created_by or "", view.NONE),
+        versions = [view.version_view(registry.version_read(r, doc.parameters), names.get(r.created_by or "", view.NONE),
                                       _moves(r.stage, may[PROMOTE])) for r in rows]
         return Detail(
             doc=doc, creator=names.get(doc.created_by or "", view.NONE), versions=versions, production=production,
             metrics=registry.model_metrics(**kw), lineage=registry.lineage_graph(**kw),
             history=[view.history_row(registry.history_read(h)) for h in history], history_cursor=cursor,
             can_rollback=any(h.ended_at is not None and h.version != production for h in ended),
-            permissions=may, user_id=principal.user_id,
+            permissions=may, user_id=principal.user_id, listing=marketplace_listing(session, principal, model_id),
         )
 
     return work
@@ -167,6 +194,7 @@ class ModelDetailState(TabsMixin, LineageMixin, rx.State):
     documentation: str = ""
     paper: str = ""
     groups: list[view.FactGroup] = []
+    listing_href: str = ""  # the model's marketplace listing
     versions: list[view.VersionView] = []
     can_create: bool = False
     can_write: bool = False
@@ -177,6 +205,8 @@ class ModelDetailState(TabsMixin, LineageMixin, rx.State):
     other_chart: go.Figure = go.Figure()
     has_scores: bool = False
     has_others: bool = False
+    score_caption: str = ""
+    other_caption: str = ""
     metric_names: list[str] = []
     metric_rows: list[list[str]] = []
     # history
@@ -231,14 +261,16 @@ class ModelDetailState(TabsMixin, LineageMixin, rx.State):
         meta = doc.metadata
         self.description, self.tags, self.capabilities = meta.description or "", list(meta.tags), list(doc.capabilities)
         self.documentation, self.paper = meta.documentation or "", meta.paper or ""
-        self.groups = view.overview_groups(doc, detail.creator)
+        self.groups = with_listing_price(view.overview_groups(doc, detail.creator), detail.listing)
+        self.listing_href = listing_href(detail.listing.id) if detail.listing else ""
         self.versions = detail.versions
         self.can_create, self.can_write = detail.permissions[CREATE], detail.permissions[WRITE]
         self.can_promote = detail.permissions[PROMOTE]
         self.can_rollback = detail.can_rollback and self.can_promote
-        scores, others = view.metric_figures(detail.metrics)
-        self.score_chart, self.has_scores = scores or go.Figure(), scores is not None
-        self.other_chart, self.has_others = others or go.Figure(), others is not None
+        charts = view.metric_figures(detail.metrics)
+        self.score_chart, self.has_scores = charts.scores or go.Figure(), charts.scores is not None
+        self.other_chart, self.has_others = charts.others or go.Figure(), charts.others is not None
+        self.score_caption, self.other_caption = charts.score_caption, charts.other_caption
         self.metric_names, self.metric_rows = view.metric_table(detail.metrics)
         self._show_lineage(detail.lineage)
         self.history, self._history_cursor = detail.history, detail.history_cursor
@@ -383,6 +415,8 @@ class ModelDetailState(TabsMixin, LineageMixin, rx.State):
             return outcome.events
         async with self:
             self.upload_open, self.upload_percent = False, 100
-        return [rx.toast.success(f"Uploaded the {outcome.value} artifact of version {version}"),
+        done = (f"Stored the artifact of version {version} as an opaque file: hashed and downloadable, never loaded"
+                if outcome.value == "opaque" else f"Uploaded the {outcome.value} artifact of version {version}")
+        return [rx.toast.success(done),
                 rx.clear_selected_files(UPLOAD_ID), *(await self._refresh() or [])]
 

@@ -28,6 +28,7 @@ FILTER_KEYS = ("type", "status", "framework", "tag")
 MODES = ("keyword", "semantic")
 DUPLICATE_NAME = "A model with this name exists already"
 DEFAULT_SORT = "-createdAt"
+RELEVANCE = "relevance"  # what the sort box shows while searching (not a sort the URL can name)
 URL_KEYS = ("q", "mode", *FILTER_KEYS, "sort", *PAGE_KEYS)
 FIRST_PAGE = {"page": "", "after": ""}
 
@@ -43,32 +44,48 @@ class Query:
     cursor: str | None = None
 
 
+@dataclass(frozen=True)
+class Listing:
+    """One page of the list as text, with the chip counts (first page only) and, for a search, what it
+    returned and why (`summary`) and whether rows carry a similarity score."""
+
+    rows: list[dict[str, str]]
+    cursor: str | None
+    can_create: bool
+    counts: dict[str, int] | None
+    summary: str = ""
+    scored: bool = False
+
+
 def read_models(query: Query):
     """A unit of work reading one page: browsing uses the service's filters and sort, a search ranks
-    the models passing the filters by relevance; the first page also counts the filter chips (among
-    a keyword search's matches; a semantic search ranks every model, so its chips count them all)."""
+    the models passing the filters by relevance; the first page also counts the filter chips, among
+    the search's results when searching (a semantic search's results are the models above its
+    relevance cut-off), so each chip's count is what it would show."""
 
-    def work(session: Session, principal: Principal) -> tuple[list[dict[str, str]], str | None, bool, dict | None]:
+    def work(session: Session, principal: Principal) -> Listing:
         filters = registry.ModelFilters(**dict(query.filters))
-        keyword = query.q if query.q and query.mode == "keyword" else None
-        counts = chip_counts(session, principal, filters, keyword) if query.cursor is None else None
-        if query.q:
-            page = registry_search.search_models(session=session, actor=principal, q=query.q, mode=query.mode, limit=PAGE_SIZE,
-                                                 cursor=query.cursor, filters=filters)
-            rows = [view.model_row(hit.model, view.plain_snippet(hit.highlights)) for hit in page.items]
-            return rows, page.next_cursor, principal.can(CREATE), counts
+        q = query.q or None
+        counts = chip_counts(session, principal, filters, q, query.mode) if query.cursor is None else None
+        if q:
+            page = registry_search.search_models(session=session, actor=principal, q=q, mode=query.mode,
+                                                 limit=PAGE_SIZE, cursor=query.cursor, filters=filters)
+            scored = page.mode != "keyword"
+            rows = [view.model_row(hit.model, view.plain_snippet(hit.highlights), hit.score if scored else None)
+                    for hit in page.items]
+            return Listing(rows, page.next_cursor, principal.can(CREATE), counts, view.search_summary(page), scored)
         models, cursor = registry.list_models(session=session, actor=principal, filters=filters, sort=query.sort,
                                               params=PageParams(limit=PAGE_SIZE, cursor=query.cursor))
-        return [view.model_row(registry.model_read(m)) for m in models], cursor, principal.can(CREATE), counts
+        return Listing([view.model_row(registry.model_read(m)) for m in models], cursor, principal.can(CREATE), counts)
 
     return work
 
 
 def chip_counts(session: Session, principal: Principal, filters: registry.ModelFilters,
-                q: str | None = None) -> dict[str, int]:
-    """How many models each chip would show (under the other filters, among the keyword matches of
-    `q` when given), keyed "facet:value"."""
-    facets = registry.model_facets(session=session, actor=principal, filters=filters, q=q)
+                q: str | None = None, mode: str = "keyword") -> dict[str, int]:
+    """How many models each chip would show (under the other filters, among the results of a search for
+    `q` in `mode` when given), keyed "facet:value"."""
+    facets = registry.model_facets(session=session, actor=principal, filters=filters, q=q, mode=mode)
     counts = {f"{key}:{value}": 0 for key, values in view.CHIPS.items() for value in values}
     for key in view.CHIPS:
         counts |= {f"{key}:{fc.value}": fc.count for fc in getattr(facets, key)}
@@ -89,6 +106,9 @@ class ModelsState(TableMixin, rx.State):
     filters: dict[str, str] = {}
     counts: dict[str, int] = {}
     sort: str = "-createdAt"
+    # what the last search returned and why (its count, the relevance cut-off, what was left out)
+    summary: str = ""
+    scored: bool = False
     register_open: bool = False
     register_errors: dict[str, str] = {}
     registering: bool = False
@@ -100,6 +120,11 @@ class ModelsState(TableMixin, rx.State):
     @rx.var
     def active_tag(self) -> str:
         return self.filters.get("tag", "")
+
+    @rx.var
+    def sort_shown(self) -> str:
+        """The order the list is in: a search is ranked by relevance, whatever sort the URL keeps."""
+        return RELEVANCE if self.query else self.sort
 
     @rx.event(background=True)
     async def load(self):
@@ -161,11 +186,12 @@ class ModelsState(TableMixin, rx.State):
         allowed = outcome.code != "AUTH_002"
         async with self:
             self.allowed = allowed
-            rows, cursor, can_create, counts = outcome.value if outcome.ok else ([], None, False, None)
-            self.can_create = can_create
-            if counts is not None:
-                self.counts = counts
-            self._show_page(rows, cursor)
+            listing: Listing = outcome.value if outcome.ok else Listing([], None, False, None)
+            self.can_create = listing.can_create
+            if listing.counts is not None:
+                self.counts = listing.counts
+            self.summary, self.scored = listing.summary, listing.scored
+            self._show_page(listing.rows, listing.cursor)
         return outcome.events if allowed else None
 
     # --- registering ------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +34,7 @@ SORTS = {"-createdAt": "Newest", "createdAt": "Oldest", "name": "Name A–Z", "-
          "-updatedAt": "Recently updated", "-accuracy": "Accuracy", "-parameters": "Parameters"}
 STAGE_ACTIONS = {"staging": "Promote to staging", "production": "Promote to production",
                  "archived": "Archive", "none": "Back to none"}
-FORMATS = {"auto": "Detect", "safetensors": "safetensors", "onnx": "ONNX", "opaque": "Opaque (external)"}
+FORMATS = {"auto": "Detect", "safetensors": "safetensors", "onnx": "ONNX", "opaque": "Opaque (stored, never loaded)"}
 
 
 def model_href(model_id: str) -> str:
@@ -44,14 +45,31 @@ def model_href(model_id: str) -> str:
 # --- the list ----------------------------------------------------------------------------------------
 
 
-def model_row(doc: s.ModelRead, snippet: str = "") -> dict[str, str]:
-    """One model as the list shows it (text only)."""
+def model_row(doc: s.ModelRead, snippet: str = "", score: float | None = None) -> dict[str, str]:
+    """One model as the list shows it (text only); `score` is a semantic search's similarity."""
     return {
         "id": doc.id, "href": model_href(doc.id), "name": doc.name, "type": fmt.label(doc.type), "category": doc.category,
         "framework": doc.framework, "status": doc.status, "version": doc.version or NONE,
         "accuracy": fmt.percent(doc.performance.accuracy), "updated": fmt.day(doc.updated_at),
         "tags": ",".join(doc.metadata.tags[:5]), "snippet": snippet,
+        "score": fmt.score(score) if score is not None else "",
     }
+
+
+def search_summary(page: s.SearchPage) -> str:
+    """What a search returned and why those: how many, ranked how, and what the relevance cut-off left out."""
+    found = fmt.plural(page.total, "model")
+    if page.cutoff is None:
+        return f"{found} {'matches' if page.total == 1 else 'match'} every word, best match first."
+    cut = page.cutoff
+    kept = f"similarity at least {fmt.score(cut.threshold)}"
+    if cut.threshold > cut.min_score:
+        kept += f" ({fmt.percent(cut.relative_to_best, 0)} of the best match's; never below {fmt.score(cut.min_score)})"
+    if page.total >= cut.max_results:
+        kept += f", the {cut.max_results} most similar"
+    left = page.left_out or 0
+    left_text = f" {fmt.plural(left, 'less similar model')} left out." if left else ""
+    return f"{found} by meaning, most similar first: {kept}.{left_text}"
 
 
 def plain_snippet(highlights: dict[str, str]) -> str:
@@ -137,20 +155,67 @@ class VersionView:
     has_artifact: bool = False
     artifact: str = ""
     integrity: str = ""
+    parameters: str = ""
+    declared: str = ""
+    signature: str = ""
+    notice: str = ""
     notes: str = ""
     moves: list[str] = field(default_factory=list)
     uploadable: bool = False
 
 
+FORMAT_NAMES = {"safetensors": "safetensors", "onnx": "ONNX", "opaque": "Opaque file"}
+
+
+def _parameters(art: s.ArtifactRead) -> tuple[str, str]:
+    """("83 parameters", "declared: 100") — the count read from the file, and the model's declared
+    count when it differs; with the buffers the count leaves out."""
+    if art.parameters is None:
+        return "", ""
+    text = f"{fmt.count(art.parameters)} parameters"
+    buffers = art.details.get("buffers") if isinstance(art.details.get("buffers"), dict) else None
+    if buffers and buffers.get("elements"):
+        text += f" (not counting {fmt.count(buffers['elements'])} buffer values such as running statistics)"
+    declared = f"the model declares {fmt.count(art.declared_parameters)}" if art.declared_parameters is not None else ""
+    return text, declared
+
+
+def _shape(value: dict[str, Any]) -> str:
+    shape = value.get("shape")
+    dims = "?" if shape is None else "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+    dtype = value.get("dtype")
+    return f"{value.get('name') or NONE} {dims}" + (f" {dtype}" if dtype else "")
+
+
+def _signature(art: s.ArtifactRead) -> str:
+    """An ONNX model's opset, inputs and outputs: `opset 17 · in: pixels [batch, 3, 32, 32] float · out: …`."""
+    if art.format != "onnx":
+        return ""
+    d = art.details
+    parts = [f"opset {d['opset']}"] if d.get("opset") is not None else []
+    for key, label in (("inputs", "in"), ("outputs", "out")):
+        values = [v for v in d.get(key) or [] if isinstance(v, dict)]
+        if values:
+            parts.append(f"{label}: " + ", ".join(_shape(v) for v in values[:4]) + (" …" if len(values) > 4 else ""))
+    if d.get("initializers"):
+        parts.append(fmt.plural(int(d["initializers"]), "initializer"))
+    return " · ".join(parts)
+
+
 def version_view(v: s.VersionRead, creator: str, moves: Iterable[str]) -> VersionView:
-    """A version card: stage, who and when, metrics, artifact, notes and the stage moves offered."""
+    """A version card: stage, who and when, metrics, artifact (its parameters, ONNX signature, or that
+    it is an opaque file never loaded), notes and the stage moves offered."""
     art = v.artifact
-    artifact = f"{art.format} · {fmt.size(art.size_bytes)} · sha256 {art.sha256[:12]}…" if art else ""
+    artifact = (f"{FORMAT_NAMES.get(art.format, art.format)} · {fmt.size(art.size_bytes)} · "
+                f"sha256 {art.sha256[:12]}…") if art else ""
+    parameters, declared = _parameters(art) if art else ("", "")
     replaceable = art is None or v.stage == "none"
     return VersionView(
         version=v.version, stage=v.stage, created=fmt.moment(v.created_at), created_by=creator,
-        metrics=[Fact(fmt.label(k), fmt.number(val)) for k, val in sorted(v.metrics.items())],
+        metrics=[Fact(fmt.label(k), fmt.metric(k, val)) for k, val in sorted(v.metrics.items())],
         has_artifact=art is not None, artifact=artifact, integrity=art.integrity if art else "",
+        parameters=parameters, declared=declared, signature=_signature(art) if art else "",
+        notice=(art.notice or "") if art else "",
         notes=v.notes or "", moves=list(moves), uploadable=replaceable,
     )
 
@@ -171,19 +236,55 @@ def _is_score(points: list[s.SeriesPoint]) -> bool:
     return all(0 <= p.value <= 1 for p in points)
 
 
-def metric_figures(metrics: s.MetricsRead) -> tuple[go.Figure | None, go.Figure | None]:
-    """Two charts of metrics across versions: scores in [0, 1], and every other metric."""
+SCORE_STEP = 0.05  # the score axis starts and ends on a multiple of this
+
+
+def score_range(values: Iterable[float]) -> tuple[float, float]:
+    """The score axis: from a little below the lowest score to a little above the highest, on
+    multiples of SCORE_STEP, never outside [0, 1] (so 0.90-0.945 reads on 0.85-1)."""
+    values = list(values)
+    low = max(0.0, math.floor((min(values) - SCORE_STEP / 2) / SCORE_STEP) * SCORE_STEP)
+    high = min(1.0, math.ceil((max(values) + SCORE_STEP / 2) / SCORE_STEP) * SCORE_STEP)
+    return round(low, 2), round(high, 2)
+
+
+@dataclass
+class MetricCharts:
+    """The two metric charts (None when there is nothing for one) and the captions that describe them."""
+
+    scores: go.Figure | None = None
+    others: go.Figure | None = None
+    score_caption: str = ""
+    other_caption: str = ""
+
+
+def metric_figures(metrics: s.MetricsRead) -> MetricCharts:
+    """Two charts of metrics across versions: scores (every value in [0, 1]) on an axis that stays
+    within 0-1 and says where it starts, and every other metric."""
     versions = [v.version for v in metrics.versions]
     scores = {k: pts for k, pts in metrics.series.items() if _is_score(pts)}
     others = {k: pts for k, pts in metrics.series.items() if k not in scores}
 
-    def figure(series: dict[str, list[s.SeriesPoint]]) -> go.Figure | None:
+    def figure(series: dict[str, list[s.SeriesPoint]], y_title: str) -> go.Figure | None:
         if not series:
             return None
         lines = {html.escape(fmt.label(k)): ([p.version for p in pts], [p.value for p in pts]) for k, pts in series.items()}
-        return line_chart(versions, lines)
+        chart = line_chart(versions, lines)
+        chart.update_xaxes(title_text="Version")
+        chart.update_yaxes(title_text=y_title)
+        return chart
 
-    return figure(scores), figure(others)
+    charts = MetricCharts(scores=figure(scores, "Score"), others=figure(others, "Value"))
+    if charts.scores is not None:
+        low, high = score_range(p.value for pts in scores.values() for p in pts)
+        charts.scores.update_yaxes(range=[low, high], autorange=False)
+        charts.scores.update_traces(cliponaxis=False)  # a marker at exactly 1 is drawn whole
+        names = ", ".join(fmt.label(k) for k in scores)
+        span = "the whole range" if (low, high) == (0.0, 1.0) else f"{low:g} to {high:g}"
+        charts.score_caption = f"{names}: scores between 0 and 1. The axis shows {span}."
+    if charts.others is not None:
+        charts.other_caption = ", ".join(fmt.label(k) for k in others) + ": each in its own unit, as recorded."
+    return charts
 
 
 def metric_table(metrics: s.MetricsRead) -> tuple[list[str], list[list[str]]]:

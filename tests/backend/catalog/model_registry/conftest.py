@@ -110,6 +110,17 @@ def fake_encoder(texts: list[str]) -> np.ndarray:
     return out / np.where(norms == 0, 1, norms)
 
 
+# The bag-of-words encoder's scale: a query sharing one word with a model's text scores about 0.2, one
+# sharing none exactly 0; so its cut-off keeps every model that shares a word.
+WORD_OVERLAP = search.RelevanceCutoff(min_score=0.05, relative_to_best=0.0, max_results=50)
+
+
+def use_fake_encoder(monkeypatch) -> None:  # noqa: ANN001
+    """Semantic search with `fake_encoder` and a relevance cut-off on its scale (undo with set_encoder(None))."""
+    monkeypatch.setattr(search, "SEMANTIC_CUTOFF", WORD_OVERLAP)
+    search.set_encoder(fake_encoder)
+
+
 def compressed_pickle(data: bytes) -> bytes:
     return zlib.compress(data)
 

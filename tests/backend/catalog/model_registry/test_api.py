@@ -308,3 +308,73 @@ def test_facets_of_a_keyword_search_count_only_its_matches(api, auth, make_model
     assert nothing["type"] == [] and nothing["tag"] == []
     refused = api.get(f"{BASE}/facets", params={"q": "!!!"}, headers=headers)
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "REQ_001"
+
+
+# --- what an upload reads from the file ------------------------------------------------------------------
+
+
+def test_upload_counts_parameters_as_torch_does_and_shows_the_declared_count(api, auth):
+    import json
+
+    import torch
+    from safetensors.torch import save
+
+    model = torch.nn.Sequential(torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 3))
+    counted = sum(p.numel() for p in model.parameters())
+    every_tensor = sum(t.numel() for t in model.state_dict().values())
+    mid = create(api, auth, parameters=every_tensor)["id"]
+    headers = auth.headers("ml_engineer")
+    api.post(f"{BASE}/{mid}/versions", json={"version": "1.0.0"}, headers=headers)
+    response = upload(api, auth, mid, "1.0.0", save(model.state_dict(), metadata={"config": json.dumps({"n": 8})}))
+    assert response.status_code == 200, response.text
+    artifact = response.json()["artifact"]
+    assert (artifact["parameters"], artifact["declaredParameters"]) == (counted, every_tensor)
+    assert artifact["handling"] == "inspected" and artifact["notice"] is None
+    assert sorted(artifact["details"]["buffers"]["names"]) == ["0.num_batches_tracked", "0.running_mean", "0.running_var"]
+    for path in (f"{BASE}/{mid}/versions/1.0.0", f"{BASE}/{mid}/versions"):
+        read = api.get(path, headers=auth.headers("business_user")).json()
+        version = read["items"][0] if "items" in read else read
+        assert version["artifact"]["parameters"] == counted
+        assert version["artifact"]["declaredParameters"] == every_tensor
+    api.put(f"{BASE}/{mid}", json={"parameters": counted}, headers=headers)  # the catalog corrects its figure
+    agreed = api.get(f"{BASE}/{mid}/versions/1.0.0", headers=headers).json()["artifact"]
+    assert agreed["parameters"] == counted and agreed["declaredParameters"] is None
+
+
+def test_onnx_upload_reads_inputs_outputs_and_initializers(api, auth):
+    from tests.backend.catalog.model_registry.test_artifacts import classifier_onnx
+
+    mid = create(api, auth)["id"]
+    api.post(f"{BASE}/{mid}/versions", json={"version": "1.0.0"}, headers=auth.headers("ml_engineer"))
+    response = api.put(f"{BASE}/{mid}/versions/1.0.0/artifact", headers=auth.headers("ml_engineer"),
+                       files={"file": ("classifier.onnx", classifier_onnx(), "application/octet-stream")})
+    assert response.status_code == 200, response.text
+    artifact = response.json()["artifact"]
+    details = artifact["details"]
+    assert artifact["format"] == "onnx" and details["opset"] == 17
+    assert details["inputs"][0]["shape"] == ["batch", 3, 8, 8] and details["outputs"][0]["name"] == "logits"
+    assert artifact["parameters"] == 1930 and details["initializerNames"][:2] == ["fc.weight", "fc.bias"]
+    assert artifact["declaredParameters"] == 125_000_000  # what the model document says
+
+
+def test_an_unknown_format_is_model_004_unless_declared_opaque(api, auth):
+    mid = create(api, auth)["id"]
+    headers = auth.headers("ml_engineer")
+    api.post(f"{BASE}/{mid}/versions", json={"version": "1.0.0"}, headers=headers)
+    data = b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 4  # a Keras .h5 file, say
+    refused = upload(api, auth, mid, "1.0.0", data)
+    assert error(refused) == (422, "MODEL_004")
+    body = refused.json()["error"]
+    assert "format=opaque" in body["message"] and "HDF5" in body["message"]
+    assert api.get(f"{BASE}/{mid}/versions/1.0.0", headers=headers).json()["artifact"] is None
+    accepted = upload(api, auth, mid, "1.0.0", data, format="opaque")
+    assert accepted.status_code == 200, accepted.text
+    artifact = accepted.json()["artifact"]
+    assert artifact["format"] == "opaque" and artifact["handling"] == "opaque"
+    assert "never loaded" in artifact["notice"] and artifact["parameters"] is None
+    assert artifact["sha256"] == hashlib.sha256(data).hexdigest() and artifact["details"]["loaded"] is False
+    download = api.get(f"{BASE}/{mid}/versions/1.0.0/artifact", headers=auth.headers("business_user"))
+    assert download.status_code == 200 and download.content == data
+    assert download.headers["content-disposition"].endswith('-1.0.0.bin"')
+    bad_format = upload(api, auth, mid, "1.0.0", data, format="pickle")
+    assert error(bad_format) == (422, "REQ_001")

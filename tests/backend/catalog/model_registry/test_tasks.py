@@ -10,7 +10,7 @@ from backend.catalog.model_registry.tasks import EMBED_JOB
 from backend.core.db import session_scope
 from backend.jobs.models import Job
 from backend.jobs.tasks import run_due_periodic_tasks, run_job
-from tests.backend.catalog.model_registry.conftest import fake_encoder
+from tests.backend.catalog.model_registry.conftest import use_fake_encoder
 
 NAME = "catalog.embed_missing"
 
@@ -24,7 +24,7 @@ def sweep() -> None:
     assert NAME in run_due_periodic_tasks({})
 
 
-def test_models_whose_embedding_job_failed_are_embedded_by_the_sweep(make_model, no_broker):
+def test_models_whose_embedding_job_failed_are_embedded_by_the_sweep(make_model, no_broker, monkeypatch):
     make_model("Customer Sentiment Analyzer")
     make_model("Churn Predictor", type="Tabular")
     with session_scope() as s:  # both jobs failed for good (say, the worker kept dying)
@@ -36,7 +36,7 @@ def test_models_whose_embedding_job_failed_are_embedded_by_the_sweep(make_model,
     jobs = embed_jobs()
     assert len(jobs) == before + 1 and jobs[-1].status == "queued" and jobs[-1].payload["missing"] is True
 
-    search.set_encoder(fake_encoder)
+    use_fake_encoder(monkeypatch)
     try:
         run_job(jobs[-1].id)
         with session_scope(write=False) as s:
