@@ -75,7 +75,44 @@ async def dataset_file(request: Request) -> Response:
     )
 
 
+RUN_FILES = "/files/runs"
+
+
+def run_file_url(run_id: str, path: str) -> str:
+    """The path the browser fetches one of a run's files from (see `run_file`)."""
+    return f"{RUN_FILES}/{quote(run_id, safe='')}/{quote(path, safe='/')}"
+
+
+def _run_artifact(request: Request, run_id: str, path: str):  # noqa: ANN202
+    from backend.catalog.experiments import service as experiments
+
+    def work(session, principal):  # noqa: ANN001, ANN202
+        return experiments.get_run_artifact(session=session, actor=principal, run_id=run_id, path=path)
+
+    return access.run_as(_caller(request), work)
+
+
+async def run_file(request: Request) -> Response:
+    """A run's stored file, for the signed-in browser that may read experiments."""
+    import posixpath
+
+    from backend.core import artifacts
+
+    try:
+        row = await run_in_threadpool(partial(_run_artifact, request, request.path_params["run_id"][:64],
+                                              request.path_params["path"][:500]))
+    except AISystemError as error:
+        return error_response(error.code, error.message, error.details)
+    return FileResponse(
+        artifacts.get_store().local_path(row.key), media_type="application/octet-stream",
+        filename=artifacts.download_name(posixpath.basename(row.path)), content_disposition_type="attachment",
+        headers={"X-Content-SHA256": row.sha256, "Content-Security-Policy": "sandbox",
+                 "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"},
+    )
+
+
 def mount(root: FastAPI) -> FastAPI:
     """Add the UI's download paths to the server's root app (before Reflex mounts its own behind them)."""
     root.add_route(DATASET_FILES + "/{dataset_id}", dataset_file, methods=["GET"])
+    root.add_route(RUN_FILES + "/{run_id}/{path:path}", run_file, methods=["GET"])
     return root

@@ -64,6 +64,8 @@ def number(value: object) -> str:
         return str(value)
     if isinstance(value, int) or value.is_integer() and abs(value) < 1e15:
         return f"{int(value):,}"
+    if 1e3 <= abs(value) < 1e15:  # 4 significant digits would drop the fraction and the separators (1500.5 -> 1500)
+        return f"{value:,.1f}"
     text = f"{value:.4g}"
     if "e" not in text:
         return text

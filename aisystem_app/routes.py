@@ -19,6 +19,9 @@ DATASETS = "/catalog/datasets"
 DATASET = "/catalog/datasets/[dataset_id]"
 MODELS = "/catalog/models"
 MODEL_DETAIL = "/catalog/models/[model_id]"
+EXPERIMENTS = "/catalog/experiments"
+EXPERIMENT_COMPARE = "/catalog/experiments/compare"
+EXPERIMENT = "/catalog/experiments/[experiment_id]"
 MAX_NEXT_LENGTH = 2000
 
 
@@ -43,6 +46,7 @@ NAV: tuple[NavEntry, ...] = (
     NavEntry("Favourites", MARKETPLACE_FAVOURITES, "heart", section="Marketplace", permission="marketplace:read"),
     NavEntry("Models", MODELS, "box", section="Catalog", permission="model:read"),
     NavEntry("Datasets", DATASETS, "database", section="Catalog", permission="dataset:read"),
+    NavEntry("Experiments", EXPERIMENTS, "flask-conical", section="Catalog", permission="experiment:read"),
     NavEntry("Audit log", AUDIT, "scroll-text", section="Governance", permission="audit:read"),
 )
 

@@ -118,6 +118,19 @@ DOMAINS: tuple[Domain, ...] = (
         counters={"experiments": "backend.catalog.experiments.service:count_experiments"},
         hooks={"attribute_rule": ("backend.catalog.experiments.service:experiment_access_rule",),
                "stored_files": ("backend.catalog.experiments.service:recorded_files",)},
+        seeds=("backend.catalog.experiments.seed:seed_demo_experiment",),
+    ),
+    # Training after experiments and the registry: a job logs into a run and registers a model version.
+    Domain(
+        "backend.training",
+        router="backend.training.api:router",
+        tables=("backend.training.models",),
+        tasks="backend.training.tasks",
+        # `training:manage` (held through training:*) reads and controls everyone's jobs.
+        grants={"ml_engineer": ("training:*",),
+                "data_scientist": ("training:create", "training:read", "training:write")},
+        counters={"trainingJobs": "backend.training.service:count_training_jobs"},
+        hooks={"stored_files": ("backend.training.service:recorded_files",)},
     ),
     Domain(
         "backend.marketplace",

@@ -35,6 +35,18 @@ from backend.core.db import engine_for  # noqa: E402
 SQLITE_TEMPLATE = DATA_DIR / "template.db"
 POSTGRES_URL = os.environ.get("AISYSTEM_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", "postgresql"]
+# Tests of training processes (Lightning runs, checkpoints, killed workers, DDP) run on SQLite only: what
+# they prove happens outside the database, their SQL is the training service's, which its API tests run
+# on both databases, and each costs 10-30 s, which twice over would push the suite past its time budget.
+SQLITE_ONLY = ("tests/backend/ml/", "tests/backend/training/test_tasks.py", "tests/backend/training/test_worker.py")
+
+
+def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001
+    dropped = [item for item in items if item.nodeid.startswith(SQLITE_ONLY) and "[postgresql" in item.nodeid]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        gone = {id(item) for item in dropped}
+        items[:] = [item for item in items if id(item) not in gone]
 
 
 def _migrate(url: str) -> None:

@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     # '{"gpus": [{"name": "test GPU", "memoryMb": 24576}]}'. The heartbeat marks it as an override.
     worker_devices_override: str | None = None
 
+    # Training jobs: queued or running at once per user; cost per device-hour by device name or type
+    # (JSON in the environment, e.g. '{"cpu": 0.05, "gpu": 2.5, "NVIDIA H100 80GB HBM3": 4.0}');
+    # torch threads of a training process (0: torch's default); a test-only delay after each step.
+    training_max_active_jobs_per_user: int = Field(default=4, ge=1)
+    training_cost_per_device_hour: dict[str, float] = Field(default_factory=lambda: {"cpu": 0.05, "gpu": 2.5})
+    training_threads: int = Field(default=0, ge=0)
+    training_step_delay_seconds: float = Field(default=0.0, ge=0)
+
     api_docs: bool = Field(default=True, description="Serve /api/v1/docs and /api/v1/openapi.json")
     log_level: str = "INFO"
 

@@ -40,7 +40,7 @@ def test_size_uses_binary_units(value, text):
 
 
 @pytest.mark.parametrize(("value", "text"), [
-    (1234567, "1,234,567"), (2.0, "2"), (0.93123, "0.9312"), (2e-06, "2 × 10⁻⁶"), (1.5e20, "1.5 × 10²⁰"),
+    (1234567, "1,234,567"), (2.0, "2"), (0.93123, "0.9312"), (1500.5, "1,500.5"), (-12345.678, "-12,345.7"), (2e-06, "2 × 10⁻⁶"), (1.5e20, "1.5 × 10²⁰"),
     (True, "yes"), (None, fmt.NONE), ("adam", "adam"),
 ])
 def test_number_is_short_and_readable(value, text):

@@ -24,7 +24,7 @@ INVALID_NESTING = "p div, p p, p ul, p ol, p table, p h1, p h2, p h3, p form, a 
 # Set to a folder to keep a screenshot of every page loaded here (for reviewing the UI by eye).
 SCREENSHOTS = os.environ.get("AISYSTEM_E2E_SCREENSHOTS")
 DETAIL_LINKS = ((routes.MODELS, "a[href^='/catalog/models/']"), (routes.DATASETS, "a[href^='/catalog/datasets/']"),
-                (routes.MARKETPLACE, "a[href^='/marketplace/models/']"))
+                (routes.MARKETPLACE, "a[href^='/marketplace/models/']"), (routes.EXPERIMENTS, "a.experiment-link"))
 
 
 class Console:

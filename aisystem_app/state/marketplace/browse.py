@@ -251,8 +251,10 @@ class SearchState(rx.State):
             self.sort = filters_of(self._params).sort
             self.filtered = bool(set(self._params) - {"sort"})
             self._cursors = [None]
-        semantic.preload(warm_search)  # the encoder and the listings' vectors, loaded while the page opens
-        return await self._fetch()
+        events = await self._fetch()
+        if not events:  # the search ran for a signed-in user (a signed-out tab reads nothing, not even this)
+            semantic.preload(warm_search)  # the encoder and the listings' vectors, ready for a search by meaning
+        return events
 
     @rx.event(background=True)
     async def next_page(self):

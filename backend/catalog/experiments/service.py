@@ -710,6 +710,10 @@ def stop_run(*, session: Session, actor: Principal, run_id: str) -> Run:
     if run.status in TERMINAL_RUN_STATUSES:
         raise _run_state_conflict(run, f"The run has already ended ({run.status})")
     if run.job_id is not None:
+        from backend.training import service as training  # lazy: training builds on this module
+
+        if training.stop_for_run(session=session, run=run):
+            return run  # a training run stops gracefully: it ends FINISHED with its best checkpoint
         _stop_job(session, actor, run)
     return _change_status(session, actor, run, "KILLED", None, "experiment.run.stop")
 

@@ -220,7 +220,8 @@ def column_figure(info: dict[str, Any]) -> go.Figure:
         figure = stacked_bars([plot_text(item.get("value")) for item in top],
                               {"rows": [item.get("count", 0) for item in top]}, BAR_COLOR)
     figure.update_layout(height=280, showlegend=False, hovermode="closest", bargap=0.05)
-    figure.update_xaxes(type="category")
+    figure.update_xaxes(type="category", title_text="Value range" if chart_kind(info) == "histogram" else "Value")
+    figure.update_yaxes(title_text="Rows")
     return figure
 
 
