@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 BUN := .tools/node_modules/.bin/bun
 CHROMIUM := /usr/bin/chromium
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist); the browser tests stay together on one of them.
+PYTEST_WORKERS ?= 2
 
 .PHONY: install run worker test test-fast lint bench clean
 
@@ -37,7 +39,7 @@ worker: install
 
 test: install $(CHROMIUM)
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # The suite without browser tests, for a quick loop.
 test-fast: install

@@ -9,12 +9,11 @@ from backend.core.config import Settings, get_settings
 def cors_origins(settings: Settings) -> list[str]:
     """Origins allowed to open the websocket and call the API from a browser.
 
-    Production accepts only the configured public origin (plus `AISYSTEM_ALLOWED_ORIGINS`);
-    elsewhere any origin, so local tools and tests on random ports work.
+    Reflex puts its own CORS layer (credentials allowed) outside the API on the combined app and gives
+    this list to the websocket server: a "*" here made every response reflect any Origin. So the list is
+    the platform's allowlist in every environment (see `Settings.browser_origins`), never "*".
     """
-    if settings.env != "production":
-        return ["*"]
-    return sorted({settings.origin.rstrip("/"), *(o.rstrip("/") for o in settings.allowed_origins)})
+    return settings.browser_origins()
 
 
 _settings = get_settings()

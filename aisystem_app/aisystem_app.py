@@ -7,9 +7,19 @@ from aisystem_app import (
     pages,  # noqa: F401  (registers the pages)
     styles,
 )
-from backend.api import create_api, freeze_startup_objects
+from backend.api import UnroutableApiPath, create_api, freeze_startup_objects
 
-app = rx.App(
+
+class App(rx.App):
+    """Reflex's app, whose server is wrapped once more: Reflex mounts everything under a top-level
+    `Mount("")` whose pattern matches no path holding a line break, so `/api/v1/a%0Ab` got Starlette's
+    text 404 before reaching the API; outside that mount it gets the API's JSON error."""
+
+    def __call__(self):  # noqa: ANN204  (an ASGI app)
+        return UnroutableApiPath(super().__call__())
+
+
+app = App(
     api_transformer=downloads.mount(create_api()),
     style=styles.BASE_STYLE,
     head_components=[rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml")],

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -195,6 +196,28 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
     return error_response("REQ_001", "The request has invalid fields", {"fields": fields})
 
 
+def _is_input_model(name: str) -> bool:
+    from backend.core.schemas import InputModel
+
+    def names(cls: type) -> set[str]:
+        return {n for sub in cls.__subclasses__() for n in (sub.__name__, *names(sub))}
+
+    return name in names(InputModel)
+
+
+async def _service_validation_error(request: Request, exc: ValidationError) -> JSONResponse:
+    """A service that builds an input model from client data itself (a free-form JSON body) lets its
+    ValidationError out: the client's mistake, REQ_001 naming the fields. Any other model failing to
+    validate is the server's own bug: SYS_001, logged like every unhandled error."""
+    if not _is_input_model(exc.title):
+        log.error("unhandled validation error of %s [%s] %s %s", exc.title, request.method, request.url.path,
+                  exc_info=exc)
+        return error_response("SYS_001", "Internal error; quote the requestId to an admin")
+    fields = [{"field": _field_name(("body", *err.get("loc", ()))), "message": err.get("msg", ""),
+               "type": err.get("type")} for err in exc.errors()[:50]]
+    return error_response("REQ_001", "The request has invalid fields", {"fields": fields})
+
+
 async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
     if exc.status_code == 404:
         return error_response("REQ_003", "No API route matches this path")
@@ -231,11 +254,12 @@ def create_rest_api() -> FastAPI:
         api.include_router(router)
     api.add_exception_handler(AISystemError, _domain_error)
     api.add_exception_handler(RequestValidationError, _validation_error)
+    api.add_exception_handler(ValidationError, _service_validation_error)
     api.add_exception_handler(StarletteHTTPException, _http_error)
     api.add_exception_handler(DBAPIError, _database_error)
     api.add_middleware(
         CORSMiddleware,
-        allow_origins=settings.allowed_origins or [settings.origin],
+        allow_origins=settings.browser_origins(),
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
         expose_headers=["X-Request-ID"],

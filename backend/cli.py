@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from backend.core.config import get_settings
@@ -134,38 +137,123 @@ def build_ui(env: dict[str, str]) -> None:
     subprocess.run([*ui, "--record"], cwd=ROOT, env=env, check=True)
 
 
-def serve() -> None:
-    """Migrate, seed, build the UI if needed, then serve UI + API on one port with one worker beside it."""
+class Supervised:
+    """A child process `serve` keeps running: started again with back-off when it dies."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str]):
+        self.name, self.command, self.env = name, command, env
+        self.proc: subprocess.Popen | None = None
+        self.failures = 0  # deaths in a row; reset once a run lasts STABLE_SECONDS
+        self.started_at = 0.0
+        self.restart_at: float | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.command, cwd=ROOT, env=self.env, start_new_session=True)
+        self.started_at, self.restart_at = time.monotonic(), None
+        log.info("%s started (pid %s)", self.name, self.proc.pid)
+
+    def check(self, now: float) -> None:
+        """Note a death and schedule the restart (1 s, 2 s, 4 s ... up to MAX_BACKOFF_SECONDS); restart when due."""
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.start()
+            return
+        if self.proc is None or self.proc.poll() is None:
+            return
+        self.failures = 1 if now - self.started_at >= STABLE_SECONDS else self.failures + 1
+        delay = min(MAX_BACKOFF_SECONDS, 2 ** (self.failures - 1))
+        code = self.proc.returncode
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 and -code in signal.Signals._value2member_map_ \
+            else f"exit status {code}"
+        log.error("%s (pid %s) died (%s); restarting in %s s", self.name, self.proc.pid, how, delay)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # its own children (server workers) would hold the port
+        self.restart_at = now + delay
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+
+    def wait(self, timeout: float) -> None:
+        if self.proc is None:
+            return
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop(signal.SIGKILL)
+            self.proc.wait()
+
+
+STABLE_SECONDS = 60.0  # a child that ran this long before dying is restarted after 1 s again
+MAX_BACKOFF_SECONDS = 60
+
+
+def web_command(port: int, *, api_only: bool) -> list[str]:
+    """The web process: UI + API (the Reflex production server), or the API alone (no UI build needed)."""
+    if api_only:
+        return [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host", "0.0.0.0",
+                "--port", str(port), "--log-level", "warning", "backend.api:create_api"]
+    return [sys.executable, "-m", "aisystem_app.serve", str(port)]
+
+
+def serve(*, api_only: bool = False) -> None:
+    """Migrate, seed, build the UI if needed, then serve UI + API on one port with AISYSTEM_WORKERS
+    workers beside it; each is restarted when it dies, so one crash never takes the platform down.
+    `api_only` serves the API without the UI (and skips its build)."""
     settings = get_settings()
     problems = settings.production_problems()
     if problems:
         raise SystemExit("refusing to start in production: " + "; ".join(problems))
     migrate()
     seed()
+    sweep_leftovers()
     env = tool_env()
-    build_ui(env)
-    worker_proc = subprocess.Popen(worker_command(), cwd=ROOT, env=env, start_new_session=True)
-    web = subprocess.Popen([sys.executable, "-m", "aisystem_app.serve", str(settings.port)],
-                           cwd=ROOT, env=env, start_new_session=True)
-    print(f"AI System: http://127.0.0.1:{settings.port}  (API docs: /api/v1/docs)")
+    if not api_only:
+        build_ui(env)
+    children = [Supervised("web", web_command(settings.port, api_only=api_only), env)]
+    children += [Supervised(f"worker {i + 1}", worker_command(f"worker{i + 1}"), env)
+                 for i in range(settings.workers)]
+    for child in children:
+        child.start()
+    print(f"AI System: http://127.0.0.1:{settings.port}  (API docs: /api/v1/docs); "
+          f"{settings.workers} worker(s)", flush=True)
+    supervise(children)
+
+
+def supervise(children: list[Supervised]) -> None:
+    """Restart dead children until SIGTERM or SIGINT; then stop them all (SIGKILL after 15 s)."""
+    stopping = threading.Event()
 
     def stop(*_args) -> None:
-        for proc in (web, worker_proc):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+        stopping.set()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        code = web.wait()
+        while not stopping.wait(0.5):
+            now = time.monotonic()
+            for child in children:
+                child.check(now)
     finally:
-        stop()
-        for proc in (web, worker_proc):
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-    sys.exit(code)
+        for child in children:
+            child.stop()
+        for child in children:
+            child.wait(15)
+    sys.exit(0)
+
+
+def sweep_leftovers() -> None:
+    """Remove the spool files and scratch folders a killed process left (nothing else runs yet)."""
+    from backend.core import artifacts
+
+    removed = artifacts.sweep_leftovers(max_age_seconds=STARTUP_SWEEP_AGE_SECONDS)
+    if removed:
+        log.info("removed %s leftover work files from earlier runs", removed)
+
+
+# Another process on this host (a separate `make worker`) may be writing a fresh one.
+STARTUP_SWEEP_AGE_SECONDS = 60
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -174,7 +262,9 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("seed", help="create missing demo data")
-    sub.add_parser("serve", help="migrate, seed and serve UI + API with one worker")
+    serving = sub.add_parser("serve", help="migrate, seed and serve UI + API with AISYSTEM_WORKERS workers, "
+                                           "restarting any that dies")
+    serving.add_argument("--api-only", action="store_true", help="serve the API without the UI (no UI build)")
     run_worker = sub.add_parser("worker", help="run a background worker")
     run_worker.add_argument("--queues", help="comma-separated queues to serve: default, training, inference "
                                              "(default: all); `make worker QUEUES=training`")
@@ -188,8 +278,10 @@ def main(argv: list[str] | None = None) -> None:
     user.add_argument("--display-name")
     user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     args = parser.parse_args(argv)
-    handlers = {"migrate": migrate, "seed": seed, "serve": serve, "verify-audit": verify_audit}
-    if args.command == "create-user":
+    handlers = {"migrate": migrate, "seed": seed, "verify-audit": verify_audit}
+    if args.command == "serve":
+        serve(api_only=args.api_only)
+    elif args.command == "create-user":
         create_user(args)
     elif args.command == "migrate-artifacts":
         migrate_artifacts(args)

@@ -19,7 +19,13 @@ imports nothing of the platform and anything (permissions included) may read it 
               AISystemError to refuse it; "attribute_rule": `fn(principal, permission, resource)`
               returns None to allow or a reason to deny, consulted by `backend.core.authorization`;
               "stored_files": `fn(session) -> {store key: sha256}`, the artifact-store files its
-              records name, copied and verified by `python -m backend.cli migrate-artifacts`.
+              records name, copied and verified by `python -m backend.cli migrate-artifacts`;
+              "training_finished": `fn(training_job_id)` runs after the commit that ends a training job
+              (succeeded, failed, cancelled), so a domain follows training without training importing it;
+              "training_callbacks": `fn(training_job) -> [lightning.Callback]`, extra callbacks the
+              training runner adds to a job's Trainer (the tuning's per-epoch report and pruning);
+              "experiment_document": `fn(session, experiment, document)` adds its parts to one
+              experiment's wire document (the optimisation's `trials` and `bestTrial`).
 
 `tests/test_domains.py` fails when a backend package is missing here or a path does not resolve.
 """
@@ -32,7 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 EVERYONE = "everyone"
-HOOK_KINDS = ("promotion", "attribute_rule", "stored_files")
+HOOK_KINDS = ("promotion", "attribute_rule", "stored_files", "training_finished", "training_callbacks",
+              "experiment_document")
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,16 @@ DOMAINS: tuple[Domain, ...] = (
                 "data_scientist": ("training:create", "training:read", "training:write")},
         counters={"trainingJobs": "backend.training.service:count_training_jobs"},
         hooks={"stored_files": ("backend.training.service:recorded_files",)},
+    ),
+    # Tuning after training: each trial is a training job; its routes sit under /catalog/experiments.
+    Domain(
+        "backend.tuning",
+        router="backend.tuning.api:router",
+        tables=("backend.tuning.models",),
+        tasks="backend.tuning.tasks",
+        hooks={"training_finished": ("backend.tuning.service:training_finished",),
+               "training_callbacks": ("backend.tuning.pruning:callbacks_for",),
+               "experiment_document": ("backend.tuning.service:experiment_parts",)},
     ),
     Domain(
         "backend.marketplace",

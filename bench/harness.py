@@ -78,3 +78,28 @@ def write_readme_section(key: str, heading: str, text: str, path: Path = README)
     else:
         current = current.rstrip() + f"\n\n## {heading}\n\n{block}\n"
     path.write_text(current)
+
+
+def platform_env(work: Path, **extra: str) -> dict[str, str]:
+    """The environment of a throwaway platform in `work` (SQLite, demo users), applied to this process
+    too, and migrated: what an in-process benchmark needs before it imports the services."""
+    env = dict(os.environ, AISYSTEM_DATA_DIR=str(work), AISYSTEM_ENV="development", AISYSTEM_LOG_LEVEL="WARNING",
+               AISYSTEM_DEMO_PASSWORD="bench-password-123",
+               AISYSTEM_SECRET_KEY="bench-secret-key-0123456789-abcdefghijklmnop", **extra)
+    for key in ("AISYSTEM_DATABASE_URL", "AISYSTEM_BROKER_URL", "AISYSTEM_OPTUNA_STORAGE_URL"):
+        env.pop(key, None)
+    os.environ.update(env)
+    subprocess.run([sys.executable, "-m", "backend.cli", "migrate"], cwd=ROOT, env=env, check=True,
+                   capture_output=True)
+    return env
+
+
+def demo_actor(username: str = "data_scientist"):  # noqa: ANN201
+    """The principal of a demo user (created if missing), for calling services in process."""
+    from backend.auth import service as auth_service
+    from backend.core.db import session_scope
+
+    with session_scope() as s:
+        auth_service.ensure_demo_users(session=s)
+        user = auth_service.find_user_by_username(session=s, username=username)
+        return auth_service.principal_for(user, credential_id=None, credential_type="session")

@@ -33,12 +33,59 @@ from backend.core.config import reset_settings  # noqa: E402
 from backend.core.db import engine_for  # noqa: E402
 
 SQLITE_TEMPLATE = DATA_DIR / "template.db"
-POSTGRES_URL = os.environ.get("AISYSTEM_TEST_DATABASE_URL")
+# Under pytest-xdist (`make test` runs two workers) each worker process has its own data dir (above), its own
+# PostgreSQL database and its own Redis database, so that their resets never meet.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+WORKER_NUMBER = int(XDIST_WORKER.removeprefix("gw") or 0)
+
+
+def _worker_database(url: str | None) -> str | None:
+    """The first worker uses the configured database; others a sibling (`test_gw1`), created on first use."""
+    if not url or WORKER_NUMBER == 0:
+        return url
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database}_{XDIST_WORKER}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}).first() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def _worker_redis(url: str) -> str:
+    """Redis databases counted down from the configured one (15, 14, ...) per worker."""
+    if WORKER_NUMBER == 0:
+        return url
+    base, _, number = url.rpartition("/")
+    return f"{base}/{int(number or 0) - WORKER_NUMBER}"
+
+
+POSTGRES_URL = _worker_database(os.environ.get("AISYSTEM_TEST_DATABASE_URL"))
+os.environ["AISYSTEM_TEST_REDIS_URL"] = _worker_redis(
+    os.environ.get("AISYSTEM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
 BACKENDS = ["sqlite", "postgresql"]
 # Tests of training processes (Lightning runs, checkpoints, killed workers, DDP) run on SQLite only: what
 # they prove happens outside the database, their SQL is the training service's, which its API tests run
 # on both databases, and each costs 10-30 s, which twice over would push the suite past its time budget.
-SQLITE_ONLY = ("tests/backend/ml/", "tests/backend/training/test_tasks.py", "tests/backend/training/test_worker.py")
+SQLITE_ONLY = ("tests/backend/ml/", "tests/backend/training/test_tasks.py", "tests/backend/training/test_worker.py",
+               "tests/backend/tuning/test_tasks.py", "tests/backend/tuning/test_worker.py")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):  # noqa: ANN001, ANN201
+    """Under xdist the browser tests share one worker (one production build, one server); every other test
+    is scheduled on its own. (xdist's `loadgroup` does this by rewriting node ids, which pytest 9 ignores.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class BrowserTestsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "tests/e2e" if nodeid.startswith("tests/e2e/") else nodeid
+
+    return BrowserTestsTogether(config, log)
 
 
 def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -18,9 +17,9 @@ from backend.audit.models import AuditRecord
 from backend.audit.schemas import AuditRecordRead, AuditSearch, AuditVerifyResult
 from backend.auth.deps import require
 from backend.auth.principal import Principal
-from backend.core.http import COMMON_ERRORS, get_session
+from backend.core.http import COMMON_ERRORS, error_responses, get_session
 from backend.core.pagination import PageParams, page_params
-from backend.core.schemas import Page
+from backend.core.schemas import Page, UtcInstant
 from backend.core.timeutil import isoformat_z, to_utc, utcnow
 
 router = APIRouter(prefix="/governance/audit", tags=["governance"], responses=COMMON_ERRORS)
@@ -34,8 +33,8 @@ def _filters(
     entityType: Annotated[str | None, Query(max_length=40)] = None,  # noqa: N803
     entityId: Annotated[str | None, Query(max_length=80)] = None,  # noqa: N803
     outcome: Annotated[Literal["success", "failure", "denied"] | None, Query()] = None,
-    since: Annotated[datetime | None, Query(description="ISO-8601, inclusive")] = None,
-    until: Annotated[datetime | None, Query(description="ISO-8601, exclusive")] = None,
+    since: Annotated[UtcInstant | None, Query(description="ISO-8601, inclusive")] = None,
+    until: Annotated[UtcInstant | None, Query(description="ISO-8601, exclusive")] = None,
 ) -> service.AuditFilter:
     return service.AuditFilter(
         actor=actor, action=action, entity_type=entityType, entity_id=entityId, outcome=outcome,
@@ -129,7 +128,8 @@ def audit_report(
     return StreamingResponse(_json_stream(head, rows), media_type="application/json")
 
 
-@router.get("/{entityId}", response_model=Page[AuditRecordRead], summary="The audit trail of one entity")
+@router.get("/{entityId}", response_model=Page[AuditRecordRead], summary="The audit trail of one entity",
+            responses=error_responses(404))
 def entity_audit(
     entityId: str,  # noqa: N803
     session: SessionDep,

@@ -39,7 +39,7 @@ def user_read(user) -> UserRead:  # noqa: ANN001
     responses=error_responses(429),
 )
 def login(body: LoginRequest, request: Request, response: Response, session: SessionDep) -> LoginResponse:
-    """Returns a bearer token. Failed attempts are throttled per account and per client (AUTH_003)."""
+    """Returns a bearer token. Failed attempts are throttled per account and client, and per client (AUTH_003)."""
     result = service.attempt_login(
         session=session, username=body.username, password=body.password, client_ip=client_ip(request)
     )

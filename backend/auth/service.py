@@ -142,24 +142,42 @@ class LoginResult:
     expires_in: int = 0
 
 
-def _recent_failures(session: Session, column, value: str | None) -> int:  # noqa: ANN001
-    if value is None:
-        return 0
+def _recent_failures(session: Session, *conditions) -> int:  # noqa: ANN002
     since = utcnow() - timedelta(seconds=get_settings().login_window_seconds)
     return session.exec(
         select(func.count()).select_from(LoginAttempt).where(
-            column == value, LoginAttempt.succeeded.is_(False), LoginAttempt.attempted_at >= since
+            *conditions, LoginAttempt.succeeded.is_(False), LoginAttempt.attempted_at >= since
         )
     ).one()
 
 
+def _same_client(client_ip: str | None):  # noqa: ANN202
+    return LoginAttempt.client_ip.is_(None) if client_ip is None else LoginAttempt.client_ip == client_ip
+
+
+def _signed_in_before(session: Session, username: str, client_ip: str | None) -> bool:
+    return client_ip is not None and session.exec(
+        select(LoginAttempt.id).where(LoginAttempt.username == username, LoginAttempt.client_ip == client_ip,
+                                      LoginAttempt.succeeded.is_(True)).limit(1)
+    ).first() is not None
+
+
 def check_login_throttle(*, session: Session, username: str, client_ip: str | None) -> None:
-    """AUTH_003 once an account, or a client, has failed too often within the window."""
+    """AUTH_003 when this client failed too often on this account (`login_max_failures_per_user`) or on
+    any account (`login_max_failures_per_ip`); and, for a client that never signed in to this account,
+    when the account failed too often from everywhere (`login_max_failures_per_account`).
+
+    A stranger's failures lock out the stranger only, never the account: the user's own clients keep
+    signing in (see docs/security.md)."""
     settings = get_settings()
-    if (
-        _recent_failures(session, LoginAttempt.username, username) >= settings.login_max_failures_per_user
-        or _recent_failures(session, LoginAttempt.client_ip, client_ip) >= settings.login_max_failures_per_ip
-    ):
+    if client_ip is not None and _recent_failures(session, LoginAttempt.client_ip == client_ip) \
+            >= settings.login_max_failures_per_ip:
+        raise TooManyAttempts(settings.login_window_seconds)
+    if _recent_failures(session, LoginAttempt.username == username, _same_client(client_ip)) \
+            >= settings.login_max_failures_per_user:
+        raise TooManyAttempts(settings.login_window_seconds)
+    if _recent_failures(session, LoginAttempt.username == username) >= settings.login_max_failures_per_account \
+            and not _signed_in_before(session, username, client_ip):
         raise TooManyAttempts(settings.login_window_seconds)
 
 

@@ -43,12 +43,18 @@ class Settings(BaseSettings):
     login_window_seconds: int = 900
     login_max_failures_per_user: int = 10
     login_max_failures_per_ip: int = 30
+    # Failures on one account from all clients together, after which only clients that signed in to it
+    # before may still try (a distributed guesser is slowed down; the user is not locked out).
+    login_max_failures_per_account: int = Field(default=100, ge=1)
 
     # Where files are kept: unset = <data_dir>/artifacts, file:///path, or s3://bucket/prefix (S3-compatible;
     # endpoint and keys from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION).
     artifact_url: str | None = None
     max_json_body_bytes: int = 10 * 1024 * 1024
     max_upload_bytes: int = 2 * 1024 * 1024 * 1024
+    # What one dataset transform may write (see backend/catalog/datasets/transforms.py: OutputLimits).
+    transform_max_cell_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
+    transform_max_column_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1)
     # A deleted dataset's versions and files are removed for good this many days after its deletion.
     dataset_purge_days: int = Field(default=30, ge=1)
 
@@ -72,6 +78,17 @@ class Settings(BaseSettings):
     training_cost_per_device_hour: dict[str, float] = Field(default_factory=lambda: {"cpu": 0.05, "gpu": 2.5})
     training_threads: int = Field(default=0, ge=0)
     training_step_delay_seconds: float = Field(default=0.0, ge=0)
+    # Hyperparameter optimisation: Optuna's own database (its RDBStorage keeps its own tables and
+    # migrations), never the app's; unset = the SQLite file <data_dir>/optuna.db.
+    optuna_storage_url: str | None = None
+
+    # Uploaded files are read in a child process under these limits (backend/catalog/datasets/sandbox.py):
+    # its address space, its CPU time summed over threads, and the wall-clock time before it is killed.
+    parser_memory_mb: int = Field(default=8192, ge=256)
+    parser_cpu_seconds: int = Field(default=3600, ge=1)
+    parser_timeout_seconds: int = Field(default=3600, ge=1)
+    # Celery worker processes `serve` starts beside the web process (each runs one job at a time).
+    workers: int = Field(default=2, ge=1, le=64)
 
     api_docs: bool = Field(default=True, description="Serve /api/v1/docs and /api/v1/openapi.json")
     log_level: str = "INFO"
@@ -100,6 +117,10 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.resolved_data_dir / 'aisystem.db'}"
 
     @property
+    def optuna_storage(self) -> str:
+        return self.optuna_storage_url or f"sqlite:///{self.resolved_data_dir / 'optuna.db'}"
+
+    @property
     def celery_broker_url(self) -> str:
         return self.broker_url or f"sqla+sqlite:///{self.resolved_data_dir / 'broker.sqlite'}"
 
@@ -110,6 +131,15 @@ class Settings(BaseSettings):
     @property
     def origin(self) -> str:
         return self.public_url or f"http://127.0.0.1:{self.port}"
+
+    def browser_origins(self) -> list[str]:
+        """The only origins a browser may call the API or open the UI's websocket from, in every
+        environment: the UI's own origin and `AISYSTEM_ALLOWED_ORIGINS`; outside production also the
+        same port on localhost, so `make run` works whichever name the browser uses."""
+        origins = {self.origin.rstrip("/"), *(o.rstrip("/") for o in self.allowed_origins)}
+        if self.env != "production":
+            origins |= {f"http://localhost:{self.port}", f"http://127.0.0.1:{self.port}"}
+        return sorted(origins)
 
     def jwt_secret(self) -> str:
         """The signing secret: configured, or generated once into the data dir."""

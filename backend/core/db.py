@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import lru_cache
+from pathlib import Path
 
 import orjson
-from sqlalchemy import Engine, MetaData, Table, create_engine, event
+from sqlalchemy import Engine, MetaData, Table, create_engine, event, make_url
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
@@ -68,10 +70,28 @@ def load_json(text: str | bytes):  # noqa: ANN201
         return json.loads(text)
 
 
+def _private_sqlite_files(url: str) -> None:
+    """Create the database file 0600 (like the secret key) before SQLite does: SQLite gives its -wal and
+    -shm files the database file's permissions, so all of them stay private; files an older version
+    created 0644 are tightened."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    db = Path(path)
+    if not db.exists() and db.parent.is_dir():
+        with suppress(FileExistsError):
+            os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for file in (db, *(db.with_name(db.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
+        with suppress(FileNotFoundError, PermissionError):
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+
+
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
     """Create (once per process and URL) the engine for a database URL."""
     if url.startswith("sqlite"):
+        _private_sqlite_files(url)
         engine = create_engine(url, pool_size=SQLITE_POOL_SIZE, max_overflow=10, json_deserializer=load_json,
                                connect_args={"check_same_thread": False, "timeout": 15})
         _configure_sqlite(engine)

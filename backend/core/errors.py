@@ -49,6 +49,13 @@ ERROR_CATALOGUE: dict[str, ErrorCode] = _codes(
     ("EXP_006", 409, "Experiment state conflict",
      "The experiment is deleted (restore it first), is not deleted (nothing to restore), or has training runs "
      "still going (stop them before deleting it)."),
+    ("TUNE_001", 404, "No optimisation", "The experiment has no hyperparameter optimisation yet; start one with "
+     "`POST /catalog/experiments/{id}/optimize`."),
+    ("TUNE_002", 409, "Optimisation running",
+     "The experiment's optimisation is still running; wait for it to complete before starting another."),
+    ("TUNE_003", 503, "Optimisation storage unavailable",
+     "Optuna's database (AISYSTEM_OPTUNA_STORAGE_URL) cannot be used: it is unreachable or is the app's own "
+     "database."),
     ("INFER_001", 422, "Prediction failed", "The model could not produce a prediction for this input."),
     ("INFER_002", 422, "Input validation failed", "The prediction input does not match the model's signature."),
     ("INFER_003", 504, "Model timeout", "The model did not answer in time."),

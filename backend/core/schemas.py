@@ -5,11 +5,11 @@ from __future__ import annotations
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any, Generic, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticUndefined
 
@@ -24,10 +24,46 @@ class ReadModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def check_bounded(value: Any) -> Any:
+    """ValueError for an integer outside 64 bits or an instant that has no UTC equivalent, anywhere in
+    `value` (lists, dicts and sets included): the database, polars and `datetime` cannot hold them, and
+    they surfaced as OverflowError (a 500) deep inside a service. Nested input models check themselves."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError(f"integers must lie between {INT64_MIN} and {INT64_MAX}")
+    elif isinstance(value, datetime):
+        if value.tzinfo is not None:
+            try:
+                value.astimezone(UTC)
+            except OverflowError:
+                raise ValueError("the instant is outside the range of UTC timestamps (years 1 to 9999)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_bounded(key)
+            check_bounded(item)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            check_bounded(item)
+    return value
+
+
 class InputModel(BaseModel):
-    """A document the API accepts: camelCase, and unknown fields are refused (no mass assignment)."""
+    """A document the API accepts: camelCase, and unknown fields are refused (no mass assignment).
+
+    Every field of every input model is bounded centrally (`check_bounded`): 64-bit integers and
+    instants that convert to UTC, wherever they appear in the document."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _bounded(cls, value: Any) -> Any:
+        return check_bounded(value)
 
 
 T = TypeVar("T")
@@ -105,3 +141,8 @@ class ErrorResponse(BaseModel):
     """The one error format of every error the server returns."""
 
     error: ErrorBody
+
+
+# A query or path parameter bounded like an input model's fields (see `check_bounded`).
+BoundedInt = Annotated[int, AfterValidator(check_bounded)]
+UtcInstant = Annotated[datetime, AfterValidator(check_bounded)]

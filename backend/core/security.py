@@ -106,12 +106,15 @@ def _verified_claims(token: str, secret: str) -> TokenClaims | None:
         return None
     if payload.get("typ") != "access" or not isinstance(payload.get("sub"), str):
         return None
-    return TokenClaims(
-        user_id=payload["sub"],
-        jti=str(payload["jti"]),
-        issued_at=_from_epoch(payload["iat"]),
-        expires_at=_from_epoch(payload["exp"]),
-    )
+    try:
+        return TokenClaims(
+            user_id=payload["sub"],
+            jti=str(payload["jti"]),
+            issued_at=_from_epoch(payload["iat"]),
+            expires_at=_from_epoch(payload["exp"]),
+        )
+    except (OverflowError, ValueError, OSError, TypeError):
+        return None  # a validly signed `exp` of 1e20 is past year 9999: not a token this platform issued
 
 
 def _epoch(value: datetime) -> float:

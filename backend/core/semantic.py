@@ -65,6 +65,23 @@ def encode(texts: list[str]) -> np.ndarray:
     return _encoder(texts)
 
 
+ENCODE_BATCH = 64
+
+
+def encode_for_job(ctx: Any, texts: Sequence[str], *, what: str) -> np.ndarray | None:
+    """A background job's encoding of many texts: in batches of `ENCODE_BATCH`, reporting progress
+    (10 % to 90 %) and checking for a cancel before each batch. None when the job was cancelled (it has
+    ended cancelled: the handler returns at once); else one row per text."""
+    parts = []
+    for start in range(0, len(texts), ENCODE_BATCH):
+        if ctx.stop_if_cancelled():
+            return None
+        parts.append(encode(list(texts[start:start + ENCODE_BATCH])))
+        done = min(start + ENCODE_BATCH, len(texts))
+        ctx.progress(0.1 + 0.8 * done / len(texts), f"encoded {done} of {len(texts)} {what}")
+    return np.concatenate(parts) if parts else np.zeros((0, DIMENSIONS), dtype=np.float32)
+
+
 def set_encoder(fn: Callable[[list[str]], np.ndarray] | None) -> None:
     """Replace the encoder (tests) or forget it (None: load the real one on next use). Every vector
     cache is emptied: its vectors came from the other encoder."""

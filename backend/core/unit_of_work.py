@@ -104,6 +104,8 @@ def _require_audit(session: OrmSession) -> None:
 
 @event.listens_for(OrmSession, "after_commit")
 def _run_after_commit(session: OrmSession) -> None:
+    if session.in_nested_transaction():
+        return  # SQLAlchemy fires this on releasing a savepoint too: the work waits for the real commit
     session.info.pop(_AFTER_ROLLBACK, None)
     _run(session.info.pop(_AFTER_COMMIT, []), "after-commit")
 

@@ -15,13 +15,14 @@ from pydantic import Field
 from sqlalchemy import func
 from sqlmodel import select
 
+from backend.core import artifacts
 from backend.core.celery_app import RUN_JOB_TASK, broker_queue, purge_consumed_messages
 from backend.core.config import get_settings
 from backend.core.db import session_scope
 from backend.core.errors import AISystemError
 from backend.core.ids import new_id
 from backend.core.schemas import InputModel
-from backend.core.tasks import QUEUES, job_handler, job_type, periodic_tasks
+from backend.core.tasks import QUEUES, job_handler, job_type, periodic, periodic_tasks
 from backend.jobs import service as jobs_service
 from backend.jobs.devices import WorkerDevices, detect_devices
 from backend.jobs.models import PlatformSnapshot
@@ -335,3 +336,17 @@ def resume_selftest(ctx, state: dict) -> dict:  # noqa: ANN001
 def selftest(ctx) -> dict:  # noqa: ANN001
     """Run for `durationSeconds` (≤ 120), reporting progress each second; proves the round trip."""
     return _selftest_from(ctx, 0)
+
+
+# --- leftovers ------------------------------------------------------------------------------------
+
+LEFTOVER_SWEEP_SECONDS = 3600
+LEFTOVER_MAX_AGE_SECONDS = 6 * 3600  # an upload or a parse in progress writes far more often than this
+
+
+@periodic("platform.sweep_leftovers", every_seconds=LEFTOVER_SWEEP_SECONDS)
+def sweep_leftovers(_session) -> dict[str, int] | None:  # noqa: ANN001
+    """Remove the upload spools and scratch folders a killed process left on this host (`serve` does it
+    at start too). Safe on several workers at once: a file already gone is skipped."""
+    removed = artifacts.sweep_leftovers(max_age_seconds=LEFTOVER_MAX_AGE_SECONDS)
+    return {"removed": removed} if removed else None

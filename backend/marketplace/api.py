@@ -12,7 +12,6 @@ favourites are always the caller's own.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -23,7 +22,7 @@ from backend.auth.deps import require
 from backend.auth.principal import Principal
 from backend.core.http import COMMON_ERRORS, error_responses, get_read_session, get_session
 from backend.core.pagination import PageParams, page_params
-from backend.core.schemas import Page
+from backend.core.schemas import Page, UtcInstant
 from backend.marketplace import schemas as s
 from backend.marketplace import service
 
@@ -360,7 +359,7 @@ def subscribe(modelId: ModelId, body: s.SubscribeRequest, response: Response, se
 @router.delete("/models/{modelId}/subscribe", response_model=s.SubscriptionRead, summary="Cancel subscription",
                responses=error_responses(404))
 def cancel_subscription(modelId: ModelId, session: SessionDep,  # noqa: N803
-                        quotedAt: Annotated[datetime | None, Query(  # noqa: N803
+                        quotedAt: Annotated[UtcInstant | None, Query(  # noqa: N803
                             description="`quotedAt` of the cancel quote you confirm: refused (MARKET_002 "
                                         "`quote_expired`) once a new billing period has started")] = None,
                         principal: Principal = require(READ)) -> s.SubscriptionRead:

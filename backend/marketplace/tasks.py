@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import numpy as np
 from pydantic import Field, StringConstraints
 from sqlmodel import Session, col, select
 
@@ -32,7 +31,6 @@ def renew_subscriptions(session: Session) -> dict[str, int] | None:
     return {"periodsBilled": billed} if billed else None
 
 
-BATCH = 64
 # A listing whose embedding job failed for good (or that was published while no worker ran) gets its
 # stored vector within this many seconds; until then each search embeds it in memory.
 SWEEP_INTERVAL_SECONDS = 1800
@@ -46,23 +44,18 @@ class EmbedPayload(InputModel):
 
 @job_handler(search_index.EMBED_JOB, description="Compute the sentence embeddings of marketplace listings "
              "(search by meaning)", payload_model=EmbedPayload)
-def embed_listings(ctx) -> dict:  # noqa: ANN001
+def embed_listings(ctx) -> dict | None:  # noqa: ANN001
     """Read the texts, encode them outside any write transaction, then store the vectors."""
     ids = list(ctx.payload.get("listingIds") or [])
     with session_scope(write=False) as session:
         if ctx.payload.get("missing"):
             ids += search_index.missing_embeddings(session=session)
         planned = search_index.plan_embeddings(session=session, listing_ids=ids)
-    vectors = []
-    for start in range(0, len(planned), BATCH):
-        if ctx.cancelled():
-            return {"embedded": 0, "cancelled": True}
-        vectors.append(semantic.encode([body for _, body, _ in planned[start:start + BATCH]]))
-        ctx.progress(0.1 + 0.8 * min(1.0, (start + BATCH) / max(len(planned), 1)), "encoding listings")
+    vectors = semantic.encode_for_job(ctx, [body for _, body, _ in planned], what="listings")
+    if vectors is None:
+        return None
     with ctx.finishing_transaction() as session:
-        saved = search_index.save_embeddings(
-            session=session, planned=planned,
-            vectors=np.concatenate(vectors) if vectors else np.zeros((0, semantic.DIMENSIONS), dtype=np.float32))
+        saved = search_index.save_embeddings(session=session, planned=planned, vectors=vectors)
         ctx.result = {"embedded": saved, "requested": len(ids)}
     return ctx.result
 

@@ -306,6 +306,40 @@ def evaluate(module: SupervisedModule, loader: torch.utils.data.DataLoader) -> d
     return result
 
 
+# Training rows whose base embeddings make the class centroids (enough for a stable mean, quick on a CPU).
+MAX_CENTROID_ROWS = 2000
+
+
+def evaluate_base_embeddings(config: Mapping[str, Any], loaders: Loaders) -> dict[str, float | None]:
+    """{accuracy, loss: None, count} of an installed sentence encoder before fine-tuning, on the test split:
+    the base has no classification head, so each test text gets the class whose centroid (the mean of the
+    normalised base embeddings of up to MAX_CENTROID_ROWS training texts of that class) is nearest by
+    cosine. No probabilities, so no loss."""
+    fam = get_family(config["family"])
+    base = _build(fam, {**config, "hyperparameters": {**config["hyperparameters"], "freezeBase": True}})
+    base.eval()
+    classes = len(config["labelNames"])
+
+    def embedded(loader: torch.utils.data.DataLoader, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        vectors, targets, seen = [], [], 0
+        with torch.inference_mode():
+            for (ids, mask), target in loader:
+                vectors.append(base.embed(ids, mask))
+                targets.append(target)
+                seen += int(target.shape[0])
+                if limit is not None and seen >= limit:
+                    break
+        return torch.cat(vectors)[:limit], torch.cat(targets)[:limit]
+
+    train_vectors, train_targets = embedded(loaders.train, MAX_CENTROID_ROWS)
+    centroids = torch.zeros(classes, train_vectors.shape[1])
+    centroids.index_add_(0, train_targets, train_vectors)
+    centroids = torch.nn.functional.normalize(centroids, dim=1)  # a class with no rows stays zero: never nearest
+    test_vectors, test_targets = embedded(loaders.test, None)
+    right = int(((test_vectors @ centroids.T).argmax(dim=1) == test_targets).sum())
+    return {"accuracy": right / max(len(test_targets), 1), "loss": None, "count": int(len(test_targets))}
+
+
 def _move(value: Any, device: torch.device) -> Any:
     if isinstance(value, torch.Tensor):
         return value.to(device)

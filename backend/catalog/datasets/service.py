@@ -37,7 +37,7 @@ from sqlmodel import Session, col, select
 
 from backend.audit import service as audit
 from backend.auth.principal import Principal
-from backend.catalog.datasets import exports, ingest, profiling, storage, transforms, validation
+from backend.catalog.datasets import exports, ingest, profiling, sandbox, storage, transforms, validation
 from backend.catalog.datasets import rows as data_rows
 from backend.catalog.datasets.models import Dataset, DatasetAccess, DatasetProfile, DatasetVersion
 from backend.catalog.datasets.schemas import (
@@ -525,16 +525,11 @@ def upload(*, session: Session, actor: Principal, dataset_id: str,
                                                  "no new version was made", list(existing.import_warnings or []))
         name = artifacts.safe_file_name(filename)
         fmt = ingest.detect_format(name, staged.head)
-        if kind in ("image", "audio"):
-            if fmt != "zip":
-                raise AISystemError("DATA_002", f"An {kind} dataset takes a ZIP archive of {kind} files")
-            result = ingest.ingest_archive(staged, kind, work, labels_staged)
-        else:
-            result = ingest.ingest_tabular(staged, fmt, work, options, filename=name)
-        prepared = _prepared(result.parquet, source_sha256=fingerprint, source_format=result.source_format,
-                             filename=name, encoding=result.encoding, compression=result.compression,
-                             dialect=result.dialect, options=requested if kind == "tabular" else None,
-                             warnings=result.warnings)
+        # Parsed in a child process under limits: a reader's crash or hang fails this upload only.
+        result, fields, rows = sandbox.run(ingest.convert, staged, kind, fmt, work, options, name, labels_staged)
+        prepared = Prepared(result.parquet, fingerprint, result.source_format, name, result.encoding, fields, rows,
+                            compression=result.compression, dialect=result.dialect,
+                            options=requested if kind == "tabular" else None, warnings=result.warnings)
         get_dataset(session=session, actor=actor, dataset_id=dataset_id, need="write")  # still allowed?
         original, _size, created = storage.commit_original(staged.path, staged.sha256)
         if created:
@@ -559,7 +554,7 @@ def preview_upload(*, session: Session, actor: Principal, dataset_id: str,
         raise AISystemError("DATA_002", f"A preview reads tabular files; an {kind} dataset takes a ZIP of {kind} files")
     with storage.staging() as work:
         staged = _stage(source, work, "upload")
-        return ingest.preview(staged, artifacts.safe_file_name(filename), options, work)
+        return sandbox.run(ingest.preview, staged, artifacts.safe_file_name(filename), options, work)
 
 
 def open_frame(*, session: Session, actor: Principal, dataset_id: str, version: int | None = None) -> pl.LazyFrame:
@@ -598,6 +593,8 @@ def download(*, session: Session, actor: Principal, dataset_id: str, version: in
         raise InvalidRequest("Unknown format", {"format": f"one of {', '.join(EXPORT_FORMATS)}"})
     dataset, row = get_version(session=session, actor=actor, dataset_id=dataset_id, version=version)
     as_uploaded = fmt in ("csv", "jsonl") and row.source_format == fmt and not row.source_compression
+    if as_uploaded and fmt == "csv":  # a CSV is for spreadsheets: formula-like cells are neutralised (exports)
+        as_uploaded = not exports.has_formula_cells(storage.existing_blob(row.blob_sha256))
     if fmt == "original" or (as_uploaded and row.original_sha256):
         if not row.original_sha256:
             raise AISystemError("DATA_004", f"Version {row.number} was made by a {row.operation}, not uploaded: it has "
@@ -734,7 +731,10 @@ def transform(*, session: Session, actor: Principal, dataset_id: str, steps: lis
         parent_number, parent_anonymized = parent.number, parent.anonymized
         parent_dialect = parent.source_dialect
     key = _mask_key(dataset_id)
-    plan = transforms.apply_steps(pl.scan_parquet(source), parsed, mask_key=key)
+    settings = get_settings()
+    limits = transforms.OutputLimits(max_cell_bytes=settings.transform_max_cell_bytes,
+                                     max_column_bytes=settings.transform_max_column_bytes)
+    plan = transforms.apply_steps(pl.scan_parquet(source), parsed, mask_key=key, limits=limits)
     with storage.staging() as work:
         out = work.path("data.parquet")
         try:
@@ -793,7 +793,8 @@ def profile(*, session: Session, actor: Principal, dataset_id: str,
     cached = session.get(DatasetProfile, row.id)
     if cached is not None and cached.algorithm == profiling.ALGORITHM:
         return dataset, row, cached.profile
-    result = profiling.compute_profile(storage.existing_blob(row.blob_sha256), label_column=dataset.label_column)
+    result = sandbox.run(profiling.compute_profile, storage.existing_blob(row.blob_sha256),
+                         label_column=dataset.label_column, what="version's data")
     _store_profile(row.id, result)
     return dataset, row, result
 

@@ -9,8 +9,8 @@ the bytes — and when guessed, said so, so the user can correct it before the d
   charset-normalizer's best guess, with Windows-1252 preferred over Latin-1 and Central European code
   pages when it reads the bytes as well (`– ’ €` are 0x96 0x92 0x80 there and control codes in
   Latin-1). Text that is not UTF-8 is transcoded to UTF-8 as a stream for the reader.
-- Dialects: clevercsv (a sniffer made for messy CSV) over a sample, checked against the field counts
-  each candidate separator gives; runs of spaces (a whitespace-separated file) become one separator.
+- Dialects: clevercsv (a sniffer made for messy CSV) over the first 4 KB of whole lines, checked against
+  the field counts each candidate separator gives over the sample; runs of spaces (a whitespace-separated file) become one separator.
 """
 
 from __future__ import annotations
@@ -27,11 +27,16 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import numpy as np
+
 from backend.core.config import get_settings
 from backend.core.errors import AISystemError
 
 CHUNK = 1024 * 1024
-SAMPLE_BYTES = 64 * 1024  # the dialect is sniffed over at most this much text (whole lines)
+SAMPLE_BYTES = 64 * 1024  # the field counts that check a dialect use at most this much text (whole lines)
+# clevercsv's search grows faster than linearly with its input (seconds on 60 KB of punctuation), so it
+# sees only this much; what it finds is then checked against the field counts of the whole sample.
+SNIFF_BYTES = 4 * 1024
 SAMPLE_LINES = 200
 ENCODING_SAMPLE_BYTES = 512 * 1024
 MAX_RATIO = 100  # unpacked / packed, checked once past 1 MiB (as for ZIP archives of media)
@@ -503,7 +508,8 @@ def sniff_dialect(lines: list[str], *, separator: str | None = None) -> Dialect:
     if not lines:
         return Dialect(",", '"', guessed=True)
     text = "\n".join(lines) + "\n"
-    found = _clevercsv(text) if len(text) <= SAMPLE_BYTES else None
+    sniffed = _first_lines(lines, SNIFF_BYTES)
+    found = _clevercsv(sniffed) if sniffed else None
     dialect = Dialect(",", '"', guessed=True)
     if found is not None:
         delimiter, quote = found
@@ -523,6 +529,18 @@ def sniff_dialect(lines: list[str], *, separator: str | None = None) -> Dialect:
         dialect.separator = _counted(lines)
     dialect.separator = _checked(lines, dialect.separator, dialect.quote_char or '"')
     return dialect
+
+
+def _first_lines(lines: list[str], limit: int) -> str:
+    """The whole lines that fit in `limit` characters ("" when the first one alone does not: a wide file
+    is left to the field counts, which cost one pass)."""
+    taken, size = [], 0
+    for line in lines:
+        size += len(line) + 1
+        if size > limit:
+            break
+        taken.append(line)
+    return "\n".join(taken) + "\n" if taken else ""
 
 
 def _clevercsv(text: str) -> tuple[str, str] | None:
@@ -601,3 +619,70 @@ def header_guess(first_row: list[str], na_values: set[str]) -> bool:
     """True unless every field of the first row is a number or a missing value (then it is data)."""
     meaningful = [v for v in first_row if v.strip() and v not in na_values]
     return not meaningful or not all(looks_numeric(v) for v in meaningful)
+
+
+
+# --- JSON nesting -----------------------------------------------------------------------------------
+
+MAX_JSON_DEPTH = 64  # arrays and objects inside each other; tabular records need a handful
+JSON_SCAN_CHUNK = 8 * 1024 * 1024
+
+
+def check_json_depth(path: Path, *, limit: int = MAX_JSON_DEPTH, stop_after: int | None = None) -> None:
+    """DATA_002 when arrays and objects nest more than `limit` deep anywhere in a (UTF-8) JSON or JSON
+    Lines file, before any parser sees it: the JSON readers recurse once per level, and a thousand
+    levels overflow their stack (a 6 KB file crashed the process that read it).
+
+    A streaming count with numpy over 8 MiB pieces: brackets inside strings do not count (a string
+    ends at its closing quote or, as valid JSON has no raw line break in a string, at the line's end),
+    and the depth never goes below zero, so surplus closing brackets cannot hide deep opening ones.
+    `stop_after` bytes end the scan early (a preview reads only the file's beginning)."""
+    depth = 0
+    scanned = 0
+    line_quotes = 0  # quotes since the last line break, carried from the previous piece
+    escape_next = False  # the previous piece ended with a backslash escaping this piece's first byte
+    with open(path, "rb") as f:
+        while (stop_after is None or scanned < stop_after) and (chunk := f.read(JSON_SCAN_CHUNK)):
+            scanned += len(chunk)
+            a = np.frombuffer(chunk, dtype=np.uint8)
+            quote = a == 0x22
+            escaped, escape_next = _escaped_bytes(a, escape_next)
+            quote[escaped] = False
+            quotes = np.flatnonzero(quote)
+            newlines = np.flatnonzero(a == 0x0A)
+            brackets = np.flatnonzero((a == 0x5B) | (a == 0x7B) | (a == 0x5D) | (a == 0x7D))
+            if len(brackets):
+                since = np.searchsorted(quotes, brackets) + line_quotes  # quotes since the line began
+                if len(newlines):
+                    line = np.searchsorted(newlines, brackets) - 1  # the line break before each bracket
+                    since = np.where(line >= 0, since - line_quotes
+                                     - np.searchsorted(quotes, newlines[np.maximum(line, 0)]), since)
+                brackets = brackets[(since & 1) == 0]
+                opening = (a[brackets] == 0x5B) | (a[brackets] == 0x7B)
+                walk = depth + np.cumsum(np.where(opening, 1, -1))
+                floored = walk - np.minimum(np.minimum.accumulate(walk), 0)
+                if len(floored):
+                    if int(floored.max()) > limit:
+                        raise refuse(f"The JSON nests arrays or objects more than {limit} levels deep; "
+                                     "flatten the records before uploading them", limit=limit)
+                    depth = int(floored[-1])
+            line_quotes = (line_quotes + len(quotes) if not len(newlines)
+                           else len(quotes) - int(np.searchsorted(quotes, newlines[-1])))
+
+
+def _escaped_bytes(a: np.ndarray, first_escaped: bool) -> tuple[np.ndarray, bool]:
+    """(positions of the bytes a backslash escapes, whether the piece's last backslash escapes the next
+    piece's first byte): in a run of backslashes every other one escapes the byte after it."""
+    backslashes = np.flatnonzero(a == 0x5C)
+    head = np.array([0], dtype=np.int64) if first_escaped and len(a) and a[0] != 0x5C else \
+        np.array([], dtype=np.int64)
+    if not len(backslashes):
+        return head, False
+    starts = np.concatenate(([True], np.diff(backslashes) != 1))
+    run_start = np.maximum.accumulate(np.where(starts, backslashes, 0))
+    parity = (backslashes - run_start) & 1
+    if first_escaped and backslashes[0] == 0:  # the first run begins with an escaped backslash
+        parity = np.where(run_start == 0, parity ^ 1, parity)
+    targets = backslashes[parity == 0] + 1
+    carry = bool(len(targets)) and int(targets[-1]) == len(a)
+    return np.concatenate((head, targets[targets < len(a)])), carry

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -16,13 +17,32 @@ from pydantic import TypeAdapter, ValidationError
 
 from backend.catalog.datasets import pii
 from backend.catalog.datasets.expressions import ExpressionError, compile_expression
-from backend.catalog.datasets.schemas import Step
+from backend.catalog.datasets.schemas import Step, replacement_references
 from backend.core.errors import AISystemError, InvalidRequest
 
 MAX_ONE_HOT_CATEGORIES = 100
 CAST_TYPES = {"integer": pl.Int64, "float": pl.Float64, "string": pl.String, "boolean": pl.Boolean,
               "date": pl.Date, "datetime": pl.Datetime("us")}
 _STEPS = TypeAdapter(list[Step])
+
+
+@dataclass(frozen=True)
+class OutputLimits:
+    """What one transform may produce. Only `regex_replace` can grow a cell by a factor the caller
+    picks (its replacement copies the match once per group reference); the other steps keep the row
+    count or shrink it, and grow a cell by at most a small constant (a cast, a hash, `[REDACTED]`)."""
+
+    max_cell_bytes: int
+    max_column_bytes: int
+
+
+def replacement_growth(replacement: str) -> tuple[int, int]:
+    """(a, b) such that a regex_replace turns a cell of L bytes into at most a × L + b bytes.
+
+    Each of at most L + 1 matches is replaced by the replacement's literal bytes plus one copy of (part
+    of) the match per group reference, so the output is at most L × (1 + literal + refs - 1) + literal."""
+    literal = len(replacement.encode())  # an upper bound: the references' own text counts as literal
+    return 1 + literal + max(replacement_references(replacement) - 1, 0), literal
 
 
 def parse_steps(steps: list[Any]) -> list[Any]:
@@ -62,11 +82,39 @@ def _hasher(key: bytes):  # noqa: ANN202
     return digest
 
 
-def apply_steps(lf: pl.LazyFrame, steps: list[Any], *, mask_key: bytes) -> pl.LazyFrame:
-    """The lazy plan of `steps` over `lf` (schema-checked step by step; nothing runs yet)."""
+def apply_steps(lf: pl.LazyFrame, steps: list[Any], *, mask_key: bytes,
+                limits: OutputLimits | None = None) -> pl.LazyFrame:
+    """The lazy plan of `steps` over `lf` (schema-checked step by step; nothing runs yet, except that
+    with `limits` the text a `regex_replace` step reads is measured first, see `check_growth`)."""
     for index, step in enumerate(steps):
+        if limits is not None and step.op == "regex_replace":
+            _need(lf.collect_schema(), step.columns, index, step.op, text=True)
+            check_growth(lf, step, index, limits)
         lf = apply_step(lf, step, index, mask_key=mask_key)
     return lf
+
+
+def check_growth(lf: pl.LazyFrame, step: Any, index: int, limits: OutputLimits) -> None:
+    """DATA_003 before anything is materialised when the step could write a cell or a column over the
+    limits: the bound is computed from the real lengths of the text the step reads (one streaming pass
+    over the steps before it, whose own output was bounded the same way), so steps do not compound."""
+    a, b = replacement_growth(step.replacement)
+    measures = lf.select(
+        [pl.len().alias("__rows")]
+        + [pl.col(c).str.len_bytes().max().alias(f"max{i}") for i, c in enumerate(step.columns)]
+        + [pl.col(c).str.len_bytes().sum().alias(f"sum{i}") for i, c in enumerate(step.columns)]
+    ).collect(engine="streaming").row(0, named=True)
+    rows = measures["__rows"]
+    for i, col in enumerate(step.columns):
+        longest = a * (measures[f"max{i}"] or 0) + b
+        if longest > limits.max_cell_bytes:
+            raise step_error(index, step.op, f"the replacement could make a cell of up to {longest:,} bytes, over "
+                             f"the limit of {limits.max_cell_bytes:,}; use fewer group references or a shorter "
+                             "replacement", col)
+        total = a * (measures[f"sum{i}"] or 0) + b * rows
+        if total > limits.max_column_bytes:
+            raise step_error(index, step.op, f"the replacement could make the column up to {total:,} bytes, over "
+                             f"the limit of {limits.max_column_bytes:,}", col)
 
 
 def apply_step(lf: pl.LazyFrame, step: Any, index: int, *, mask_key: bytes) -> pl.LazyFrame:  # noqa: C901

@@ -7,6 +7,7 @@ files to `/runs/{runId}/...`, then end it (`PUT /runs/{runId}` with a status).
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 from typing import Annotated, Literal
 
@@ -17,12 +18,13 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.auth.deps import require
 from backend.auth.principal import Principal
-from backend.catalog.experiments import service
+from backend.catalog.experiments import analysis, service
 from backend.catalog.experiments.schemas import (
     MAX_KEY,
     BatchResult,
     CompareRequest,
     CompareResult,
+    ExperimentAnalysis,
     ExperimentCreate,
     ExperimentRead,
     ExperimentUpdate,
@@ -321,6 +323,24 @@ def get_experiment(experimentId: ExperimentId, session: SessionDep,  # noqa: N80
     return _experiment(session, service.get_experiment(session=session, actor=principal, experiment_id=experimentId))
 
 
+@router.get("/{experimentId}/analysis", response_model=ExperimentAnalysis,
+            summary="Optimisation history, parameter importance and best parameters of an experiment",
+            responses=error_responses(404, 422))
+def analyse_experiment(
+    experimentId: ExperimentId, session: ReadSessionDep,  # noqa: N803
+    metric: Annotated[str | None, Query(max_length=MAX_KEY, description="Default: the experiment's objective")] = None,
+    goal: Annotated[Literal["max", "min"] | None, Query(
+        description="Default: the objective's, else the metric's usual direction (losses and errors: min)")] = None,
+    principal: Principal = require("experiment:read"),
+) -> ExperimentAnalysis:
+    """Computed from the runs' params and latest metric values (any run, including runs logged from
+    outside): the metric per run in start order with the best so far, each varying parameter's share of
+    the metric's variance (fANOVA on an in-memory Optuna study of the runs), and the best run's params."""
+    result = analysis.analyse(session=session, actor=principal, experiment_id=experimentId, metric=metric, goal=goal)
+    return ExperimentAnalysis.model_validate(
+        {**dataclasses.asdict(result), "best_params": result.best_params}, from_attributes=False)
+
+
 @router.put("/{experimentId}", response_model=ExperimentRead, summary="Update an experiment",
             responses=error_responses(404, 409))
 def update_experiment(experimentId: ExperimentId, body: ExperimentUpdate, session: SessionDep,  # noqa: N803
@@ -351,12 +371,17 @@ def restore_experiment(experimentId: ExperimentId, session: SessionDep,  # noqa:
 
 
 @router.post("/{experimentId}/runs", response_model=RunRead, status_code=201, summary="Start a run",
-             responses=error_responses(404, 409))
+             responses=error_responses(404, 409, 422))
 def start_run(experimentId: ExperimentId, body: RunCreate, session: SessionDep,  # noqa: N803
               principal: Principal = require("experiment:write")) -> RunRead:
-    """A run logged by hand or from a script elsewhere (status RUNNING): log into it under
-    `/runs/{runId}/…` and end it with `PUT /runs/{runId}`. (Runs the platform trains are started by
-    training jobs.)"""
+    """Without `training`: a run logged by hand or from a script elsewhere (status RUNNING): log into it
+    under `/runs/{runId}/…` and end it with `PUT /runs/{runId}`.
+
+    With `training` (dataset version, family, hyperparameters, trainer settings, target model): a training
+    job inside this experiment (needs `training:create` too), checked before anything is queued (TRAIN_003,
+    DATA_004, TRAIN_007 as `POST /training/jobs`). The run it returns is the job's: SCHEDULED, source
+    `platform`, `jobId` the platform job; its `trainingJobId` tag names the training job to follow under
+    `/training/jobs/{id}`, and `POST /runs/{runId}/stop` stops it gracefully."""
     run = service.start_run(session=session, actor=principal, experiment_id=experimentId, data=body)
     session.commit()
     return _run(session, run)

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, StrictFloat, StrictInt
 
 from backend.core.schemas import InputModel, ReadModel, UtcDateTime
+from backend.training.schemas import TrainingSpec
 
 ExperimentType = Literal["training", "hyperparameter_optimization", "fine_tuning", "evaluation"]
 ExperimentStatus = Literal["created", "running", "completed", "failed", "stopped"]
@@ -118,6 +119,10 @@ class ExperimentRead(ReadModel):
     run_count: int = Field(description="Runs not deleted")
     run_counts: dict[str, int] = Field(default_factory=dict, description="Runs not deleted, by status")
     best_run: RunBrief | None = Field(default=None, description="The best run by the objective (single reads only)")
+    best_trial: dict[str, Any] | None = Field(default=None, description="Optimised experiments: the best trial's "
+                                              "parameters and metrics (single reads only)")
+    trials: list[dict[str, Any]] | None = Field(default=None, description="Optimised experiments: the trials of "
+                                                "its latest optimisation (single reads only)")
 
 
 # --- runs --------------------------------------------------------------------------------------------
@@ -125,14 +130,18 @@ class ExperimentRead(ReadModel):
 
 class RunCreate(InputModel):
     """Start a run by hand or from a script elsewhere (MLflow's create_run): status RUNNING, source
-    `external`. The training piece adds a training configuration here; with it the platform starts a
-    training job whose run this is (see `service.start_run`)."""
+    `external`. With a `training` configuration the platform starts a training job inside the experiment
+    instead, and this is its run (status SCHEDULED, source `platform`)."""
 
     name: RunName | None = Field(default=None, description="Default: `run-<n>`")
     start_time: int | None = Field(default=None, ge=0, le=INT64, description="Epoch ms; default now")
     parent_run_id: EntityId | None = Field(default=None, description="A run of the same experiment (trials)")
     params: dict[str, ParamValueIn] = Field(default_factory=dict, max_length=MAX_PARAMS_PER_BATCH)
     tags: dict[str, ParamValueIn] = Field(default_factory=dict, max_length=MAX_TAGS_PER_BATCH)
+    training: TrainingSpec | None = Field(default=None, description=(
+        "Train a model in this run: dataset version, family, hyperparameters, trainer settings and the target "
+        "model, as `POST /training/jobs` takes them. The run's params are the job's configuration (send no "
+        "`params` or `startTime` with it); `name`, `tags` and `parentRunId` apply"))
 
 
 class RunUpdate(InputModel):
@@ -372,3 +381,28 @@ class Leaderboard(ReadModel):
     goal: Goal
     aggregate: MetricAggregate
     entries: list[LeaderboardEntry]
+
+
+class AnalysisPoint(ReadModel):
+    run_id: str
+    name: str
+    start_time: int = Field(description="Epoch milliseconds")
+    value: float = Field(description="The run's latest value of the metric")
+    best_so_far: float = Field(description="The best value among this run and those started before it")
+    params: dict[str, str]
+
+
+class ExperimentAnalysis(ReadModel):
+    """How an experiment's runs did on one metric: history, hyperparameter importance, best run."""
+
+    metric: str | None = Field(description="The metric analysed (null: no objective set and none asked for)")
+    goal: Goal
+    runs_total: int = Field(description="Runs read (the most recent 2000 at most)")
+    history: list[AnalysisPoint] = Field(description="Runs that logged the metric, in start order")
+    parameters: list[str] = Field(description="Params that vary between those runs (the importance's inputs)")
+    importance: dict[str, float] = Field(description="Each param's share of the metric's variance (fANOVA over "
+                                         "the most recent 100 scored runs); sums to 1, most important first; "
+                                         "empty below two runs")
+    importance_method: str
+    best: AnalysisPoint | None
+    best_params: dict[str, str]

@@ -19,10 +19,11 @@ How the training piece uses this module (the platform's own runs):
     discard_metrics_after(session=, actor=SYSTEM, run_id=, step=)                      # resuming a checkpoint
     set_run_status(session=, actor=SYSTEM, run_id=, status="FINISHED")                # or FAILED / KILLED
 
-`start_run` is the branch point of `POST /catalog/experiments/{id}/runs`: today it starts an external
-(manual) run; given a training configuration it will hand over to the training service, which creates
-the job and the platform run through `create_platform_run`. `stop_run` is the other one: a run with a
-job asks the job to end (`_stop_job`), which training will make a graceful stop.
+`start_run` is the branch point of `POST /catalog/experiments/{id}/runs`: it starts an external (manual)
+run, or, given a training configuration, hands over to the training service, which creates the job and
+the platform run through `create_platform_run`. `stop_run` is the other one: a training run stops
+gracefully (the training service), any other run with a job asks the job to end (`_stop_job`).
+The search language of run lists (filters, sorts, cursors) is in `search.py`.
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, insert, or_, update
+from sqlalchemy import and_, case, delete, func, insert, or_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased, object_session
+from sqlalchemy.orm import object_session
 from sqlmodel import Session, col, select
 
 from backend.audit import service as audit
@@ -64,7 +65,6 @@ from backend.catalog.experiments.models import (
 )
 from backend.catalog.experiments.schemas import (
     INT64,
-    MAX_KEY,
     MAX_LOG_LINE,
     MAX_LOG_LINES_PER_BATCH,
     MAX_METRICS_PER_BATCH,
@@ -91,13 +91,15 @@ from backend.catalog.experiments.schemas import (
     RunMetrics,
     RunUpdate,
 )
+from backend.catalog.experiments.search import after_cursor, key_problem, parse_filter, sort_of
+from backend.catalog.experiments.search import check_key as _check_key
 from backend.catalog.model_registry import service as models_service
 from backend.core import artifacts
 from backend.core.authorization import authorize
 from backend.core.db import is_sqlite, upsert
 from backend.core.errors import AISystemError, InvalidRequest
 from backend.core.ids import new_id
-from backend.core.pagination import PageParams, decode_cursor, encode_cursor, paginate
+from backend.core.pagination import PageParams, encode_cursor, paginate
 from backend.core.timeutil import utcnow
 from backend.core.unit_of_work import after_commit, after_rollback
 from backend.jobs import service as jobs_service
@@ -107,17 +109,13 @@ from backend.lineage import service as lineage
 MANAGE = "experiment:manage"
 ARTIFACT_ROOT = "runs"  # experiments' artifact location; a run's files go under runs/<run id>/artifacts
 MAX_FLOAT = 1.7976931348623157e308  # what MLflow's SQL store keeps for +/-inf
-KEY_PATTERN = re.compile(r"^[\w\-. /:]+$")
 OBJECTIVE = re.compile(r"^(maximize|minimize)_(.+)$")
 # Metric names read as lower-is-better where nothing says otherwise (compare, leaderboard).
 LOWER_IS_BETTER = re.compile(r"loss|error|err$|rmse|mse|mae|mape|perplexity|latency|duration|wer$|cer$", re.I)
-MAX_FILTER = 2000
-MAX_FILTER_CLAUSES = 20
 MAX_HISTORY_POINTS = 100_000  # a history read without downsampling returns at most this many points
 MAX_EXPERIMENT_TAGS = 100
 MAX_CONFIGURATION_BYTES = 64 * 1024
 EXPERIMENT_SORTS = {"createdAt": "created_at", "updatedAt": "updated_at", "name": "name"}
-RUN_ATTRIBUTE_SORTS = {"startTime": "start_time", "endTime": "end_time", "name": "name", "status": "status"}
 
 
 # --- errors and lookups ----------------------------------------------------------------------------------
@@ -222,28 +220,6 @@ def _as(model: type, data: Any) -> Any:
 
 def _problems(message: str, problems: dict[str, str]) -> InvalidRequest:
     return InvalidRequest(message, dict(list(problems.items())[:20]))
-
-
-def key_problem(key: object) -> str | None:
-    """Why `key` is no valid metric, param or tag name (MLflow's rule), or None: letters, digits and
-    `_ - . space / :`, at most 250 characters, and a normalised relative path (no `//`, `./`, `..`)."""
-    if not isinstance(key, str) or not key:
-        return "a name is required"
-    if len(key) > MAX_KEY:
-        return f"at most {MAX_KEY} characters"
-    if not KEY_PATTERN.match(key):
-        return "only letters, digits, spaces and _ - . / : are allowed"
-    normal = posixpath.normpath(key)
-    if normal != key or normal == "." or normal.startswith(("..", "/")):
-        return "must be a plain relative name (no leading or doubled /, no . or .. parts)"
-    return None
-
-
-def _check_key(key: object, field: str) -> str:
-    problem = key_problem(key)
-    if problem:
-        raise InvalidRequest(f"Invalid name in {field}", {field: problem})
-    return key  # type: ignore[return-value]
 
 
 def objective_of(objective: str | None) -> tuple[str, str] | None:
@@ -545,6 +521,10 @@ def experiment_document(*, session: Session, experiment: Experiment) -> dict[str
         found = _best_runs(session, [experiment.id], objective[0], objective[1])
         if experiment.id in found:
             document["bestRun"] = run_brief(session, found[experiment.id][0])
+    from backend import domains
+
+    for add_parts in domains.hooks("experiment_document"):  # e.g. the optimisation's trials and best trial
+        add_parts(session, experiment, document)
     return document
 
 
@@ -558,9 +538,7 @@ def _validated_run_inputs(params: Mapping[str, Any] | None, tags: Mapping[str, A
     return param_rows, tag_rows
 
 
-def _create_run(session: Session, actor: Principal, experiment: Experiment, *, name: str | None, source: str,
-                status: str, job_id: str | None, parent_run_id: str | None, start_time: int | None,
-                params: list[dict[str, str]], tags: list[dict[str, str]]) -> Run:
+def _check_parent(session: Session, experiment: Experiment, parent_run_id: str | None) -> None:
     if parent_run_id is not None:
         parent = session.get(Run, parent_run_id) if _id_like(parent_run_id) else None
         if parent is None:
@@ -568,6 +546,12 @@ def _create_run(session: Session, actor: Principal, experiment: Experiment, *, n
         if parent.experiment_id != experiment.id:
             raise InvalidRequest("The parent run belongs to another experiment",
                                  {"parentRunId": "must be a run of the same experiment"})
+
+
+def _create_run(session: Session, actor: Principal, experiment: Experiment, *, name: str | None, source: str,
+                status: str, job_id: str | None, parent_run_id: str | None, start_time: int | None,
+                params: list[dict[str, str]], tags: list[dict[str, str]]) -> Run:
+    _check_parent(session, experiment, parent_run_id)
     if start_time is not None and not 0 <= start_time <= INT64:
         raise InvalidRequest("Invalid start time", {"startTime": "epoch milliseconds, not negative"})
     if name is None:
@@ -593,16 +577,44 @@ def _create_run(session: Session, actor: Principal, experiment: Experiment, *, n
 def start_run(*, session: Session, actor: Principal, experiment_id: str, data: RunCreate | dict) -> Run:
     """Start a run in an experiment (`POST /catalog/experiments/{id}/runs`).
 
-    Today every run started here is external: a person or a script elsewhere logs into it (status
-    RUNNING, source `external`). This is the branch point for training: when `RunCreate` carries a
-    training configuration, the training service validates it, creates the job and the run through
-    `create_platform_run` (status SCHEDULED, source `platform`, the job's id) and returns that run.
+    Without a training configuration the run is external: a person or a script elsewhere logs into it
+    (status RUNNING, source `external`). With one, the training service checks it and creates a training
+    job in this experiment, whose run (status SCHEDULED, source `platform`, the job's id) is returned.
     """
     data = _as(RunCreate, data)
     experiment = _live_experiment(session, actor, experiment_id)
     params, tags = _validated_run_inputs(data.params, data.tags)
+    if data.training is not None:
+        return _start_training_run(session, actor, experiment, data, tags)
     return _create_run(session, actor, experiment, name=data.name, source="external", status="RUNNING", job_id=None,
                        parent_run_id=data.parent_run_id, start_time=data.start_time, params=params, tags=tags)
+
+
+def _start_training_run(session: Session, actor: Principal, experiment: Experiment, data: RunCreate,
+                        tags: list[dict[str, str]]) -> Run:
+    """A training job inside the experiment; its run gets the request's tags and parent."""
+    from backend.training import service as training  # lazy: training builds on this module
+
+    problems = {"params": "a training run's params are its configuration"} if data.params else {}
+    if data.start_time is not None:
+        problems["startTime"] = "a training run starts when its job does"
+    if problems:
+        raise _problems("These fields do not go with a training configuration", problems)
+    _check_parent(session, experiment, data.parent_run_id)
+    job = training.create_training_job(session=session, actor=actor, data={
+        **data.training.model_dump(by_alias=True, exclude_unset=True), "name": data.name,
+        "experimentId": experiment.id})
+    run = session.get(Run, job.run_id)
+    platform_tags = set(session.exec(select(RunTag.key).where(RunTag.run_id == run.id)).all())
+    taken = {row["key"]: "set by the platform for a training run" for row in tags if row["key"] in platform_tags}
+    if taken:  # the caller's transaction is rolled back: no job is left behind
+        raise _problems("Some tags are the platform's own", {f"tags.{k}": v for k, v in taken.items()})
+    if data.parent_run_id is not None:
+        run.parent_run_id = data.parent_run_id
+        session.add(run)
+        session.flush()
+    _write_tags(session, run.id, tags)
+    return run
 
 
 def create_platform_run(*, session: Session, actor: Principal, experiment_id: str, name: str | None = None,
@@ -1147,179 +1159,6 @@ def run_metrics(*, session: Session, actor: Principal, run_id: str, keys: Sequen
 
 # --- listing, sorting and searching runs ------------------------------------------------------------------------
 
-_ATTRIBUTES = {"status": "status", "name": "name", "run_name": "name", "runname": "name", "source": "source",
-               "user": "user_id", "userid": "user_id", "user_id": "user_id", "starttime": "start_time",
-               "start_time": "start_time", "endtime": "end_time", "end_time": "end_time"}
-_NUMERIC_ATTRIBUTES = ("start_time", "end_time")
-_ENTITIES = {"metric": "metric", "metrics": "metric", "param": "param", "params": "param", "tag": "tag",
-             "tags": "tag", "attribute": "attribute", "attributes": "attribute", "attr": "attribute", "run": "attribute"}
-_CLAUSE = re.compile(
-    r"""^\s*(?:(?P<entity>[A-Za-z]+)\.)?(?P<key>`[^`]+`|"[^"]+"|[\w.\-/:]+)\s*"""
-    r"""(?P<op><=|>=|!=|<>|==|=|<|>|(?i:not\s+ilike)|(?i:not\s+like)|(?i:ilike)|(?i:like))\s*"""
-    r"""(?P<value>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*$""")
-_COMPARE = {"=": "__eq__", "==": "__eq__", "!=": "__ne__", "<>": "__ne__", "<": "__lt__", "<=": "__le__",
-            ">": "__gt__", ">=": "__ge__"}
-
-
-def _split_clauses(text: str) -> list[str]:
-    """Split at `and` outside quotes and backticks."""
-    clauses, current, quote, i = [], [], None, 0
-    while i < len(text):
-        char = text[i]
-        if quote:
-            current.append(char)
-            if char == "\\" and quote != "`" and i + 1 < len(text):
-                current.append(text[i + 1])
-                i += 1
-            elif char == quote:
-                quote = None
-        elif char in "'\"`":
-            quote = char
-            current.append(char)
-        else:
-            match = re.match(r"\s+and\s+", text[i:], re.I)
-            if match:
-                clauses.append("".join(current))
-                current = []
-                i += match.end()
-                continue
-            current.append(char)
-        i += 1
-    clauses.append("".join(current))
-    return clauses
-
-
-def _unquote(text: str) -> str:
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"`":
-        body = text[1:-1]
-        return body if text[0] == "`" else re.sub(r"\\(.)", r"\1", body)
-    return text
-
-
-def _glob(pattern: str) -> str:
-    """A LIKE pattern (`%`, `_`, backslash escapes) as a case-sensitive SQLite GLOB pattern."""
-    out, i = [], 0
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "\\" and i + 1 < len(pattern):
-            i += 1
-            char = pattern[i]
-            out.append(f"[{char}]" if char in "*?[" else char)
-        elif char == "%":
-            out.append("*")
-        elif char == "_":
-            out.append("?")
-        elif char in "*?[":
-            out.append(f"[{char}]")
-        else:
-            out.append(char)
-        i += 1
-    return "".join(out)
-
-
-def _text_condition(column: Any, op: str, value: str, sqlite: bool):  # noqa: ANN202
-    op = re.sub(r"\s+", " ", op.lower())
-    negate = op.startswith("not ")
-    op = op.removeprefix("not ")
-    if op == "ilike":
-        condition = column.ilike(value, escape="\\")
-    elif op == "like":
-        condition = column.op("GLOB")(_glob(value)) if sqlite else column.like(value, escape="\\")
-    elif op in ("=", "==", "!=", "<>"):
-        condition = column == value if op in ("=", "==") else column != value
-    else:
-        raise InvalidRequest("Unsupported comparison", {"filter": f"text compares with =, !=, LIKE, ILIKE, not {op}"})
-    return ~condition if negate else condition
-
-
-def parse_filter(text: str, *, sqlite: bool) -> list[Any]:
-    """SQL conditions on Run for a filter in MLflow's search syntax, e.g.
-    `metrics.accuracy > 0.9 and params.optimizer = "adam" and status = "FINISHED"`: clauses joined by
-    `and`; `metrics.<key>` (latest value) compares with numbers, `params.<key>`, `tags.<key>` and the
-    attributes status, name, source, userId with strings (=, !=, LIKE, ILIKE, case-sensitive LIKE),
-    startTime and endTime with numbers. A key with spaces goes in backticks."""
-    if len(text) > MAX_FILTER:
-        raise InvalidRequest("The filter is too long", {"filter": f"at most {MAX_FILTER} characters"})
-    clauses = [c for c in _split_clauses(text) if c.strip()]
-    if len(clauses) > MAX_FILTER_CLAUSES:
-        raise InvalidRequest("The filter has too many clauses", {"filter": f"at most {MAX_FILTER_CLAUSES}"})
-    conditions = []
-    for clause in clauses:
-        match = _CLAUSE.match(clause)
-        if not match:
-            raise InvalidRequest("The filter cannot be read",
-                                 {"filter": f"not a comparison: {clause.strip()[:100]!r}; e.g. metrics.accuracy > 0.9"})
-        entity_word = (match.group("entity") or "attribute").lower()
-        entity = _ENTITIES.get(entity_word)
-        key, op, raw = _unquote(match.group("key")), match.group("op"), match.group("value")
-        if entity is None:
-            # A dotted key with no known entity ("val.acc"): not a form this language has.
-            raise InvalidRequest("The filter cannot be read", {"filter": f"unknown entity '{entity_word}' (metrics, "
-                                                                          "params, tags, attributes)"})
-        quoted = raw[0] in "'\""
-        value: Any = _unquote(raw) if quoted else float(raw)
-        if entity == "attribute":
-            column_name = _ATTRIBUTES.get(key.lower())
-            if column_name is None:
-                raise InvalidRequest("Unknown attribute in the filter",
-                                     {"filter": f"'{key[:50]}': one of status, name, source, userId, startTime, endTime"})
-            column = getattr(Run, column_name)
-            if column_name in _NUMERIC_ATTRIBUTES:
-                if quoted or op.lower() not in _COMPARE:
-                    raise InvalidRequest("Compare times with numbers", {"filter": f"{key} takes =, !=, <, <=, >, >= "
-                                                                                  "and epoch milliseconds"})
-                conditions.append(getattr(column, _COMPARE[op])(value))
-            else:
-                if not quoted:
-                    raise InvalidRequest("Quote text in the filter", {"filter": f"{key} compares with a quoted string"})
-                conditions.append(_text_condition(column, op, value, sqlite))
-            continue
-        _check_key(key, "filter")
-        if entity == "metric":
-            if quoted or op.lower() not in _COMPARE:
-                raise InvalidRequest("Compare metrics with numbers",
-                                     {"filter": f"metrics.{key} takes =, !=, <, <=, >, >= and a number"})
-            conditions.append(exists().where(LatestMetric.run_id == Run.id, LatestMetric.key == key,
-                                             LatestMetric.is_nan == False,  # noqa: E712
-                                             getattr(LatestMetric.value, _COMPARE[op])(value)))
-            continue
-        if not quoted:
-            raise InvalidRequest("Quote text in the filter", {"filter": f"{entity}s.{key} compares with a quoted string"})
-        table = Param if entity == "param" else RunTag
-        conditions.append(exists().where(table.run_id == Run.id, table.key == key,
-                                         _text_condition(table.value, op, value, sqlite)))
-    return conditions
-
-
-@dataclass(frozen=True)
-class _Sort:
-    expression: Any
-    numeric: bool
-    descending: bool
-    join: Any = None  # (alias, on-clause) for an outer join
-
-
-def _sort_of(sort: str, metric_value: str) -> _Sort:
-    descending = sort.startswith("-")
-    body = sort[1:] if descending else sort
-    if body in RUN_ATTRIBUTE_SORTS:
-        column = getattr(Run, RUN_ATTRIBUTE_SORTS[body])
-        return _Sort(column, body in ("startTime", "endTime"), descending)
-    entity, _, key = body.partition(".")
-    if entity in ("metrics", "params") and key:
-        _check_key(_unquote(key), "sort")
-        key = _unquote(key)
-        if entity == "metrics":
-            alias = aliased(LatestMetric)
-            expression = {"latest": case((alias.is_nan, None), else_=alias.value), "min": alias.min_value,
-                          "max": alias.max_value}[metric_value]
-            return _Sort(expression, True, descending, (alias, and_(alias.run_id == Run.id, alias.key == key)))
-        alias = aliased(Param)
-        return _Sort(alias.value, False, descending, (alias, and_(alias.run_id == Run.id, alias.key == key)))
-    raise InvalidRequest("Unknown sort", {"sort": "startTime, endTime, name, status, metrics.<key> or params.<key>, "
-                                                  "with - for descending"})
-
-
 def search_runs(
     *, session: Session, actor: Principal, experiment_ids: Sequence[str], params: PageParams,
     filter: str | None = None, status: str | None = None, sort: str = "-startTime",  # noqa: A002
@@ -1333,7 +1172,7 @@ def search_runs(
         get_experiment(session=session, actor=actor, experiment_id=experiment_id)
     if metric_value not in ("latest", "min", "max"):
         raise InvalidRequest("Unknown metric value", {"metricValue": "latest, min or max"})
-    spec = _sort_of(sort, metric_value)
+    spec = sort_of(sort, metric_value)
     value = spec.expression.label("sort_value")
     missing = case((spec.expression.is_(None), 1), else_=0)
     query = select(Run, value).where(col(Run.experiment_id).in_(list(experiment_ids)))
@@ -1346,7 +1185,7 @@ def search_runs(
     if filter:
         query = query.where(*parse_filter(filter, sqlite=is_sqlite(session)))
     if params.cursor:
-        query = query.where(_after_cursor(params.cursor, spec, missing))
+        query = query.where(after_cursor(params.cursor, spec, missing))
     direction = (lambda c: c.desc()) if spec.descending else (lambda c: c.asc())
     query = query.order_by(missing.asc(), direction(spec.expression), direction(col(Run.id))).limit(params.limit + 1)
     rows = session.exec(query).all()
@@ -1356,22 +1195,6 @@ def search_runs(
     last_run, last_value = rows[params.limit - 1]
     cursor = encode_cursor([1 if last_value is None else 0, last_value, last_run.id])
     return runs[:params.limit], cursor
-
-
-def _after_cursor(cursor: str, spec: _Sort, missing: Any):  # noqa: ANN202
-    was_missing, value, run_id = decode_cursor(cursor, 3)
-    bad = InvalidRequest("The cursor is not valid", {"cursor": "not a cursor of this sort"})
-    if was_missing not in (0, 1) or not isinstance(run_id, str):
-        raise bad
-    later = (lambda a, b: a < b) if spec.descending else (lambda a, b: a > b)
-    if was_missing:
-        return and_(missing == 1, later(Run.id, run_id))
-    if spec.numeric and (isinstance(value, bool) or not isinstance(value, int | float)):
-        raise bad
-    if not spec.numeric and not isinstance(value, str):
-        raise bad
-    return or_(missing == 1, and_(missing == 0, or_(later(spec.expression, value),
-                                                     and_(spec.expression == value, later(Run.id, run_id)))))
 
 
 def list_runs(*, session: Session, actor: Principal, experiment_id: str, params: PageParams, **options: Any

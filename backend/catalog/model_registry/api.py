@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Body, Depends, Path, Query, Request, Response
@@ -48,7 +47,7 @@ from backend.core.http import (
     run_short_read,
 )
 from backend.core.pagination import PageParams, page_params
-from backend.core.schemas import Page
+from backend.core.schemas import Page, UtcInstant
 from backend.lineage.schemas import MAX_DEPTH, LineageGraph
 
 router = APIRouter(prefix="/catalog/models", tags=["catalog: models"], responses=COMMON_ERRORS)
@@ -284,7 +283,7 @@ def create_version(modelId: ModelId, body: VersionCreate, session: SessionDep,  
             summary="Stage history: who moved which version where, when and why", responses=error_responses(404))
 def stage_history(
     modelId: ModelId, session: SessionDep,  # noqa: N803
-    at: Annotated[datetime | None, Query(description="Only what held its stage at this instant (ISO-8601)")] = None,
+    at: Annotated[UtcInstant | None, Query(description="Only what held its stage at this instant (ISO-8601)")] = None,
     stage: Annotated[Stage | None, Query()] = None,
     version: Annotated[str | None, Query(max_length=20, pattern=NO_NUL)] = None,
     params: PageParams = Depends(page_params),
@@ -379,7 +378,9 @@ async def upload_artifact(
             summary="Download the version's artifact (hash-checked)",
             responses={200: {"content": {"application/octet-stream": {"schema": {"type": "string",
                                                                                   "format": "binary"}}},
-                             "description": "The file; `X-Artifact-SHA256` and `Digest` carry its hash"},
+                             "description": "The file; `X-Artifact-SHA256` and `Digest` carry its hash, "
+                                            "`X-Artifact-Format` its format, and for an opaque file "
+                                            "`X-Artifact-Notice` says the platform never loaded or checked it"},
                        **error_responses(404, 422)})
 def download_artifact(modelId: ModelId, version: VersionPath, session: SessionDep,  # noqa: N803
                       background: BackgroundTasks, principal: Principal = require("model:read")) -> FileResponse:
@@ -387,8 +388,12 @@ def download_artifact(modelId: ModelId, version: VersionPath, session: SessionDe
     handle = service.open_artifact(session=session, actor=principal, model_id=modelId, version=version)
     background.add_task(service.record_activity_now, model_id=modelId, user_id=principal.user_id, kind="download")
     digest = base64.b64encode(bytes.fromhex(handle.sha256)).decode()
+    headers = {"X-Artifact-SHA256": handle.sha256, "Digest": f"sha-256={digest}", "X-Artifact-Format": handle.format}
+    if handle.format == "opaque":
+        # Whoever downloads it is told what the platform did not do: it never loaded or checked the content.
+        headers["X-Artifact-Notice"] = artifacts.OPAQUE_NOTICE
     return FileResponse(handle.path, media_type="application/octet-stream", filename=handle.download_name,
-                        headers={"X-Artifact-SHA256": handle.sha256, "Digest": f"sha-256={digest}"})
+                        headers=headers)
 
 
 @router.post("/{modelId}/versions/{version}/promote", response_model=PromotionResult,

@@ -18,6 +18,7 @@ kinds, so they are told apart by the names frameworks give them (`BUFFER_NAMES`)
 from __future__ import annotations
 
 import bz2
+import gzip
 import io
 import json
 import lzma
@@ -33,13 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from python_multipart.exceptions import FormParserError
 from sqlmodel import Session, col, select
 
 from backend.catalog.model_registry.models import ModelVersion
 from backend.core import artifacts
 from backend.core.artifacts import Stored, safe_file_name
 from backend.core.config import get_settings
-from backend.core.errors import AISystemError
+from backend.core.errors import AISystemError, InvalidRequest
 
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
@@ -178,8 +180,9 @@ class MultipartReceiver:
         self._parser = MultipartParser(boundary, callbacks={
             "on_part_begin": self._begin, "on_header_field": self._field, "on_header_value": self._value,
             "on_header_end": self._header_end, "on_headers_finished": self._headers_done,
-            "on_part_data": self._data,
+            "on_part_data": self._data, "on_end": self._end,
         })
+        self._ended = False
         self._value_buffer = b""
 
     def _begin(self) -> None:
@@ -215,11 +218,23 @@ class MultipartReceiver:
             if len(self._config) > MAX_CONFIG_BYTES:
                 raise invalid(f"The config is over {MAX_CONFIG_BYTES} bytes")
 
+    def _end(self) -> None:
+        self._ended = True
+
     def feed(self, chunk: bytes) -> None:
-        self._parser.write(chunk)
+        try:
+            self._parser.write(chunk)
+        except FormParserError as exc:
+            raise InvalidRequest("The multipart body is invalid", {"body": str(exc)[:200]}) from exc
 
     def finish(self) -> ReceivedFile:
-        self._parser.finalize()
+        try:
+            self._parser.finalize()
+        except FormParserError as exc:
+            raise InvalidRequest("The multipart body is invalid", {"body": str(exc)[:200]}) from exc
+        if not self._ended:
+            raise InvalidRequest("The multipart body ends before its closing boundary",
+                                 {"body": "a complete multipart body"})
         if not self.saw_file:
             raise AISystemError("REQ_001", "The multipart body needs a `file` part",
                                 {"fields": [{"field": "file", "message": "missing"}]})
@@ -320,27 +335,168 @@ def describe(head: bytes) -> str:
     return "binary data of no known model format"
 
 
+# Pickle sniffing: every layer of compression is undone (up to MAX_LAYERS, each bounded by
+# CHECK_LIMIT_BYTES spooled to a temp file), every archive member is looked at (names and content),
+# and a protocol 0/1 pickle is recognised by disassembling it (never running it).
+MAX_LAYERS = 8
+CHECK_LIMIT_BYTES = 512 * 1024 * 1024
+MAX_MEMBERS = 100_000
+PICKLE_WINDOW = 1024 * 1024
+_HEAD = 64 * 1024
+
+
+def _zstd_reader(f: BinaryIO) -> BinaryIO:
+    import zstandard
+
+    return zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True, closefd=True)
+
+
+class _Inflating:
+    """A zlib stream (joblib's default; the standard library has no file class for it), read in chunks."""
+
+    def __init__(self, f: BinaryIO):
+        self._f, self._d = f, zlib.decompressobj()
+
+    def __enter__(self) -> _Inflating:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._f.close()
+
+    def read(self, n: int) -> bytes:
+        while not self._d.eof:
+            data = self._d.unconsumed_tail or self._f.read(64 * 1024)
+            if not data:
+                return self._d.flush()
+            out = self._d.decompress(data, n)
+            if out:
+                return out
+        return b""
+
+
+_DECOMPRESSORS: dict[str, Any] = {
+    "gzip": lambda f: gzip.GzipFile(fileobj=f), "bzip2": bz2.BZ2File, "xz": lzma.LZMAFile, "zstd": _zstd_reader,
+    "zlib": _Inflating,
+}
+
+
+def _compression(head: bytes) -> str | None:
+    if head[:2] == b"\x1f\x8b":
+        return "gzip"
+    if head[:3] == b"BZh":
+        return "bzip2"
+    if head[:6] == b"\xfd7zXZ\x00":
+        return "xz"
+    if head[:4] == b"\x28\xb5\x2f\xfd":
+        return "zstd"
+    if len(head) > 2 and head[0] == 0x78 and head[1] in (0x01, 0x5E, 0x9C, 0xDA):
+        return "zlib"
+    return None
+
+
 def refusal_reason(head: bytes, path: Path | None = None, depth: int = 0) -> str | None:
-    """Why this content must not be stored (pickle in some disguise), or None."""
+    """Why this content must not be stored (pickle in some disguise), or None.
+
+    With `path`, the whole file is judged (`head` is its first bytes); without, only `head`."""
+    if path is None:
+        return _head_reason(head)
+    return _file_reason(path, depth)
+
+
+def _head_reason(head: bytes) -> str | None:
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
         return "it is a Python pickle"
     if head.startswith(b"\x93NUMPY"):
         return "it is a NumPy object array (needs pickle)" if _npy_is_object(head) else None
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return _zip_reason(path) if path is not None else None
-    if depth < 2:
-        inner = _decompress_head(head)
-        if inner is not None:
-            reason = refusal_reason(inner, None, depth + 1)
-            if reason:
-                return f"{reason} (compressed)"
-            if _is_tar(inner) and path is not None:
-                return _tar_reason(path)
-    if _is_tar(head) and path is not None:
-        return _tar_reason(path)
-    if _parses_as_pickle(head):
+    return None
+
+
+def _file_reason(path: Path, depth: int) -> str | None:
+    with open(path, "rb") as f:
+        head = f.read(_HEAD)
+    reason = _head_reason(head)
+    if reason or head.startswith(b"\x93NUMPY"):
+        return reason
+    kind = _compression(head)
+    if kind is not None:
+        return _compressed_reason(path, kind, depth)
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")) or zipfile.is_zipfile(path):
+        # is_zipfile finds the directory at the end, as torch and unzip do: junk before a zip hides nothing.
+        return _zip_reason(path, depth, declared=head.startswith(b"PK"))
+    if _is_tar(head):
+        return _tar_reason(path, depth)
+    if _parses_as_pickle(path):
         return "it is a Python pickle"
     return None
+
+
+def _compressed_reason(path: Path, kind: str, depth: int) -> str | None:
+    if depth >= MAX_LAYERS:
+        return f"it is compressed more than {MAX_LAYERS} times over"
+    with open(path, "rb") as raw, _DECOMPRESSORS[kind](raw) as stream:
+        inner, complete = _spool(stream)
+    if inner is None:
+        return f"its {kind} content is over {CHECK_LIMIT_BYTES:,} bytes, too large to check for pickles"
+    try:
+        reason = _file_reason(inner, depth + 1)
+    finally:
+        inner.unlink(missing_ok=True)
+    return f"{reason} ({kind}-compressed)" if reason else None
+
+
+def _spool(stream: BinaryIO, limit: int = CHECK_LIMIT_BYTES) -> tuple[Path | None, bool]:
+    """Copy a stream to a temp file (None when it is over `limit`); a damaged stream keeps what came
+    before the damage, as a tool that unpacks it would. Returns (path, whether it ended cleanly)."""
+    temp_root().mkdir(parents=True, exist_ok=True)
+    out = temp_root() / f"spool-check-{os.urandom(8).hex()}.part"  # swept as upload spools are after a crash
+    total, complete = 0, True
+    with os.fdopen(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+        while True:
+            try:
+                chunk = stream.read(1024 * 1024)
+            except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError):
+                complete = False
+                break
+            except Exception:  # zstandard.ZstdError and the like
+                complete = False
+                break
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > limit:
+                f.close()
+                out.unlink(missing_ok=True)
+                return None, False
+            f.write(chunk)
+    return out, complete
+
+
+def _member_reason(opener: Any, size: int, depth: int) -> str | None:
+    """A member's content: its first bytes, and when it could hide a pickle further in (compressed, an
+    archive, a protocol 0 pickle, or a zip directory at its end), the whole member spooled and judged."""
+    with opener() as member:
+        head = member.read(_HEAD)
+        tail = head[-_HEAD:]
+        if size > len(head) and not _suspicious(head):
+            while chunk := member.read(1024 * 1024):  # only an archive can hide behind other bytes
+                tail = (tail + chunk)[-_HEAD:]
+    reason = _head_reason(head)
+    if reason or not (_suspicious(head) or b"PK\x05\x06" in tail):
+        return reason
+    if depth >= MAX_LAYERS:
+        return f"it nests archives or compression more than {MAX_LAYERS} deep"
+    with opener() as member:
+        inner, _complete = _spool(member)
+    if inner is None:
+        return f"it is an archive member over {CHECK_LIMIT_BYTES:,} bytes, too large to check for pickles"
+    try:
+        return _file_reason(inner, depth + 1)
+    finally:
+        inner.unlink(missing_ok=True)
+
+
+def _suspicious(head: bytes) -> bool:
+    return bool(_compression(head) or head.startswith(b"PK") or _is_tar(head) or _may_start_pickle(head))
 
 
 def _npy_is_object(head: bytes) -> bool:
@@ -348,32 +504,32 @@ def _npy_is_object(head: bytes) -> bool:
     return b"'descr': '|O'" in header or b"'descr': 'O'" in header or b"|O" in header
 
 
-def _parses_as_pickle(head: bytes) -> bool:
-    """Protocol 0/1 pickles have no magic: disassemble (never run) the start and see if it stops."""
-    if not head or head[:1] not in b"(]}cIJKLNSVXdlt\x80.":
+_PICKLE_FIRST_OPS = b"(]}cIJKLNSVXdlt\x80."
+
+
+def _may_start_pickle(head: bytes) -> bool:
+    return bool(head) and head[:1] in _PICKLE_FIRST_OPS
+
+
+def _parses_as_pickle(path: Path) -> bool:
+    """Protocol 0/1 pickles have no magic: disassemble (never run) the start and see if it stops.
+
+    Only the first PICKLE_WINDOW bytes are read; a file longer than that whose window disassembles to
+    its very end without an error (a pickle whose first strings are long) counts as a pickle too."""
+    with open(path, "rb") as f:
+        window = f.read(PICKLE_WINDOW + 1)
+    cut = len(window) > PICKLE_WINDOW
+    window = window[:PICKLE_WINDOW]
+    if not _may_start_pickle(window):
         return False
+    stream = io.BytesIO(window)
     try:
-        for ops, (opcode, _arg, _pos) in enumerate(pickletools.genops(io.BytesIO(head)), 1):
+        for ops, (opcode, _arg, _pos) in enumerate(pickletools.genops(stream), 1):
             if opcode.name == "STOP":
                 return ops >= 2
-    except Exception:  # not a pickle (or cut off at the head): any parse error means no
-        return False
-    return False
-
-
-def _decompress_head(head: bytes) -> bytes | None:
-    try:
-        if head[:2] == b"\x1f\x8b":
-            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 64 * 1024)
-        if head[:3] == b"BZh":
-            return bz2.BZ2Decompressor().decompress(head, 64 * 1024)
-        if head[:6] == b"\xfd7zXZ\x00":
-            return lzma.LZMADecompressor().decompress(head, 64 * 1024)
-        if len(head) > 2 and head[0] == 0x78 and head[1] in (0x01, 0x5E, 0x9C, 0xDA):
-            return zlib.decompressobj().decompress(head, 64 * 1024)
-    except (zlib.error, OSError, EOFError, lzma.LZMAError):
-        return None
-    return None
+    except Exception:  # not a pickle, or one cut off by the window
+        return cut and stream.tell() >= len(window)
+    return cut
 
 
 def _is_tar(head: bytes) -> bool:
@@ -389,41 +545,52 @@ def _unsafe_member_name(name: str) -> bool:
         ".." in normalized.split("/")
 
 
-def _zip_reason(path: Path) -> str | None:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            for info in archive.infolist()[:10000]:
-                if _unsafe_member_name(info.filename):
-                    return f"the archive member '{sanitize_file_name(info.filename)}' points outside the archive"
-                if _PICKLE_MEMBER.search(info.filename):
-                    return "the archive holds a pickle (e.g. a torch checkpoint)"
-                if info.file_size and not info.is_dir():
-                    with archive.open(info) as member:
-                        member_head = member.read(4096)
-                    reason = refusal_reason(member_head, None, depth=2)
-                    if reason:
-                        return f"the archive holds a file that {reason.removeprefix('it ')}"
-    except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError):
-        return "it is a damaged or encrypted ZIP archive"
+def _names_reason(names: Iterable[str]) -> str | None:
+    """Every member's name is checked, however many come first (a pickle was hidden as member 10,001)."""
+    for name in names:
+        if _unsafe_member_name(name):
+            return f"the archive member '{sanitize_file_name(name)}' points outside the archive"
+        if _PICKLE_MEMBER.search(name):
+            return "the archive holds a pickle (e.g. a torch checkpoint)"
     return None
 
 
-def _tar_reason(path: Path) -> str | None:
+def _zip_reason(path: Path, depth: int = 0, declared: bool = True) -> str | None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            if len(infos) > MAX_MEMBERS:
+                return f"the archive has more than {MAX_MEMBERS:,} members, too many to check for pickles"
+            reason = _names_reason(info.filename for info in infos)
+            if reason:
+                return reason
+            for info in infos:
+                if info.file_size and not info.is_dir():
+                    reason = _member_reason(lambda info=info: archive.open(info), info.file_size, depth)
+                    if reason:
+                        return f"the archive holds a file that {reason.removeprefix('it ')}"
+    except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError, EOFError, zlib.error):
+        # Bytes that merely end like a zip directory are not a zip; a file that starts as one and breaks is refused.
+        return "it is a damaged or encrypted ZIP archive" if declared else None
+    return None
+
+
+def _tar_reason(path: Path, depth: int = 0) -> str | None:
     try:
         with tarfile.open(path, "r:*") as archive:
-            for count, member in enumerate(archive):
-                if count > 10000:
-                    break
-                if member.issym() or member.islnk():
-                    return "the archive holds a link"
-                if _unsafe_member_name(member.name):
-                    return f"the archive member '{sanitize_file_name(member.name)}' points outside the archive"
-                if _PICKLE_MEMBER.search(member.name):
-                    return "the archive holds a pickle"
+            members = archive.getmembers()
+            if len(members) > MAX_MEMBERS:
+                return f"the archive has more than {MAX_MEMBERS:,} members, too many to check for pickles"
+            if any(m.issym() or m.islnk() for m in members):
+                return "the archive holds a link"
+            reason = _names_reason(m.name for m in members)
+            if reason:
+                return reason
+            for member in members:
                 if member.isfile() and member.size:
-                    handle = archive.extractfile(member)
-                    if handle is not None and refusal_reason(handle.read(4096), None, depth=2):
-                        return "the archive holds a pickle"
+                    reason = _member_reason(lambda member=member: archive.extractfile(member), member.size, depth)
+                    if reason:
+                        return f"the archive holds a file that {reason.removeprefix('it ')}"
     except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError):
         return "it is a damaged TAR archive"
     return None

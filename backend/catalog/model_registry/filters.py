@@ -197,6 +197,8 @@ class _Compiler:
                 return to_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
             except ValueError as exc:
                 raise _bad(where, "expected an ISO-8601 timestamp") from exc
+            except OverflowError as exc:  # 9999-12-31T23:59:59-23:59 has no UTC equivalent
+                raise _bad(where, "the instant is outside the range of UTC timestamps (years 1 to 9999)") from exc
         raise _bad(where, "unsupported value")
 
     def list_condition(self, spec: FieldSpec, op: str, value: Any, where: str):  # noqa: ANN201

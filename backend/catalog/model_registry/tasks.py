@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import numpy as np
 from pydantic import Field, StringConstraints
 from sqlmodel import Session, col, select
 
 from backend.auth.principal import SYSTEM
 from backend.catalog.model_registry import search
+from backend.core import semantic
 from backend.core.db import session_scope
 from backend.core.schemas import InputModel
 from backend.core.tasks import job_handler, periodic
@@ -18,7 +18,6 @@ from backend.jobs import service as jobs_service
 from backend.jobs.models import Job
 
 EMBED_JOB = "catalog.embed_models"
-BATCH = 64
 # A model whose embedding job failed for good (or that was written while no worker ran) is found by
 # semantic search again within this many seconds.
 SWEEP_INTERVAL_SECONDS = 1800
@@ -32,22 +31,18 @@ class EmbedPayload(InputModel):
 
 @job_handler(EMBED_JOB, description="Compute the sentence embeddings of models (semantic search)",
              payload_model=EmbedPayload)
-def embed_models(ctx) -> dict:  # noqa: ANN001
+def embed_models(ctx) -> dict | None:  # noqa: ANN001
     """Read the texts, encode them outside any write transaction, then store the vectors."""
     ids = list(ctx.payload.get("modelIds") or [])
     with session_scope(write=False) as session:
         if ctx.payload.get("missing"):
             ids += search.missing_embeddings(session=session)
         planned = search.plan_embeddings(session=session, model_ids=ids)
-    vectors = []
-    for start in range(0, len(planned), BATCH):
-        if ctx.cancelled():
-            return {"embedded": 0, "cancelled": True}
-        vectors.append(search.encode([text for _, text, _ in planned[start:start + BATCH]]))
-        ctx.progress(0.1 + 0.8 * (start + BATCH) / max(len(planned), 1), f"encoded {start + BATCH} texts")
+    vectors = semantic.encode_for_job(ctx, [text for _, text, _ in planned], what="models")
+    if vectors is None:
+        return None
     with ctx.finishing_transaction() as session:
-        saved = search.save_embeddings(session=session, planned=planned,
-                                       vectors=np.concatenate(vectors) if vectors else np.zeros((0, 384)))
+        saved = search.save_embeddings(session=session, planned=planned, vectors=vectors)
         ctx.result = {"embedded": saved, "requested": len(ids)}
     return ctx.result
 

@@ -22,8 +22,10 @@ the backend: `spool()` and `scratch()`.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -49,7 +51,7 @@ from backend.core.config import get_settings
 
 __all__ = ["CHUNK", "ArtifactStore", "Hasher", "LocalStore", "Source", "Spool", "Stored", "blob_key", "check_key",
            "chunks_of", "download_name", "get_store", "local_store", "open_store", "safe_file_name", "scratch",
-           "sha256_file", "spool", "work_dir"]
+           "sha256_file", "spool", "sweep_leftovers", "work_dir"]
 
 
 def work_dir() -> Path:
@@ -96,9 +98,16 @@ def spool(*, limit: int | None = None) -> Spool:
     return Spool(work_dir() / "tmp", limit=limit)
 
 
+# Where `scratch()` folders live (`under`): a killed process leaves them behind, so `sweep_leftovers` looks there.
+SCRATCH_AREAS = ("tmp", "datasets/staging")
+_SCRATCH_NAME = re.compile(r"^[0-9a-f]{24}$")
+_SPOOL_NAME = re.compile(r"^spool-[0-9a-f]{32}\.part$")
+
+
 @contextmanager
 def scratch(under: str = "tmp") -> Iterator[Path]:
-    """A fresh private local folder below `under`, removed with its contents however the block exits."""
+    """A fresh private local folder below `under` (one of SCRATCH_AREAS), removed with its contents
+    however the block exits."""
     base = work_dir().joinpath(*check_key(under).split("/"))
     base.mkdir(parents=True, exist_ok=True)
     folder = base / secrets.token_hex(12)
@@ -107,3 +116,55 @@ def scratch(under: str = "tmp") -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def sweep_leftovers(*, max_age_seconds: float) -> int:
+    """Remove the upload spools (`spool-*.part`) and scratch folders that a killed process (SIGKILL,
+    power loss) never removed, once nothing was written in them for `max_age_seconds`; the number
+    removed. Run when `serve` starts and by the workers' housekeeping. Only names these helpers hand out
+    are touched."""
+    base = work_dir()
+    roots = {base}
+    store = get_store()
+    if isinstance(store, LocalStore):
+        roots.add(store.root)
+    cutoff = time.time() - max_age_seconds
+    removed = 0
+    for root in roots:
+        for folder in (root / ".tmp", root / "tmp", root / "cache" / "tmp"):
+            removed += _sweep(folder, _SPOOL_NAME, cutoff, folders=False)
+    for area in SCRATCH_AREAS:
+        removed += _sweep(base.joinpath(*area.split("/")), _SCRATCH_NAME, cutoff, folders=True)
+    return removed
+
+
+def _sweep(folder: Path, name: re.Pattern[str], cutoff: float, *, folders: bool) -> int:
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        if not name.match(entry.name) or entry.is_symlink() or entry.is_dir() != folders:
+            continue
+        try:
+            if _last_written(Path(entry.path)) >= cutoff:
+                continue
+            if folders:
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def _last_written(path: Path) -> float:
+    """The latest modification time of a file, or of a folder and what is directly in it (a file being
+    written moves its own time, not its folder's)."""
+    latest = path.stat().st_mtime
+    if path.is_dir():
+        for entry in os.scandir(path):
+            latest = max(latest, entry.stat(follow_symlinks=False).st_mtime)
+    return latest

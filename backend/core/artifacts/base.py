@@ -20,6 +20,9 @@ MAX_KEY = 1024
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _UNSAFE_NAME = re.compile(r"[\\/:*?\"<>|\x00-\x1f\x7f-\x9f]")
+# Bidirectional controls (U+061C, U+200E/F, U+202A-E, U+2066-9): "invoice\u202efdp.exe" shows as
+# "invoiceexe.pdf". They are removed from a file name, so it reads as what it is.
+BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 # What a write accepts: bytes, a binary stream, an iterable of byte chunks, or a local file.
 Source = bytes | BinaryIO | Iterable[bytes] | Path
@@ -74,11 +77,12 @@ def blob_key(prefix: str, sha256: str, ext: str = "bin") -> str:
 
 def safe_file_name(name: str | None, *, limit: int = 200) -> str | None:
     """A client's file name as harmless display metadata (the one naming rule): last path part, NFC,
-    no control or path characters, no leading/trailing dots or spaces, `limit` characters at most."""
+    no control, bidi-control or path characters, no leading/trailing dots or spaces, `limit` characters
+    at most."""
     if not name:
         return None
     base = re.split(r"[\\/]", name)[-1]
-    base = _UNSAFE_NAME.sub("_", unicodedata.normalize("NFC", base)).strip(" .")
+    base = _UNSAFE_NAME.sub("_", BIDI_CONTROLS.sub("", unicodedata.normalize("NFC", base))).strip(" .")
     return base[:limit].strip(" .") or None
 
 

@@ -112,3 +112,22 @@ def test_has_pending_changes_sees_flushed_and_statement_writes(principals):
         assert has_pending_changes(session)
         session.rollback()
         assert not has_pending_changes(session)
+
+
+def test_work_after_commit_waits_for_the_real_commit_not_a_savepoint(db_backend):
+    """SQLAlchemy fires `after_commit` on releasing a savepoint too; the work (sending a job) must still
+    wait for the outer transaction's commit, and be dropped when it rolls back."""
+    ran: list[str] = []
+    session = new_session()
+    try:
+        with session.begin_nested():
+            after_commit(session, lambda: ran.append("committed"))
+        assert ran == []  # the savepoint is released, nothing is durable yet
+        session.commit()
+        assert ran == ["committed"]
+        with session.begin_nested():
+            after_commit(session, lambda: ran.append("rolled back"))
+        session.rollback()
+        assert ran == ["committed"]
+    finally:
+        session.close()

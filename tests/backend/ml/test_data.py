@@ -143,3 +143,25 @@ def test_rebuild_from_a_config_gives_the_same_start_and_refuses_a_resplit_versio
     session.commit()
     error = raised(training.loaders, session=session, config=config)
     assert error.code == "TRAIN_001" and error.details["expectedSplitSha256"] == config["dataset"]["splitSha256"]
+
+
+def test_index_batches_slice_one_permutation_and_fall_back_for_other_samplers():
+    import torch
+    from torch.utils.data import BatchSampler, RandomSampler, SequentialSampler, SubsetRandomSampler
+
+    from backend.ml.base import IndexBatches
+
+    rows = list(range(10))
+    shuffled = list(IndexBatches(RandomSampler(rows, generator=torch.Generator().manual_seed(3)), batch_size=4,
+                                 drop_last=False))
+    assert [len(b) for b in shuffled] == [4, 4, 2]
+    assert all(isinstance(b, torch.Tensor) for b in shuffled)
+    assert sorted(torch.cat(shuffled).tolist()) == rows
+    assert torch.cat(shuffled).tolist() == torch.randperm(10, generator=torch.Generator().manual_seed(3)).tolist()
+    dropped = list(IndexBatches(SequentialSampler(rows), batch_size=4, drop_last=True))
+    assert [b.tolist() for b in dropped] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    # Any other sampler (DDP's DistributedSampler) keeps BatchSampler's per-row batches.
+    other = SubsetRandomSampler([1, 2, 3], generator=torch.Generator().manual_seed(0))
+    assert sorted(i for b in IndexBatches(other, batch_size=2, drop_last=False) for i in b) == [1, 2, 3]
+    assert len(IndexBatches(SequentialSampler(rows), batch_size=4, drop_last=False)) == 3
+    assert isinstance(IndexBatches(SequentialSampler(rows), batch_size=4, drop_last=False), BatchSampler)

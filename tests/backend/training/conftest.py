@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import io
 import os
+import threading
+import time
 
 import numpy as np
 import polars as pl
 import pytest
 
+from backend.auth.principal import Principal
 from backend.catalog.datasets import service as datasets_service
 from backend.core.config import reset_settings
+from backend.core.db import session_scope
+from backend.training import service
+from backend.training.models import TrainingJob
 
 SPLIT = {"train": 0.6, "validation": 0.2, "test": 0.2, "seed": 3, "stratifyBy": "label"}
 QUICK = {"AISYSTEM_TRAINING_THREADS": "1"}
@@ -80,3 +86,49 @@ def body(dataset_id: str, **overrides) -> dict:
             "hyperparameters": {"maxEpochs": 2, "batchSize": 32, "hiddenSizes": [16]}}
     base.update(overrides)
     return base
+
+
+def read_training_job(training_job_id: str) -> TrainingJob:
+    with session_scope(write=False) as session:
+        job = session.get(TrainingJob, training_job_id)
+        session.expunge(job)
+        return job
+
+
+def _control_when(control, training_job_id: str, when, timeout: float = 60.0) -> threading.Thread:  # noqa: ANN001
+    """In another thread: once `when(job)` holds, call `control` (a service function) as the job's owner."""
+    def act() -> None:
+        deadline = time.monotonic() + timeout
+        while not when(read_training_job(training_job_id)):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.1)
+        job = read_training_job(training_job_id)
+        owner = Principal(user_id=job.created_by, username="owner", role="data_scientist")
+        with session_scope() as s:
+            control(session=s, actor=owner, training_job_id=training_job_id)
+
+    thread = threading.Thread(target=act, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.fixture
+def train_controlled(monkeypatch, session, scientist, dataset, cpu_worker):
+    """`train_controlled(control, when=..., epochs=6)`: create a job whose steps are slowed down, run it on
+    this process's worker while another thread calls `control` (pause, stop, cancel) once `when(job)`
+    holds; returns the job as created."""
+    monkeypatch.setenv("AISYSTEM_TRAINING_STEP_DELAY_SECONDS", "0.08")
+    reset_settings()
+
+    def run(control, *, when, epochs: int = 6) -> TrainingJob:  # noqa: ANN001
+        job = service.create_training_job(session=session, actor=scientist,
+                                          data=body(dataset, hyperparameters={"maxEpochs": epochs, "batchSize": 32}))
+        session.commit()
+        controller = _control_when(control, job.id, when)
+        cpu_worker(job.job_id)
+        controller.join(timeout=30)
+        assert not controller.is_alive(), "the control call did not return"
+        return job
+
+    return run

@@ -4,7 +4,6 @@ pause/resume continuing the global step, duplicate delivery trains once, cancel.
 from __future__ import annotations
 
 import math
-import threading
 
 import pytest
 from sqlmodel import col, select
@@ -15,15 +14,9 @@ from backend.core.db import session_scope
 from backend.jobs.models import Job
 from backend.lineage.models import LineageActivity
 from backend.training import service
-from backend.training.models import TrainingJob
-from tests.backend.training.conftest import body
+from tests.backend.training.conftest import body, read_training_job
 
-
-def _job(training_job_id: str) -> TrainingJob:
-    with session_scope(write=False) as session:
-        job = session.get(TrainingJob, training_job_id)
-        session.expunge(job)
-        return job
+_job = read_training_job
 
 
 def _platform_job(job_id: str) -> Job:
@@ -90,49 +83,9 @@ def test_a_training_job_trains_registers_a_version_with_lineage(session, scienti
     assert len(_versions(done.model_id)) == 1
 
 
-def _slow(monkeypatch, seconds: float = 0.08) -> None:
-    from backend.core.config import reset_settings
-
-    monkeypatch.setenv("AISYSTEM_TRAINING_STEP_DELAY_SECONDS", str(seconds))
-    reset_settings()
-
-
-def _when(condition, timeout: float = 60.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "gave up waiting"
-        time.sleep(0.1)
-
-
-def _control_later(fn, training_job_id: str, condition) -> threading.Thread:  # noqa: ANN001
-    def act() -> None:
-        _when(lambda: condition(_job(training_job_id)))
-        with session_scope() as s:
-            fn(session=s, actor=_owner(training_job_id), training_job_id=training_job_id)
-
-    thread = threading.Thread(target=act, daemon=True)
-    thread.start()
-    return thread
-
-
-def _owner(training_job_id: str):  # noqa: ANN202
-    from backend.auth.principal import Principal
-
-    job = _job(training_job_id)
-    return Principal(user_id=job.created_by, username="owner", role="data_scientist")
-
-
 def test_pause_then_resume_continues_the_global_step_without_duplicate_metrics(
-        monkeypatch, session, scientist, dataset, cpu_worker, sent):
-    _slow(monkeypatch)
-    job = service.create_training_job(session=session, actor=scientist,
-                                      data=body(dataset, hyperparameters={"maxEpochs": 6, "batchSize": 32}))
-    session.commit()
-    pauser = _control_later(service.pause_training_job, job.id, lambda j: j.status == "running" and j.global_step > 0)
-    cpu_worker(job.job_id)
-    pauser.join(timeout=30)
+        scientist, cpu_worker, sent, train_controlled):
+    job = train_controlled(service.pause_training_job, when=lambda j: j.status == "running" and j.global_step > 0)
     paused = _job(job.id)
     assert paused.status == "paused", (paused.status, paused.error)
     assert _platform_job(job.job_id).result["paused"] is True
@@ -156,16 +109,8 @@ def test_pause_then_resume_continues_the_global_step_without_duplicate_metrics(
     assert len(_versions(done.model_id)) == 1
 
 
-def test_cancel_while_running_ends_cancelled_and_discards_checkpoints(monkeypatch, session, scientist, dataset,
-                                                                      cpu_worker):
-    _slow(monkeypatch)
-    job = service.create_training_job(session=session, actor=scientist,
-                                      data=body(dataset, hyperparameters={"maxEpochs": 6, "batchSize": 32}))
-    session.commit()
-    canceller = _control_later(service.cancel_training_job, job.id,
-                               lambda j: j.status == "running" and len(j.checkpoints) >= 1)
-    cpu_worker(job.job_id)
-    canceller.join(timeout=30)
+def test_cancel_while_running_ends_cancelled_and_discards_checkpoints(train_controlled):
+    job = train_controlled(service.cancel_training_job, when=lambda j: j.status == "running" and len(j.checkpoints) >= 1)
     done = _job(job.id)
     assert done.status == "cancelled" and done.checkpoints == []
     assert _platform_job(job.job_id).status == "cancelled"
@@ -174,16 +119,9 @@ def test_cancel_while_running_ends_cancelled_and_discards_checkpoints(monkeypatc
         assert s.get(Run, done.run_id).status == "KILLED"
 
 
-def test_stop_ends_gracefully_and_registers_the_best_checkpoint(monkeypatch, session, scientist, dataset,
-                                                                cpu_worker):
-    _slow(monkeypatch)
-    job = service.create_training_job(session=session, actor=scientist,
-                                      data=body(dataset, hyperparameters={"maxEpochs": 8, "batchSize": 32}))
-    session.commit()
-    stopper = _control_later(service.stop_training_job, job.id,
-                             lambda j: j.status == "running" and len(j.checkpoints) >= 1)
-    cpu_worker(job.job_id)
-    stopper.join(timeout=30)
+def test_stop_ends_gracefully_and_registers_the_best_checkpoint(train_controlled):
+    job = train_controlled(service.stop_training_job, epochs=8,
+                           when=lambda j: j.status == "running" and len(j.checkpoints) >= 1)
     done = _job(job.id)
     assert done.status == "succeeded", done.error
     assert done.epoch < 8 and done.model_version == "1.0.0"
@@ -250,18 +188,12 @@ def test_fine_tune_starts_from_a_version_registers_a_child_and_evaluates_against
     assert refused.json()["error"]["code"] == "TRAIN_003"
 
 
-def test_a_corrupted_checkpoint_is_train_004_and_the_previous_one_is_used(monkeypatch, session, scientist, dataset,
-                                                                            cpu_worker, sent):
+def test_a_corrupted_checkpoint_is_train_004_and_the_previous_one_is_used(scientist, cpu_worker, sent,
+                                                                            train_controlled):
     from backend.core import artifacts
 
-    _slow(monkeypatch)
-    job = service.create_training_job(session=session, actor=scientist,
-                                      data=body(dataset, hyperparameters={"maxEpochs": 5, "batchSize": 32}))
-    session.commit()
-    pauser = _control_later(service.pause_training_job, job.id,
-                            lambda j: j.status == "running" and len(j.checkpoints) >= 2)
-    cpu_worker(job.job_id)
-    pauser.join(timeout=30)
+    job = train_controlled(service.pause_training_job, epochs=5,
+                           when=lambda j: j.status == "running" and len(j.checkpoints) >= 2)
     paused = _job(job.id)
     assert paused.status == "paused" and len(paused.checkpoints) >= 2, paused.error
     last, previous = paused.checkpoints[-1], paused.checkpoints[-2]
@@ -288,14 +220,8 @@ def test_a_corrupted_checkpoint_is_train_004_and_the_previous_one_is_used(monkey
 
 
 def test_stopping_a_paused_job_registers_its_best_checkpoint_without_training_more(
-        monkeypatch, session, scientist, dataset, cpu_worker, sent):
-    _slow(monkeypatch)
-    job = service.create_training_job(session=session, actor=scientist,
-                                      data=body(dataset, hyperparameters={"maxEpochs": 6, "batchSize": 32}))
-    session.commit()
-    pauser = _control_later(service.pause_training_job, job.id, lambda j: j.status == "running" and j.global_step > 0)
-    cpu_worker(job.job_id)
-    pauser.join(timeout=30)
+        scientist, cpu_worker, sent, train_controlled):
+    job = train_controlled(service.pause_training_job, when=lambda j: j.status == "running" and j.global_step > 0)
     paused = _job(job.id)
     assert paused.status == "paused", paused.error
     with session_scope() as s:

@@ -12,7 +12,6 @@ from sqlmodel import col, select
 from backend.catalog.experiments.models import Metric
 from backend.catalog.model_registry.models import ModelVersion
 from backend.core.db import session_scope
-from backend.training.models import TrainingJob
 from tests.backend.jobs.conftest import read_job, wait_for_job, wait_until
 from tests.backend.jobs.test_worker import (  # noqa: F401  (fixtures)
     embedded_broker,
@@ -22,25 +21,20 @@ from tests.backend.jobs.test_worker import (  # noqa: F401  (fixtures)
     start_worker,
     use_broker,
 )
-from tests.backend.training.conftest import body, make_dataset
+from tests.backend.training.conftest import body, make_dataset, read_training_job
 
 pytestmark = pytest.mark.broker
 
 
-def _training(training_job_id: str) -> TrainingJob:
-    with session_scope(write=False) as session:
-        job = session.get(TrainingJob, training_job_id)
-        session.expunge(job)
-        return job
-
-
-def _runner_pids() -> set[int]:
+def _runner_pids(training_job_id: str) -> set[int]:
+    """The runner processes of this job (other tests or benchmarks on the machine run their own)."""
     pids = set()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if b"backend.training.runner" in f.read():
+                    command = f.read()
+                    if b"backend.training.runner" in command and training_job_id.encode() in command:
                         pids.add(int(entry))
             except OSError:
                 continue
@@ -62,18 +56,18 @@ def test_a_killed_worker_resumes_training_from_its_last_checkpoint(
         return job.status == "running" and bool(job.checkpoint)
 
     wait_until(checkpointed, timeout=90, describe=first.log_tail)
-    before = _runner_pids()
+    before = _runner_pids(training_job_id)
     first.kill()
     saved = read_job(job_id).checkpoint
     assert saved["step"] >= 1
-    wait_until(lambda: not (_runner_pids() & before), timeout=10, describe="the runner outlived its worker")
+    wait_until(lambda: not (_runner_pids(training_job_id) & before), timeout=10, describe="the runner outlived its worker")
 
     second = start_worker("second")
     wait_until(lambda: reaped(job_id), timeout=30, describe=lambda: logs(first, second))
     job = wait_for_job(job_id, ("succeeded", "failed"), timeout=120, describe=lambda: logs(first, second))
     assert job.status == "succeeded", job.error
     assert job.attempts == 2
-    done = _training(training_job_id)
+    done = read_training_job(training_job_id)
     assert done.status == "succeeded", done.error
     per_epoch = done.checkpoints[0]["step"]
     assert done.global_step == 4 * per_epoch

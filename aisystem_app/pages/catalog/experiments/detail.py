@@ -11,6 +11,7 @@ from aisystem_app.components.feedback import empty_state, loading_rows
 from aisystem_app.components.layout import protected_page
 from aisystem_app.components.tabs import page_tabs
 from aisystem_app.pages.catalog.experiments.common import bare_checkbox, experiment_status, run_status
+from aisystem_app.pages.catalog.experiments.optimise import optimise_button, optimise_dialog, study_panel
 from aisystem_app.state.catalog.experiments.detail import ExperimentState
 from aisystem_app.state.catalog.experiments.view import EXPERIMENTS
 
@@ -96,7 +97,25 @@ def charts_tab() -> rx.Component:
                 empty_state("Nothing to relate yet", "Needs an objective on the experiment and two runs or more "
                             "that logged its metric.", icon="chart-spline")),
         spacing="3", width="100%"), width="100%", id="parallel-card")
-    return rx.vstack(curves, parallel, spacing="4", width="100%")
+    history = rx.card(rx.vstack(
+        rx.heading("Optimisation history", size="4"),
+        rx.text("The objective (", S.objective, ") of each run in the order they started, and the best value "
+                "reached so far.", size="2", color_scheme="gray"),
+        rx.cond(S.has_history, chart(S.history),
+                empty_state("No history yet", "Needs an objective on the experiment and a run that logged its "
+                            "metric.", icon="history")),
+        spacing="3", width="100%"), width="100%", id="history-card")
+    importance = rx.card(rx.vstack(
+        rx.heading("Parameter importance", size="4"),
+        rx.text("How much of the objective's variation across runs each hyperparameter explains (fANOVA over "
+                "the runs). ", S.importance_top, size="2", color_scheme="gray"),
+        rx.cond(S.has_importance, chart(S.importance),
+                empty_state("Not enough runs to weigh parameters", "Needs two runs or more that logged the "
+                            "objective with different hyperparameters.", icon="chart-bar")),
+        spacing="3", width="100%"), width="100%", id="importance-card")
+    return rx.vstack(curves, parallel, rx.grid(history, importance, columns=rx.breakpoints(initial="1", lg="2"),
+                                               spacing="4", width="100%"),
+                     spacing="4", width="100%")
 
 
 def _pairs(items: rx.Var, empty: str) -> rx.Component:
@@ -182,15 +201,17 @@ def experiment_page() -> rx.Component:
                     href=EXPERIMENTS, size="2", color_scheme="gray"),
             width="100%",
         ),
-        rx.hstack(rx.heading(S.name, size="6", id="experiment-name"), experiment_status(S.status), align="center",
-                  spacing="3", wrap="wrap"),
+        rx.hstack(rx.heading(S.name, size="6", id="experiment-name"), experiment_status(S.status), rx.spacer(),
+                  optimise_button(), align="center", spacing="3", wrap="wrap", width="100%"),
         rx.cond(S.description != "", rx.text(S.description, size="2", color_scheme="gray")),
         rx.flex(rx.foreach(S.facts, lambda f: rx.vstack(rx.text(f["label"], size="1", color_scheme="gray"),
                                                        rx.text(f["value"], size="2", weight="medium"), spacing="0")),
                 gap="1.5rem", wrap="wrap", padding_y="0.5rem"),
+        study_panel(),
         page_tabs([("runs", "Runs", runs_tab), ("charts", "Charts", charts_tab), ("best", "Best parameters", best_tab)],
                   value=S.tab, on_change=S.choose_tab),
         run_dialog(),
+        optimise_dialog(),
         spacing="3", width="100%",
     )
 

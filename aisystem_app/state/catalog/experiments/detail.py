@@ -15,8 +15,11 @@ from sqlmodel import Session
 from aisystem_app import format as fmt
 from aisystem_app import routes
 from aisystem_app.downloads import run_file_url
+from aisystem_app.state.catalog.experiments.optimise import STRATEGIES
 from aisystem_app.state.catalog.experiments.view import (
     curves_figure,
+    history_figure,
+    importance_figure,
     metric_text,
     objective_text,
     parallel_figure,
@@ -25,9 +28,11 @@ from aisystem_app.state.catalog.experiments.view import (
 from aisystem_app.state.session import invoke
 from aisystem_app.state.url import TabsMixin
 from backend.auth.principal import Principal
-from backend.catalog.experiments import service
+from backend.catalog.experiments import analysis, service
+from backend.core.errors import AISystemError
 from backend.core.pagination import PageParams
 from backend.jobs.models import Job
+from backend.tuning import service as tuning
 
 TABS = ("runs", "charts", "best")
 URL_KEYS = ("sort", "sel", "run")
@@ -47,6 +52,9 @@ class Page:
     histories: dict[str, list[tuple[str, list[tuple[int, object]]]]] = field(default_factory=dict)
     charted: list[str] = field(default_factory=list)
     run: dict[str, Any] | None = None
+    analysis: analysis.Analysis | None = None
+    study: dict[str, Any] | None = None
+    may_optimise: bool = False
 
 
 def _sort_spec(sort: str) -> str:
@@ -75,7 +83,7 @@ def curve_keys(runs: list[dict[str, Any]], objective: str | None) -> list[str]:
     return keys[:MAX_CURVES]
 
 
-def read_page(experiment_id: str, sort: str, selected: list[str], run_id: str):
+def read_page(experiment_id: str, sort: str, selected: list[str], run_id: str, with_analysis: bool = True):
     """A unit of work reading the experiment, its runs in `sort` order and the charted runs' curves."""
 
     def work(session: Session, principal: Principal) -> Page:
@@ -91,19 +99,68 @@ def read_page(experiment_id: str, sort: str, selected: list[str], run_id: str):
                     _histories(session, principal, chosen, keys), [r["id"] for r in chosen])
         if run_id:
             page.run = read_run(session, principal, run_id, experiment_id)
+        if with_analysis:  # history and importance: only for the Charts tab (fANOVA takes up to a second)
+            page.analysis = analysis.analyse(session=session, actor=principal, experiment_id=experiment_id)
+        page.study = read_study(session, principal, experiment_id)
+        page.may_optimise = may_optimise(session, principal, experiment_id)
         return page
 
     return work
 
 
-def read_live(run_ids: list[str], keys: list[str]):
-    """A unit of work re-reading the charted runs (status and curves) while one of them runs."""
+def may_optimise(session: Session, principal: Principal, experiment_id: str) -> bool:
+    """Whether the user may start training in this experiment (what starting a study needs)."""
+    if not principal.can("training:create"):
+        return False
+    try:
+        experiment = service.get_experiment(session=session, actor=principal, experiment_id=experiment_id,
+                                            need="write")
+    except AISystemError:
+        return False
+    return experiment.lifecycle_stage == "active"
+
+
+FINISHED_TRIALS = ("completed", "pruned", "failed", "cancelled")
+STUDY_WORDS = {"running": "Running", "completed": "Finished", "failed": "Failed"}
+STRATEGY_WORDS = {s["value"]: s["text"] for s in STRATEGIES}
+
+
+def read_study(session: Session, principal: Principal, experiment_id: str) -> dict[str, Any] | None:
+    """The experiment's latest study for the Study panel (None when it has none): status in words, trials
+    finished of the total, and the best trial so far."""
+    try:
+        study = tuning.study_of(session=session, actor=principal, experiment_id=experiment_id)
+    except AISystemError as error:
+        if error.code == "TUNE_001":
+            return None
+        raise
+    trials = tuning.trials_of(session, study)
+    done = sum(1 for t in trials if t.status in FINISHED_TRIALS)
+    total = max(tuning.total_trials(study), 1)
+    best = tuning.best_trials(study, trials)
+    objective = study.objectives[0] if study.objectives else {"metric": "", "direction": "maximize"}
+    words = f"{'Maximise' if objective['direction'] == 'maximize' else 'Minimise'} {fmt.label(objective['metric']).lower()}"
+    return {
+        "status": study.status, "statusText": STUDY_WORDS.get(study.status, fmt.label(study.status)),
+        "strategy": STRATEGY_WORDS.get(study.strategy, fmt.label(study.strategy)), "objective": words, "error": study.error or "",
+        "done": done, "total": total, "percent": min(100, round(done * 100 / total)),
+        "progress": f"{fmt.count(done)} of {fmt.plural(total, 'trial')} done",
+        "bestName": f"Trial {best[0].number}" if best else "",
+        "bestObjective": metric_text(objective["metric"], best[0].values[0]) if best and best[0].values else "",
+        "bestParams": [{"key": fmt.label(k), "value": str(v)} for k, v in sorted(best[0].parameters.items())]
+        if best else [],
+    }
+
+
+def read_live(run_ids: list[str], keys: list[str], experiment_id: str = ""):
+    """A unit of work re-reading the charted runs (status and curves) and the study while one of them runs."""
 
     def work(session: Session, principal: Principal):
         runs = [service.run_document(session=session, run=service.get_run(session=session, actor=principal,
                                                                         run_id=i)) for i in run_ids]
         objective_keys = keys or curve_keys(runs, None)
-        return runs, _histories(session, principal, runs, objective_keys)
+        study = read_study(session, principal, experiment_id) if experiment_id else None
+        return runs, _histories(session, principal, runs, objective_keys), study
 
     return work
 
@@ -167,10 +224,19 @@ class ExperimentState(TabsMixin, rx.State):
     has_curves: bool = False
     parallel: go.Figure = go.Figure()
     has_parallel: bool = False
+    history: go.Figure = go.Figure()
+    has_history: bool = False
+    importance: go.Figure = go.Figure()
+    has_importance: bool = False
+    importance_top: str = ""
     best_name: str = ""
     best_params: list[dict[str, str]] = []
     best_metrics: list[dict[str, str]] = []
     live: bool = False
+    may_optimise: bool = False
+    dataset_id: str = ""
+    has_study: bool = False
+    study: dict[str, Any] = {}
     run_open: bool = False
     run: dict[str, Any] = {}
     _charted: list[str] = []
@@ -191,11 +257,13 @@ class ExperimentState(TabsMixin, rx.State):
             self.selected = [s for s in params.get("sel", "").split(",") if s][:MAX_CHARTED]
             run_id = params.get("run", "")
             self._live_token += 1
-        outcome = await invoke(self, read_page(experiment_id, self.sort, list(self.selected), run_id))
+        outcome = await invoke(self, read_page(experiment_id, self.sort, list(self.selected), run_id,
+                                               with_analysis=self.tab == "charts"))
         async with self:
             self.loading = False
             if not outcome.ok:
                 self.found = outcome.code not in ("EXP_001", "AUTH_002")
+                self.may_optimise = False
                 return outcome.events if self.found else None
             self._show(outcome.value)
             live = self.live
@@ -236,14 +304,40 @@ class ExperimentState(TabsMixin, rx.State):
         figure = parallel_figure(runs, self.objective_key) if self.objective_key else None
         self.has_parallel = figure is not None
         self.parallel = figure if figure is not None else go.Figure()
+        self._show_analysis(page.analysis)
         best = doc.get("bestRun")
         self.best_name = best.name if best else ""
         self.best_params = [{"key": fmt.label(k), "value": v} for k, v in sorted(best.parameters.items())] if best else []
         self.best_metrics = [{"key": fmt.label(k), "value": metric_text(k, v)}
                              for k, v in sorted(best.metrics.items())] if best else []
-        self.live = any(r["status"] in ACTIVE for r in runs if r["id"] in page.charted)
+        self.may_optimise = page.may_optimise
+        self.dataset_id = doc.get("datasetId") or ""
+        self._show_study(page.study)
+        self.live = any(r["status"] in ACTIVE for r in runs if r["id"] in page.charted) or self._study_running()
         self.run = page.run or {}
         self.run_open = page.run is not None
+
+    def _show_analysis(self, result: analysis.Analysis | None) -> None:
+        points = result.history if result and result.metric else []
+        self.has_history = bool(points)
+        self.history = history_figure(points, result.metric, result.goal) if points else go.Figure()
+        shares = result.importance if result else {}
+        self.has_importance = bool(shares)
+        self.importance = importance_figure(shares) if shares else go.Figure()
+        top = next(iter(shares), None)
+        metric = fmt.label(result.metric).lower() if result and result.metric else ""
+        if top and len(shares) == 1:
+            self.importance_top = (f"Only {fmt.label(top).lower()} varies between these runs, so all of the "
+                                   f"variation in {metric} is put down to it.")
+        else:
+            self.importance_top = (f"{fmt.label(top)} explains {shares[top] * 100:.0f}% of the variation in "
+                                   f"{metric} across {fmt.plural(len(points), 'run')}." if top else "")
+
+    def _show_study(self, study: dict[str, Any] | None) -> None:
+        self.has_study, self.study = study is not None, study or {}
+
+    def _study_running(self) -> bool:
+        return self.has_study and self.study.get("status") == "running"
 
     def _show_curves(self, histories) -> None:  # noqa: ANN001
         self.has_curves = bool(histories)
@@ -293,24 +387,29 @@ class ExperimentState(TabsMixin, rx.State):
         async with self:
             self._live_token += 1
             token, run_ids, keys = self._live_token, list(self._charted), list(self._curve_keys)
+            experiment_id = self.experiment_id
             page = self.router.url.path
         while True:
             await asyncio.sleep(LIVE_SECONDS)
             async with self:
                 if token != self._live_token or self.router.url.path != page:
                     return None
-            outcome = await invoke(self, read_live(run_ids, keys))
+            outcome = await invoke(self, read_live(run_ids, keys, experiment_id))
             async with self:
                 if token != self._live_token:
                     return None
                 if not outcome.ok:
                     self.live = False
                     return outcome.events
-                runs, histories = outcome.value
+                runs, histories, study = outcome.value
                 self._show_curves(histories)
+                finished = self.has_study and study is not None and study["done"] != self.study.get("done")
+                self._show_study(study)
+                if finished:  # a trial ended: re-read the page so its run, charts and best run show
+                    return ExperimentState.load
                 statuses = {r["id"]: r["status"] for r in runs}
                 self.rows = [{**row, "status": statuses.get(row["id"], row["status"])} for row in self.rows]
-                self.live = any(s in ACTIVE for s in statuses.values())
+                self.live = any(s in ACTIVE for s in statuses.values()) or self._study_running()
                 if not self.live:
                     return ExperimentState.load
 

@@ -157,3 +157,39 @@ def bars_figure(names: Sequence[str], values: Sequence[float | None], key: str) 
     figure.update_layout(**_LAYOUT)
     figure.update_yaxes(title_text=html.escape(metric_axis(key)))
     return figure
+
+
+def history_figure(points: Sequence[Any], metric: str, goal: str) -> go.Figure:
+    """The optimisation history: the metric of each run in start order (dots) and the best so far (a step
+    line). `points` are `analysis.Point`s."""
+    xs = list(range(1, len(points) + 1))
+    names = [html.escape(p.name) for p in points]
+    unit = "%" if is_share(metric) else ""
+    figure = go.Figure([
+        go.Scatter(x=xs, y=[_plotted(metric, p.value) for p in points], mode="markers", name="Run",
+                   marker={"color": PALETTE[0], "size": 8}, customdata=names,
+                   hovertemplate=f"%{{customdata}}<br>Run %{{x}}: %{{y:.4g}}{unit}<extra></extra>"),
+        go.Scatter(x=xs, y=[_plotted(metric, p.best_so_far) for p in points], mode="lines", line_shape="hv",
+                   name=f"Best so far ({'highest' if goal == 'max' else 'lowest'})",
+                   line={"color": PALETTE[2], "width": 2},
+                   hovertemplate=f"Best after run %{{x}}: %{{y:.4g}}{unit}<extra></extra>"),
+    ])
+    figure.update_layout(**{**_LAYOUT, "hovermode": "closest", "margin": {"l": 60, "r": 16, "t": 16, "b": 50},
+                            "legend": {"orientation": "h", "y": 1.02, "x": 0, "yanchor": "bottom"}})
+    figure.update_xaxes(title_text="Run (in start order)", tickformat="d", range=[0.5, len(points) + 0.5])
+    figure.update_yaxes(title_text=html.escape(metric_axis(metric)), rangemode="normal")
+    return figure
+
+
+def importance_figure(importance: Mapping[str, float]) -> go.Figure:
+    """Each hyperparameter's share of the objective's variance, largest on top."""
+    keys = list(importance)[::-1]
+    figure = go.Figure(go.Bar(
+        x=[importance[k] * 100 for k in keys], y=[html.escape(fmt.label(k)) for k in keys], orientation="h",
+        marker_color=PALETTE[0], text=[f"{importance[k] * 100:.0f}%" for k in keys], textposition="auto",
+        hovertemplate="%{y}: %{x:.1f}% of the variance<extra></extra>"))
+    figure.update_layout(**{**_LAYOUT, "hovermode": "closest", "height": max(200, 60 + 36 * len(keys)),
+                            "margin": {"l": 130, "r": 16, "t": 16, "b": 50}})
+    figure.update_xaxes(title_text="Share of the objective's variance (%)", range=[0, 100])
+    figure.update_yaxes(rangemode="normal")
+    return figure

@@ -52,3 +52,30 @@ def test_models_whose_embedding_job_failed_are_embedded_by_the_sweep(make_model,
 def test_the_sweep_queues_nothing_when_every_model_has_an_embedding(db_backend, no_broker):
     sweep()
     assert embed_jobs() == [] and no_broker == []
+
+
+def test_a_cancel_during_encoding_ends_the_embedding_job_cancelled_and_stores_nothing(make_model, no_broker,
+                                                                                       monkeypatch):
+    from backend.core import semantic
+    from backend.jobs import service as jobs_service
+    from tests.backend.catalog.model_registry.conftest import fake_encoder
+
+    make_model("Customer Sentiment Analyzer")
+    make_model("Churn Predictor", type="Tabular")
+    with session_scope() as s:  # one job for both (neither has been embedded: no worker ran)
+        job = jobs_service.create_job(session=s, actor=SYSTEM, type=EMBED_JOB, payload={"missing": True})
+    monkeypatch.setattr(semantic, "ENCODE_BATCH", 1)
+
+    def cancelling(texts: list[str]):  # the first batch is encoded, then someone cancels the job
+        with session_scope() as s:
+            jobs_service.cancel_job(session=s, actor=SYSTEM, job_id=job.id)
+        return fake_encoder(texts)
+
+    search.set_encoder(cancelling)
+    try:
+        run_job(job.id)
+    finally:
+        search.set_encoder(None)
+    with session_scope(write=False) as s:
+        assert s.get(Job, job.id).status == "cancelled"
+        assert len(search.missing_embeddings(session=s)) == 2
