@@ -6,8 +6,9 @@ BIN := $(VENV)/bin
 BUN := .tools/node_modules/.bin/bun
 CHROMIUM := /usr/bin/chromium
 PYTEST_ARGS ?=
-# Test processes (pytest-xdist); the browser tests stay together on one of them.
-PYTEST_WORKERS ?= 2
+# Test processes (pytest-xdist): three on two cores, since many tests wait on subprocesses; the browser
+# tests stay together on one of them.
+PYTEST_WORKERS ?= 3
 
 .PHONY: install run worker test test-fast lint bench clean
 

@@ -33,7 +33,7 @@ from backend.core.config import reset_settings  # noqa: E402
 from backend.core.db import engine_for  # noqa: E402
 
 SQLITE_TEMPLATE = DATA_DIR / "template.db"
-# Under pytest-xdist (`make test` runs two workers) each worker process has its own data dir (above), its own
+# Under pytest-xdist (`make test` runs several workers) each worker process has its own data dir (above), its own
 # PostgreSQL database and its own Redis database, so that their resets never meet.
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 WORKER_NUMBER = int(XDIST_WORKER.removeprefix("gw") or 0)
