@@ -108,6 +108,16 @@ class DatasetChoice:
     label: str
     columns: list[str]
 
+    def default_version(self) -> str:
+        """The newest version that has a stored split, else the newest one ("" when there is none)."""
+        split = [v for v in self.versions if v["split"]]
+        return (split or self.versions or [{"number": ""}])[0]["number"]
+
+    def family_to_show(self, current: str) -> str:
+        """The family already chosen when it fits this dataset, else the first that does ("" if none)."""
+        names = [f["name"] for f in self.families]
+        return current if current in names else (names[0] if names else "")
+
 
 def read_options():
     """A unit of work: the trainable datasets the user reads, and their own models (targets)."""
@@ -247,10 +257,8 @@ class NewTrainingJobState(rx.State):
         async with self:
             self.versions, self.families = choice.versions, choice.families
             self.label_column, self.columns = choice.label, choice.columns
-            split = [v for v in choice.versions if v["split"]]
-            self.version = (split or choice.versions or [{"number": ""}])[0]["number"]
-            names = [f["name"] for f in choice.families]
-            family = self.family if self.family in names else (names[0] if names else "")
+            self.version = choice.default_version()
+            family = choice.family_to_show(self.family)
         if family:
             return NewTrainingJobState.choose_family(family)
         return None

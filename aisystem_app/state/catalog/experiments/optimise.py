@@ -176,10 +176,8 @@ class OptimiseState(rx.State):
         async with self:
             self.versions, self.families = choice.versions, choice.families
             self.label_column, self.columns = choice.label, choice.columns
-            split = [v for v in choice.versions if v["split"]]
-            self.version = (split or choice.versions or [{"number": ""}])[0]["number"]
-            names = [f["name"] for f in choice.families]
-            family = self.family if self.family in names else (names[0] if names else "")
+            self.version = choice.default_version()
+            family = choice.family_to_show(self.family)
         return OptimiseState.choose_family(family) if family else None
 
     @rx.event
