@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     training_cost_per_device_hour: dict[str, float] = Field(default_factory=lambda: {"cpu": 0.05, "gpu": 2.5})
     training_threads: int = Field(default=0, ge=0)
     training_step_delay_seconds: float = Field(default=0.0, ge=0)
+    # Fork each training attempt from a warm process that has imported torch and Lightning once per worker
+    # (backend/training/warm.py); off: every attempt starts a fresh Python process.
+    training_warm_runner: bool = True
     # Hyperparameter optimisation: Optuna's own database (its RDBStorage keeps its own tables and
     # migrations), never the app's; unset = the SQLite file <data_dir>/optuna.db.
     optuna_storage_url: str | None = None

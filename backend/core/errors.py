@@ -56,6 +56,8 @@ ERROR_CATALOGUE: dict[str, ErrorCode] = _codes(
     ("TUNE_003", 503, "Optimisation storage unavailable",
      "Optuna's database (AISYSTEM_OPTUNA_STORAGE_URL) cannot be used: it is unreachable or is the app's own "
      "database."),
+    ("TUNE_004", 409, "Optimisation ended",
+     "The experiment's optimisation has already completed, failed or been stopped; there is nothing to stop."),
     ("INFER_001", 422, "Prediction failed", "The model could not produce a prediction for this input."),
     ("INFER_002", 422, "Input validation failed", "The prediction input does not match the model's signature."),
     ("INFER_003", 504, "Model timeout", "The model did not answer in time."),

@@ -26,7 +26,7 @@ from backend.auth.principal import Principal
 from backend.catalog.model_registry.artifacts import MAX_CONFIG_BYTES
 from backend.core.errors import AISystemError
 from backend.ml import data
-from backend.ml.base import FORMAT, TASKS, Family, Loaders, label_values, mean_std
+from backend.ml.base import FORMAT, TASKS, Family, Loaders, label_values, mean_std, plain_batches
 from backend.ml.families import get_family
 from backend.ml.hyperparameters import (
     CLASSIFICATION_LOSSES,
@@ -284,7 +284,7 @@ def evaluate(module: SupervisedModule, loader: torch.utils.data.DataLoader) -> d
     device = next(module.parameters()).device
     total_loss, total, right, squared = 0.0, 0, 0, 0.0
     with torch.inference_mode():
-        for inputs, target in loader:
+        for inputs, target in plain_batches(loader):
             inputs = _move(inputs, device)
             target = target.to(device)
             output = module(inputs).float()
@@ -323,7 +323,7 @@ def evaluate_base_embeddings(config: Mapping[str, Any], loaders: Loaders) -> dic
     def embedded(loader: torch.utils.data.DataLoader, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
         vectors, targets, seen = [], [], 0
         with torch.inference_mode():
-            for (ids, mask), target in loader:
+            for (ids, mask), target in plain_batches(loader):
                 vectors.append(base.embed(ids, mask))
                 targets.append(target)
                 seen += int(target.shape[0])

@@ -30,10 +30,10 @@ from typing import Any
 
 log = logging.getLogger("backend.training.runner")
 
-STEP_KEYS = ("loss", "accuracy", "rmse", "learning_rate")
 EPOCH_PREFIXES = ("train_", "val_")
 FLUSH_SECONDS = 2.0
-CONTROL_SECONDS = 0.5
+CONTROL_SECONDS = 0.5  # how often a pause, stop or cancel request is looked for
+PROGRESS_SECONDS = 1.0  # how often the job's progress and step are written while an epoch runs
 MAX_BUFFER = 5000
 
 
@@ -76,8 +76,8 @@ class Sink:
         self.logs = logs
         self.last_flush = time.monotonic()
 
-    def add(self, key: str, value: float, step: int) -> None:
-        self.points.append((key, float(value), _now_ms(), int(step)))
+    def add(self, key: str, value: float, step: int, at_ms: int | None = None) -> None:
+        self.points.append((key, float(value), at_ms or _now_ms(), int(step)))
 
     def maybe_flush(self) -> None:
         if len(self.points) >= MAX_BUFFER or time.monotonic() - self.last_flush >= FLUSH_SECONDS:
@@ -219,6 +219,7 @@ def make_callback(job: Any, sink: Sink | None, resources: Resources, *, quality:
 
     from backend.core import artifacts
     from backend.core.config import get_settings
+    from backend.ml.base import Steps
 
     delay = get_settings().training_step_delay_seconds
     monitor, mode = job.plan.get("monitor", {}).get("metric", "val_loss"), job.plan.get("monitor", {}).get("mode")
@@ -227,6 +228,7 @@ def make_callback(job: Any, sink: Sink | None, resources: Resources, *, quality:
         def __init__(self) -> None:
             self.request: str | None = None  # pause | stop | cancel, once seen
             self.last_check = 0.0
+            self.last_progress = time.monotonic()
             self.last_batch = time.perf_counter()
             self.checkpoints = list(job.checkpoints or [])
 
@@ -252,23 +254,26 @@ def make_callback(job: Any, sink: Sink | None, resources: Resources, *, quality:
 
         def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                                batch_idx: int) -> None:
-            if delay:
-                time.sleep(delay)
+            if delay:  # per optimizer step (tests slow training down with it)
+                time.sleep(delay * max(1, len(batch) if isinstance(batch, Steps) else 1))
             if sink is not None:
                 now = time.perf_counter()
                 step = trainer.global_step
-                metrics = getattr(pl_module, "step_metrics", None) or trainer.callback_metrics
-                for key in STEP_KEYS:
-                    value = metrics.get(key)
-                    if value is not None:
-                        sink.add(key, float(value), step)
-                rows = int(batch[1].shape[0]) * trainer.world_size
-                sink.add("samples_per_second", rows / max(now - self.last_batch, 1e-9), step)
-                if resources.cuda:
-                    sink.add("gpu_memory_mb", torch.cuda.memory_allocated() / 2**20, step)
+                parts = batch if isinstance(batch, Steps) else (batch,)
+                rows = sum(int(part[1].shape[0]) for part in parts) * trainer.world_size
+                speed = rows / max(now - self.last_batch, 1e-9)
+                gpu_memory = torch.cuda.memory_allocated() / 2**20 if resources.cuda else None
+                at_ms = _now_ms()
+                for step_done, figures in pl_module.step_log:
+                    for key, value in figures.items():
+                        sink.add(key, value, step_done, at_ms)
+                    sink.add("samples_per_second", speed, step_done, at_ms)
+                    if gpu_memory is not None:
+                        sink.add("gpu_memory_mb", gpu_memory, step_done, at_ms)
                 self.last_batch = now
                 sink.maybe_flush()
-                if time.monotonic() - self.last_check >= CONTROL_SECONDS:
+                if time.monotonic() - self.last_progress >= PROGRESS_SECONDS:
+                    self.last_progress = time.monotonic()
                     batches = max(1, int(trainer.num_training_batches or 1))
                     fraction = (trainer.current_epoch + (batch_idx + 1) / batches) / max_epochs
                     _update(job.id, progress=min(fraction, 0.99), global_step=step, epoch=trainer.current_epoch)
@@ -446,10 +451,11 @@ def train(training_job_id: str, outcome_path: str, resume_from: str | None) -> d
             accelerator=job.trainer.get("accelerator", "auto"), devices=devices,
             precision=job.trainer.get("precision", "32-true"), max_epochs=max_epochs, callbacks=callbacks,
             logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-            num_sanity_val_steps=0, accumulate_grad_batches=int(job.trainer.get("accumulateGradBatches") or 1),
-            log_every_n_steps=1)
+            num_sanity_val_steps=0, log_every_n_steps=1)
+        # The module steps its own optimizer (manual optimization), so it applies these two itself.
+        prepared.module.accumulate_grad_batches = int(job.trainer.get("accumulateGradBatches") or 1)
         if job.trainer.get("gradientClipVal"):
-            options["gradient_clip_val"] = float(job.trainer["gradientClipVal"])
+            prepared.module.gradient_clip_val = float(job.trainer["gradientClipVal"])
         if devices > 1:
             options["strategy"] = "ddp"
         trainer = L.Trainer(**options)

@@ -1,5 +1,6 @@
 """The `training.train` job type (queue `training`): runs one attempt of a training job in its own process
-(`python -m backend.training.runner`; Lightning's DDP re-runs that command for its other ranks), follows it
+(`backend.training.runner`, forked from the worker's warm process — backend/training/warm.py — or, for DDP,
+whose other ranks Lightning starts by re-running the command line, `python -m backend.training.runner`), follows it
 (progress to the platform job, each new checkpoint saved as the job's resume state, a cancel passed on),
 and records the outcome: registered model version (success), paused, cancelled, or failed.
 
@@ -10,7 +11,6 @@ type's `resume` hook), with the same global step; the runner discards the metric
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -26,7 +26,7 @@ from backend.core.db import session_scope
 from backend.core.errors import AISystemError
 from backend.core.tasks import job_handler
 from backend.jobs import service as jobs_service
-from backend.training import service
+from backend.training import service, warm
 from backend.training.models import TERMINAL, TrainingJob
 from backend.training.schemas import TrainingPayload
 
@@ -35,17 +35,9 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 POLL_SECONDS = 0.5
 CANCEL_GRACE_SECONDS = 30
-PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    """In the runner, before exec: SIGKILL when the worker that started it dies (a lost node takes
-    its training with it; the next attempt resumes from the checkpoint)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def _kill(proc: subprocess.Popen) -> None:
+def _kill(proc: subprocess.Popen | warm.ForkedRunner) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(Exception):
@@ -59,6 +51,7 @@ def _snapshot(training_job_id: str) -> dict[str, Any] | None:
             return None
         return {"status": job.status, "jobId": job.job_id, "progress": job.progress, "epoch": job.epoch,
                 "step": job.global_step, "control": job.control, "maxEpochs": job.hyperparameters.get("maxEpochs"),
+                "devices": int((job.trainer or {}).get("devices") or 1),
                 "checkpoint": next((c for c in reversed(job.checkpoints or []) if not c.get("corrupted")), None)}
 
 
@@ -71,10 +64,14 @@ def _attempt(ctx, resume_from: str | None) -> dict[str, Any] | None:  # noqa: AN
         service.mark_running(session=session, training_job_id=training_job_id, job_id=ctx.job_id)
     work = Path(tempfile.mkdtemp(prefix=f"training-{training_job_id}-"))
     outcome_path, output = work / "outcome.json", work / "runner.log"
-    command = [sys.executable, "-m", "backend.training.runner", training_job_id, str(outcome_path), resume_from or "-"]
-    with open(output, "wb") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, preexec_fn=_die_with_parent)  # noqa: PLW1509
+    argv = [training_job_id, str(outcome_path), resume_from or "-"]
+    # Forked from the worker's warm process when it can be; DDP re-runs the command line for its other ranks.
+    proc = warm.launch(argv, output) if before["devices"] == 1 else None
+    if proc is None:
+        with open(output, "wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "backend.training.runner", *argv], cwd=ROOT, stdout=out,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                    preexec_fn=warm.die_with_parent)  # noqa: PLW1509
     try:
         _follow(ctx, proc, training_job_id, before)
     except BaseException:
@@ -83,7 +80,7 @@ def _attempt(ctx, resume_from: str | None) -> dict[str, Any] | None:  # noqa: AN
     return _record(ctx, training_job_id, outcome_path, output)
 
 
-def _follow(ctx, proc: subprocess.Popen, training_job_id: str, before: dict[str, Any]) -> None:  # noqa: ANN001
+def _follow(ctx, proc: subprocess.Popen | warm.ForkedRunner, training_job_id: str, before: dict[str, Any]) -> None:  # noqa: ANN001
     last_progress, last_checkpoint = None, (before.get("checkpoint") or {}).get("name")
     cancel_seen_at: float | None = None
     last_cancel_check = 0.0

@@ -33,6 +33,18 @@ def optimize(experimentId: ExperimentId, body: OptimizeRequest, session: Session
     return StudyRead.model_validate(service.study_document(session, study))
 
 
+@router.post("/{experimentId}/optimize/stop", response_model=StudyRead,
+             summary="Stop the experiment's hyperparameter optimisation", responses=error_responses(404, 409))
+def stop_optimization(experimentId: ExperimentId, session: SessionDep,  # noqa: N803
+                      principal: Principal = require("experiment:write")) -> StudyRead:
+    """End the running study now: no further trial starts, trials still queued or training are cancelled,
+    and the trials that ended keep their results (`best-params` still answers). The study's status becomes
+    `stopped`. TUNE_001 when the experiment has no optimisation; TUNE_004 when it has already ended."""
+    study = service.stop_study(session=session, actor=principal, experiment_id=experimentId)
+    session.commit()
+    return StudyRead.model_validate(service.study_document(session, study))
+
+
 @router.get("/{experimentId}/trials", response_model=TrialList, summary="The trials of the experiment's optimisation",
             responses=error_responses(404))
 def trials(experimentId: ExperimentId, session: SessionDep,  # noqa: N803

@@ -12,7 +12,7 @@ from sqlmodel import Field, SQLModel
 
 from backend.core.timeutil import utcnow
 
-STUDY_STATUSES = ("running", "completed", "failed")
+STUDY_STATUSES = ("running", "completed", "failed", "stopped")
 # waiting: planned, no training job yet (a PBT round's members beyond parallelTrials); running: its
 # training job is queued or running; the rest are final.
 TRIAL_STATUSES = ("waiting", "running", "completed", "pruned", "failed", "cancelled")

@@ -124,7 +124,7 @@ class StudyRead(ReadModel):
     id: str
     experiment_id: str
     strategy: str
-    status: Literal["running", "completed", "failed"]
+    status: Literal["running", "completed", "failed", "stopped"]
     objectives: list[Objective]
     max_trials: int
     parallel_trials: int

@@ -520,6 +520,52 @@ def sweep(session: Session) -> dict[str, int]:
     return {"queued": queued}
 
 
+# --- stopping ---------------------------------------------------------------------------------------------------
+
+
+def stop_study(*, session: Session, actor: Principal, experiment_id: str) -> Study:
+    """Stop the experiment's running optimisation: no trial starts after this, the trials still queued or
+    training are cancelled (Optuna is told they failed), and the trials that ended keep their results, so the
+    best parameters still answer. Needs `experiment:write` on the experiment; TUNE_001 when it has no study,
+    TUNE_004 when the study has already ended."""
+    import optuna
+
+    experiment = _experiment(session, actor, experiment_id, "write")
+    latest = _latest(session, experiment.id)
+    if latest is None:
+        raise AISystemError("TUNE_001", "The experiment has no hyperparameter optimisation",
+                            {"experimentId": experiment.id})
+    study = session.get(Study, latest.id, with_for_update=True)
+    session.refresh(study)
+    if study.status != "running":
+        raise AISystemError("TUNE_004", f"The optimisation has already ended ({study.status})",
+                            {"experimentId": experiment.id, "studyId": study.id, "status": study.status})
+    ostudy = strategies.open_study(study.id, study.configuration, study.objectives, seed=_count(session, study))
+    trials = trials_of(session, study)
+    cancelled = 0
+    for trial in trials:
+        if trial.status in FINAL_TRIAL_STATUSES or _settle(session, study, ostudy, trial):
+            continue
+        job = session.get(TrainingJob, trial.training_job_id) if trial.training_job_id else None
+        if job is not None:
+            # The trials' jobs are the study owner's: whoever may stop the study may end them.
+            owner = Principal(user_id=job.created_by, username="tuning", role="admin", credential_type="system")
+            training.cancel_training_job(session=session, actor=owner, training_job_id=job.id)
+        if trial.optuna_trial_id is not None:
+            frozen = strategies.storage().get_trial(trial.optuna_trial_id)
+            if not frozen.state.is_finished():
+                ostudy.tell(frozen.number, state=optuna.trial.TrialState.FAIL)
+        trial.status, trial.error, trial.finished_at = "cancelled", "the optimisation was stopped", utcnow()
+        session.add(trial)
+        cancelled += 1
+    _orphans_failed(study, ostudy, {t.optuna_trial_id for t in trials})
+    study.status, study.completed_at, study.updated_at = "stopped", utcnow(), utcnow()
+    session.add(study)
+    audit.record(session=session, actor=actor, action="tuning.stop", entity_type="tuning_study", entity_id=study.id,
+                 summary={"experimentId": experiment.id, "cancelledTrials": cancelled})
+    return study
+
+
 # --- reading ----------------------------------------------------------------------------------------------------
 
 

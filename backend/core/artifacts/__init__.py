@@ -78,6 +78,11 @@ def _cached_store(url: str | None, work: Path, endpoint: str | None) -> Artifact
     return open_store(url, work=work)
 
 
+def reset_store_cache() -> None:
+    """Forget the stores built so far (a process forked to run with other settings)."""
+    _cached_store.cache_clear()
+
+
 def get_store() -> ArtifactStore:
     """The configured store (one per configuration and process: an S3 client is costly to build)."""
     settings = get_settings()

@@ -18,6 +18,7 @@ import torch
 from backend.catalog.datasets import service as datasets_service
 from backend.core.errors import AISystemError
 from backend.ml import packaging, training
+from backend.ml.base import Steps
 from tests.backend.ml.conftest import feedback_csv, quiet_trainer
 
 pytestmark = [
@@ -73,11 +74,75 @@ def round_trip(prepared, rows, metrics=None):
 def test_fast_dev_run(session, dataset, kind, family, hp, quality):
     prepared = training.prepare(session=session, dataset_id=dataset(kind), family=family, hyperparameters=hp)
     trainer = fit(prepared, fast_dev_run=True)
-    assert trainer.global_step == 1
+    # One DataLoader item: one optimizer step per batch it carries (small steps travel several to an item).
+    first = next(iter(prepared.loaders.train))
+    assert trainer.global_step == (len(first) if isinstance(first, Steps) else 1)
     logged = set(trainer.callback_metrics)
     assert {"loss", quality, "learning_rate", "train_loss", f"train_{quality}", "val_loss", f"val_{quality}"} <= logged
     assert all(torch.isfinite(v).all() for v in trainer.callback_metrics.values())
     assert float(trainer.callback_metrics["learning_rate"]) == pytest.approx(prepared.config["hyperparameters"]["learningRate"])
+
+
+# --- several optimizer steps per DataLoader item ------------------------------------------------
+
+
+def test_grouped_items_carry_the_same_batches_in_the_same_order():
+    from torch.utils.data import RandomSampler
+
+    from backend.ml.base import IndexBatches
+
+    def batches(steps: int) -> list:
+        sampler = RandomSampler(range(1000), generator=torch.Generator().manual_seed(3))
+        made = IndexBatches(sampler, batch_size=64, drop_last=False, steps=steps)
+        items = list(made)
+        assert len(made) == len(items)
+        return items
+
+    plain, grouped = batches(1), batches(4)
+    assert len(plain) == 16 and len(grouped) == 4 and all(isinstance(item, Steps) for item in grouped)
+    flattened = [batch for item in grouped for batch in item]
+    assert all(torch.equal(a, b) for a, b in zip(plain, flattened, strict=True))
+
+
+def test_each_batch_of_an_item_is_an_optimizer_step_with_clipping_accumulation_and_the_schedule(session, dataset):
+    dataset_id = dataset("breast_cancer")
+    hp = {"maxEpochs": 3, "batchSize": 32, "optimizer": "sgd", "momentum": 0.0, "learningRate": 0.5,
+          "lrScheduler": "cosine", "dropout": 0.0}
+    prepared = training.prepare(session=session, dataset_id=dataset_id, family="tabular_mlp", hyperparameters=hp)
+    batches = -(-len(prepared.loaders.train.dataset) // 32)
+    assert len(prepared.loaders.train) < batches  # several batches to an item
+    trainer = fit(prepared)
+    assert trainer.global_step == 3 * batches
+    assert trainer.lr_scheduler_configs[0].scheduler.last_epoch == 3  # stepped once per epoch
+
+    accumulating = training.prepare(session=session, dataset_id=dataset_id, family="tabular_mlp", hyperparameters=hp)
+    accumulating.module.accumulate_grad_batches = 2
+    assert fit(accumulating).global_step == 3 * -(-batches // 2)
+
+    clipped = training.prepare(session=session, dataset_id=dataset_id, family="tabular_mlp", hyperparameters=hp)
+    clipped.module.gradient_clip_val = 1e-6
+    before = torch.cat([p.detach().flatten().clone() for p in clipped.module.parameters()])
+    fit(clipped)
+    after = torch.cat([p.detach().flatten() for p in clipped.module.parameters()])
+    # Each SGD step moves the weights by at most lr × the clipped gradient norm.
+    assert float((after - before).norm()) <= 3 * batches * 0.5 * 1e-6 * 1.01
+    unclipped = torch.cat([p.detach().flatten() for p in prepared.module.parameters()])
+    assert float((unclipped - before).norm()) > 0.1
+
+
+def test_the_direct_step_trains_exactly_as_lightnings_own_path(session, dataset, monkeypatch):
+    dataset_id = dataset("breast_cancer")
+    hp = {"maxEpochs": 2, "batchSize": 32, "dropout": 0.0}
+    direct = training.prepare(session=session, dataset_id=dataset_id, family="tabular_mlp", hyperparameters=hp)
+    assert fit(direct).global_step == 2 * -(-len(direct.loaders.train.dataset) // 32)
+    assert direct.module._direct
+    through_lightning = training.prepare(session=session, dataset_id=dataset_id, family="tabular_mlp",
+                                         hyperparameters=hp)
+    monkeypatch.setattr(type(through_lightning.module), "on_train_start", lambda self: None)
+    trainer = fit(through_lightning)
+    assert not through_lightning.module._direct and trainer.global_step == direct.module.trainer.global_step
+    for a, b in zip(direct.module.parameters(), through_lightning.module.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
 
 
 # --- short runs that learn, and their packages ---------------------------------------------------

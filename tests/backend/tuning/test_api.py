@@ -92,3 +92,30 @@ def test_missing_and_forbidden(api, auth, experiment, sent):
     assert response.status_code == 403
     assert api.post(_url(experiment, "optimize"), json=request()).status_code == 401
     assert sent == []
+
+
+def test_stopping_a_study_cancels_its_unfinished_trials_and_keeps_it_readable(api, auth, experiment, sent):
+    headers = auth.headers("data_scientist")
+    assert api.post(_url(experiment, "optimize/stop"), headers=headers).json()["error"]["code"] == "TUNE_001"
+    study = api.post(_url(experiment, "optimize"), headers=headers,
+                     json=request(maxTrials=6, parallelTrials=2)).json()
+    # Someone who may not write the experiment may not stop its study either.
+    assert api.post(_url(experiment, "optimize/stop"), headers=auth.headers("data_engineer")).status_code == 403
+    assert api.post(_url(experiment, "optimize/stop"), headers=auth.headers("business_user")).status_code == 403
+
+    response = api.post(_url(experiment, "optimize/stop"), headers=headers)
+    assert response.status_code == 200, response.text
+    stopped = response.json()
+    assert stopped["id"] == study["id"] and stopped["status"] == "stopped" and stopped["completedAt"]
+    assert stopped["trialCounts"] == {"cancelled": 2}
+    trials = api.get(_url(experiment, "trials"), headers=headers).json()["trials"]
+    assert [t["status"] for t in trials] == ["cancelled", "cancelled"]
+    for trial in trials:
+        job = api.get(f"/api/v1/training/jobs/{trial['jobId']}", headers=headers).json()
+        assert job["status"] == "cancelled"
+    assert api.get(_url(experiment, "best-params"), headers=headers).json()["bestTrial"] is None
+
+    again = api.post(_url(experiment, "optimize/stop"), headers=headers)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "TUNE_004"
+    # A stopped study no longer blocks a new one.
+    assert api.post(_url(experiment, "optimize"), headers=headers, json=request()).status_code == 202

@@ -141,16 +141,36 @@ def optimise_button() -> rx.Component:
                                              on_click=D.open_dialog(S.dataset_id), id="optimise-button", variant="soft"))
 
 
+def stop_dialog() -> rx.Component:
+    """Stop the study, after a question that says what happens to the trials."""
+    return rx.alert_dialog.root(
+        rx.alert_dialog.trigger(rx.button(rx.icon("square", size=14), "Stop study", size="1", variant="soft",
+                                          color_scheme="red", id="open-stop-study")),
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Stop this study?"),
+            rx.alert_dialog.description(
+                "No further trial starts, and the trials still queued or training are cancelled. Finished trials "
+                "keep their results, so the best parameters stay available.", size="2"),
+            rx.flex(
+                rx.alert_dialog.cancel(rx.button("Keep it running", variant="soft", color_scheme="gray")),
+                rx.button(rx.cond(D.stopping, rx.spinner(size="2"), rx.icon("square", size=14)), "Stop study",
+                          color_scheme="red", on_click=D.stop_study, disabled=D.stopping, id="confirm-stop-study"),
+                gap="3", justify="end", margin_top="1rem"),
+            max_width="30rem"),
+        open=D.stop_open, on_open_change=D.set_stop_open)
+
+
 def study_panel() -> rx.Component:
     study = S.study
     return rx.cond(S.has_study, rx.card(rx.vstack(
         rx.hstack(rx.heading("Study", size="4"),
                   rx.badge(study["statusText"].to(str), id="study-status",
                            color_scheme=rx.match(study["status"].to(str), ("running", "blue"), ("completed", "green"),
-                                                 "red")),
+                                                 ("stopped", "gray"), "red")),
                   rx.text(study["strategy"].to(str), " · ", study["objective"].to(str), size="2", color_scheme="gray"),
                   rx.spacer(),
                   rx.cond(study["status"] == "running", rx.badge(rx.spinner(size="1"), "Live", color_scheme="blue")),
+                  rx.cond((study["status"] == "running") & S.may_optimise, stop_dialog()),
                   align="center", width="100%", wrap="wrap"),
         rx.text(study["progress"].to(str), size="2", id="study-progress"),
         rx.progress(value=study["percent"].to(int), max=100, width="100%"),

@@ -121,7 +121,7 @@ def may_optimise(session: Session, principal: Principal, experiment_id: str) -> 
 
 
 FINISHED_TRIALS = ("completed", "pruned", "failed", "cancelled")
-STUDY_WORDS = {"running": "Running", "completed": "Finished", "failed": "Failed"}
+STUDY_WORDS = {"running": "Running", "completed": "Finished", "failed": "Failed", "stopped": "Stopped"}
 STRATEGY_WORDS = {s["value"]: s["text"] for s in STRATEGIES}
 
 

@@ -116,6 +116,15 @@ def start(experiment_id: str, data: dict[str, Any]):
     return work
 
 
+def stop(experiment_id: str):
+    """A unit of work stopping the experiment's running study."""
+
+    def work(session: Session, principal: Principal) -> str:
+        return service.stop_study(session=session, actor=principal, experiment_id=experiment_id).status
+
+    return work
+
+
 class OptimiseState(rx.State):
     """The dialog; opened from the experiment page by users who may start training in the experiment."""
 
@@ -139,6 +148,8 @@ class OptimiseState(rx.State):
     errors: dict[str, str] = {}
     form_error: str = ""
     starting: bool = False
+    stop_open: bool = False
+    stopping: bool = False
 
     @rx.event(background=True)
     async def open_dialog(self, dataset_id: str = ""):
@@ -162,6 +173,25 @@ class OptimiseState(rx.State):
     @rx.event
     def set_open(self, value: bool):
         self.open = value
+
+    @rx.event
+    def set_stop_open(self, value: bool):
+        self.stop_open = value
+
+    @rx.event(background=True)
+    async def stop_study(self):
+        """Stop the running study (its queued and training trials are cancelled), then show the page again."""
+        from aisystem_app.state.catalog.experiments.detail import ExperimentState
+
+        async with self:
+            if self.stopping:
+                return None
+            self.stopping = True
+            experiment_id = routes.id_in_path(self.router.url.path, 64)
+        outcome = await invoke(self, stop(experiment_id), write=True)
+        async with self:
+            self.stopping, self.stop_open = False, False
+        return outcome.events if not outcome.ok else ExperimentState.load
 
     @rx.event(background=True)
     async def choose_dataset(self, dataset_id: str):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlmodel import select
 
 from backend.auth.principal import SYSTEM
+from backend.auth.seed import seed_demo_users
+from backend.auth.service import find_user_by_username
 from backend.catalog.datasets.seed import seed_demo_datasets
 from backend.catalog.experiments import seed, service
 from backend.catalog.experiments.models import Experiment, Run
@@ -12,6 +14,7 @@ from backend.core.pagination import PageParams
 
 
 def test_demo_experiment_is_trained_and_idempotent(session, monkeypatch):
+    seed_demo_users(session)
     seed_demo_datasets(session)
     trained = []
     real = seed.train_once
@@ -26,6 +29,8 @@ def test_demo_experiment_is_trained_and_idempotent(session, monkeypatch):
     assert "created" in seed.seed_demo_experiment(session)
     assert [lr for lr, _ in trained] == list(seed.LEARNING_RATES)
     experiment = session.exec(select(Experiment).where(Experiment.name == seed.EXPERIMENT_NAME)).one()
+    # The demo's data scientist owns it, so may optimise it from the experiment page.
+    assert experiment.created_by == find_user_by_username(session=session, username="data_scientist").id
     runs, _ = service.list_runs(session=session, actor=SYSTEM, experiment_id=experiment.id,
                                 params=PageParams(limit=10), sort="name")
     assert len(runs) == len(seed.LEARNING_RATES)
