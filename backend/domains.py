@@ -25,7 +25,9 @@ imports nothing of the platform and anything (permissions included) may read it 
               "training_callbacks": `fn(training_job) -> [lightning.Callback]`, extra callbacks the
               training runner adds to a job's Trainer (the tuning's per-epoch report and pruning);
               "experiment_document": `fn(session, experiment, document)` adds its parts to one
-              experiment's wire document (the optimisation's `trials` and `bestTrial`).
+              experiment's wire document (the optimisation's `trials` and `bestTrial`);
+              "worker_started": `fn(queues)` runs when a Celery worker is ready, with the job queues it
+              serves (training starts its warm runner process there).
 
 `tests/test_domains.py` fails when a backend package is missing here or a path does not resolve.
 """
@@ -39,7 +41,7 @@ from typing import Any
 
 EVERYONE = "everyone"
 HOOK_KINDS = ("promotion", "attribute_rule", "stored_files", "training_finished", "training_callbacks",
-              "experiment_document")
+              "experiment_document", "worker_started")
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,8 @@ DOMAINS: tuple[Domain, ...] = (
         grants={"ml_engineer": ("training:*",),
                 "data_scientist": ("training:create", "training:read", "training:write")},
         counters={"trainingJobs": "backend.training.service:count_training_jobs"},
-        hooks={"stored_files": ("backend.training.service:recorded_files",)},
+        hooks={"stored_files": ("backend.training.service:recorded_files",),
+               "worker_started": ("backend.training.warm:worker_started",)},
     ),
     # Tuning after training: each trial is a training job; its routes sit under /catalog/experiments.
     Domain(

@@ -120,12 +120,18 @@ def figures(study_id: str) -> dict:
     starts = sorted(platform_jobs[t.id].started_at for t in trials)
     ends = sorted(platform_jobs[t.id].finished_at for t in trials)
     dispatch = [(starts[k] - ends[k - 2]).total_seconds() for k in range(2, len(starts))]
+    # The gap in two: the step (trial ends -> its successor's job row exists) and the hand-over (row -> taken).
+    created = sorted(platform_jobs[t.id].created_at for t in trials)
+    to_created = [(created[k] - ends[k - 2]).total_seconds() for k in range(2, len(created))]
+    to_taken = [(starts[k] - created[k]).total_seconds() for k in range(2, len(created))]
     best = max((t.values[0] for t in trials if t.values), default=None)
     return {"status": study.status, "trials": len(trials), "completed": sum(t.status == "completed" for t in trials),
             "own": statistics.median(own), "whole": statistics.median(whole),
             "step": statistics.median(step) if step else None,
             "steps": len(step), "dispatch": statistics.median(dispatch) if dispatch else 0.0,
-            "dispatch_p90": sorted(dispatch)[int(len(dispatch) * 0.9)] if dispatch else 0.0, "best": best}
+            "dispatch_p90": sorted(dispatch)[int(len(dispatch) * 0.9)] if dispatch else 0.0, "best": best,
+            "toCreated": statistics.median(to_created) if to_created else 0.0,
+            "toTaken": statistics.median(to_taken) if to_taken else 0.0}
 
 
 def main() -> None:
@@ -194,6 +200,10 @@ def main() -> None:
         + (f", median {found['step'] * 1000:.0f} ms |" if found["step"] is not None else " |"),
         f"| Dispatch (trial ends → next trial starts, the step included), median / p90 | {found['dispatch'] * 1000:.0f} ms / "
         f"{found['dispatch_p90'] * 1000:.0f} ms |",
+        f"| … of which: trial ends → the next trial's job exists (settle, ask, create), median | "
+        f"{found['toCreated'] * 1000:.0f} ms |",
+        f"| … of which: the job exists → a worker takes it (commit, broker, claim), median | "
+        f"{found['toTaken'] * 1000:.0f} ms |",
         f"| Optuna alone, ask+tell (memory / SQLite) | {alone['memory']:.0f} / {alone['sqlite']:.0f} trials/s |",
         f"| Best validation accuracy | {found['best']:.4f} |" if found["best"] is not None else "| Best | none |",
         "",

@@ -23,8 +23,10 @@ QUEUE = broker_queue(DEFAULT_QUEUE)
 
 
 # How often an idle worker asks the embedded (SQLite) broker for a message: kombu's default of 1 s
-# added up to a second to every hand-over (a trial's next training job). One indexed SELECT per queue.
-EMBEDDED_BROKER_POLL_SECONDS = 0.1
+# added up to a second to every hand-over (a trial's next training job); 0.05 s adds 25 ms on average.
+# Each poll is one indexed SELECT per queue, so polling much more often costs an idle worker real CPU.
+# (A Redis broker wakes a worker at once and never polls.)
+EMBEDDED_BROKER_POLL_SECONDS = 0.05
 
 
 def create_celery(broker_url: str) -> Celery:

@@ -278,6 +278,13 @@ def _start_housekeeping(**_kwargs) -> None:
     name = jobs_service.worker_name()
     threading.Thread(target=housekeeping_loop, args=(name, _housekeeping_stop), daemon=True,
                      name="aisystem-housekeeping").start()
+    from backend import domains
+
+    for hook in domains.hooks("worker_started"):
+        try:
+            hook(served_queues())
+        except Exception:
+            log.warning("a worker_started hook failed", exc_info=True)
 
 
 @worker_shutdown.connect

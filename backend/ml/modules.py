@@ -31,9 +31,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.plugins.precision import Precision
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.plugins.precision import Precision
 from torch import nn
 
 from backend.ml.base import Steps

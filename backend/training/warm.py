@@ -175,6 +175,13 @@ def warm_up() -> None:
         _warm.start()
 
 
+def worker_started(queues: list[str]) -> None:
+    """The `worker_started` hook: a worker that serves the training queue warms up at once, so that its
+    first attempt does not wait for the imports either."""
+    if "training" in queues:
+        warm_up()
+
+
 def launch(argv: list[str], output: Path) -> ForkedRunner | None:
     return _warm.launch(argv, output) if enabled() else None
 

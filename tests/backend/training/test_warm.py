@@ -90,3 +90,15 @@ def _warm_pid() -> int:
         except OSError:
             continue
     raise AssertionError("no warm process")
+
+
+def test_a_worker_serving_the_training_queue_warms_up_when_it_starts(monkeypatch):
+    from backend import domains
+
+    started = []
+    monkeypatch.setattr(warm, "warm_up", lambda: started.append(True))
+    assert warm.worker_started in domains.hooks("worker_started")
+    warm.worker_started(["default", "inference"])
+    assert started == []
+    warm.worker_started(["default", "training"])
+    assert started == [True]
