@@ -146,7 +146,7 @@ def _plan(*, session: Session, dataset_id: str, family: str, hyperparameters: Ma
     split_sha = data.require_split(source)
     label = data.resolve_label(source, label_column)
     inputs = fam.select_inputs(source.frame, label=label, requested=input_columns, hp=hp)
-    labels = data.read_split(source, [], label=label)
+    labels = data.read_labels(source, label)
     train_labels = labels["train"][label]
     if train_labels.len() < MIN_TRAIN_ROWS:
         raise AISystemError("DATA_004", f"The training split has {train_labels.len()} labelled rows; at least "

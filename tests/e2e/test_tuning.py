@@ -1,6 +1,6 @@
 """Hyperparameter optimisation in the browser: an ML engineer opens the demo experiment, opens
-"Optimise hyperparameters", sees a bad range refused next to its row, starts a tiny two-trial random study
-and sees the Study panel appear (trials done of the total). Screenshots go to /tmp/h8-shots/."""
+"Optimise hyperparameters", sees a bad range refused next to its row, starts a tiny two-trial random study,
+sees the Study panel appear (trials done of the total) and stops the study. Screenshots go to /tmp/h8-shots/."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def shot(page: Page, name: str) -> None:
 
 
 def test_start_a_study_from_the_experiment_page(page: Page) -> None:
-    sign_in(page, "ml_engineer")  # the demo experiment is the platform's: its managers may optimise it
+    sign_in(page, "ml_engineer")  # the demo experiment is the data scientist's; ML engineers may optimise any
     page.goto("/catalog/experiments")
     page.locator("#experiments-table tbody tr", has_text=EXPERIMENT_NAME).locator(".experiment-link").click()
     expect(page.locator("#experiment-name")).to_have_text(EXPERIMENT_NAME)
@@ -53,3 +53,10 @@ def test_start_a_study_from_the_experiment_page(page: Page) -> None:
     expect(panel).to_contain_text("of 2 trials done")
     expect(panel).to_contain_text("Random")
     shot(page, "study-panel")
+
+    # Stopping it: a question first; then the study says so, and the button goes.
+    panel.locator("#open-stop-study").click()
+    page.locator("#confirm-stop-study").click()
+    expect(page.locator("#study-status")).to_have_text("Stopped", timeout=UI_TIMEOUT_MS)
+    expect(page.locator("#open-stop-study")).to_have_count(0)
+    shot(page, "study-stopped")

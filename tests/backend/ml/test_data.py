@@ -165,3 +165,23 @@ def test_index_batches_slice_one_permutation_and_fall_back_for_other_samplers():
     assert sorted(i for b in IndexBatches(other, batch_size=2, drop_last=False) for i in b) == [1, 2, 3]
     assert len(IndexBatches(SequentialSampler(rows), batch_size=4, drop_last=False)) == 3
     assert isinstance(IndexBatches(SequentialSampler(rows), batch_size=4, drop_last=False), BatchSampler)
+
+
+def test_the_label_read_of_a_check_is_kept_per_version_and_split(session, actor, dataset, monkeypatch):
+    from backend.ml import data
+
+    dataset_id = dataset("breast_cancer")
+    reads = []
+    real = data.read_split
+    monkeypatch.setattr(data, "read_split", lambda *a, **k: reads.append(1) or real(*a, **k))
+    first = training.check_trainable(session=session, dataset_id=dataset_id, family="tabular_mlp")
+    again = training.check_trainable(session=session, dataset_id=dataset_id, family="tabular_mlp",
+                                     hyperparameters={"learningRate": 0.01})
+    assert len(reads) == 1 and again.counts == first.counts  # the second check read nothing again
+    # A new split is other rows: read again, and counted by the new split.
+    datasets_service.split(session=session, actor=actor, dataset_id=dataset_id,
+                           request={"train": 0.5, "validation": 0.25, "test": 0.25, "seed": 5})
+    session.commit()
+    resplit = training.check_trainable(session=session, dataset_id=dataset_id, family="tabular_mlp")
+    assert len(reads) == 2 and resplit.split_sha256 != first.split_sha256
+    assert resplit.counts["train"] < first.counts["train"]
