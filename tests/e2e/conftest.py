@@ -40,20 +40,29 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield running
 
 
+@contextlib.contextmanager
+def workers(server: Server, count: int) -> Iterator[list[subprocess.Popen]]:
+    """`count` workers (all queues) joined to the test server's database and broker; their process groups
+    are killed afterwards."""
+    log = open(server.log_path.with_name("worker.log"), "ab")  # noqa: SIM115  (closed below)
+    procs = [subprocess.Popen(worker_command(f"e2e{n}"), cwd=ROOT, env=server.env, stdout=log,
+                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+             for n in range(count)]
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log.close()
+
+
 @pytest.fixture
 def worker(server: Server) -> Iterator[subprocess.Popen]:
-    """One worker (all queues) joined to the test server's database and broker; its process group is
-    killed afterwards."""
-    log = open(server.log_path.with_name("worker.log"), "ab")  # noqa: SIM115  (closed below)
-    proc = subprocess.Popen(worker_command("e2e"), cwd=ROOT, env=server.env, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        yield proc
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        log.close()
+    """One worker (all queues) for the test."""
+    with workers(server, 1) as procs:
+        yield procs[0]
 
 
 @pytest.fixture(scope="module")

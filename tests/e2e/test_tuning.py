@@ -10,7 +10,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from backend.catalog.experiments.seed import EXPERIMENT_NAME
-from tests.e2e.conftest import UI_TIMEOUT_MS, sign_in
+from tests.e2e.conftest import UI_TIMEOUT_MS, sign_in, workers
+from tests.e2e.server import Server
 
 pytestmark = pytest.mark.e2e
 
@@ -60,3 +61,35 @@ def test_start_a_study_from_the_experiment_page(page: Page) -> None:
     expect(page.locator("#study-status")).to_have_text("Stopped", timeout=UI_TIMEOUT_MS)
     expect(page.locator("#open-stop-study")).to_have_count(0)
     shot(page, "study-stopped")
+
+
+def test_a_data_scientist_runs_a_twenty_trial_bayesian_study_on_two_workers(page: Page, server: Server) -> None:
+    """The issue's "done means": 20 trials of TPE, two at a time on two workers, then the best parameters."""
+    with workers(server, 2):
+        sign_in(page, "data_scientist")  # the demo experiment is theirs
+        page.goto("/catalog/experiments")
+        page.locator("#experiments-table tbody tr", has_text=EXPERIMENT_NAME).locator(".experiment-link").click()
+        page.locator("#optimise-button").click()
+        dialog = page.locator("#optimise-dialog")
+        expect(dialog.locator("#opt-version")).to_contain_text("split", timeout=UI_TIMEOUT_MS)
+        expect(dialog.locator("#opt-strategy")).to_contain_text("Bayesian")  # the default
+        row = dialog.locator(".space-row").first
+        row.get_by_role("textbox", name="Min").fill("0.001")
+        row.get_by_role("textbox", name="Max").fill("0.1")
+        row.get_by_role("checkbox").click()
+        dialog.locator("#opt-max-trials").fill("20")
+        dialog.locator("#opt-parallel").fill("2")
+        dialog.locator("#opt-epochs").fill("1")
+        dialog.locator("#start-study").click()
+        expect(dialog).to_have_count(0)
+
+        panel = page.locator("#study-panel")
+        expect(panel).to_contain_text("of 20 trials done", timeout=UI_TIMEOUT_MS)
+        # The panel follows the study live (no reload) until every trial has ended.
+        expect(page.locator("#study-status")).to_have_text("Finished", timeout=240_000)
+        expect(page.locator("#study-progress")).to_have_text("20 of 20 trials done")
+        best = page.locator("#study-best")
+        expect(best).to_contain_text("Best so far: Trial")
+        expect(best).to_contain_text("Maximise val accuracy")
+        expect(panel).to_contain_text("Learning rate")  # the best trial's parameter, by name
+        shot(page, "study-finished")
