@@ -22,6 +22,8 @@ MODEL_DETAIL = "/catalog/models/[model_id]"
 EXPERIMENTS = "/catalog/experiments"
 EXPERIMENT_COMPARE = "/catalog/experiments/compare"
 EXPERIMENT = "/catalog/experiments/[experiment_id]"
+ENDPOINTS = "/catalog/endpoints"
+ENDPOINT = "/catalog/endpoints/[endpoint_id]"
 TRAINING_JOBS = "/training/jobs"
 TRAINING_NEW = "/training/jobs/new"
 TRAINING_JOB = "/training/jobs/[job_id]"
@@ -50,6 +52,7 @@ NAV: tuple[NavEntry, ...] = (
     NavEntry("Models", MODELS, "box", section="Catalog", permission="model:read"),
     NavEntry("Datasets", DATASETS, "database", section="Catalog", permission="dataset:read"),
     NavEntry("Experiments", EXPERIMENTS, "flask-conical", section="Catalog", permission="experiment:read"),
+    NavEntry("Endpoints", ENDPOINTS, "server", section="Catalog", permission="endpoint:read"),
     NavEntry("Training jobs", TRAINING_JOBS, "dumbbell", section="Training", permission="training:read"),
     NavEntry("Audit log", AUDIT, "scroll-text", section="Governance", permission="audit:read"),
 )

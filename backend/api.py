@@ -177,7 +177,7 @@ async def _domain_error(request: Request, exc: AISystemError) -> JSONResponse:
         _audit_denial(request, exc)
         if exc.code == "AUTH_001":
             headers["WWW-Authenticate"] = "Bearer"
-    if isinstance(exc, TooManyAttempts):
+    if isinstance(exc, TooManyAttempts) or getattr(exc, "retry_after", None) is not None:
         headers["Retry-After"] = str(exc.retry_after)
     return error_response(exc.code, exc.message, exc.details, headers=headers or None)
 
@@ -276,6 +276,9 @@ def create_api() -> FastAPI:
     root = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     root.mount(API_PREFIX, create_rest_api())
     root.add_middleware(UnroutableApiPath)
+    from backend.endpoints import serving
+
+    serving.mark_web_process()  # small served batches run on one torch thread (docs/endpoints.md)
     freeze_startup_objects()
     return root
 

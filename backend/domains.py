@@ -72,9 +72,9 @@ DOMAINS: tuple[Domain, ...] = (
             EVERYONE: ("account:*",),
             # The design's table for resources whose domain is not built yet; each grant moves to
             # its domain's entry when that domain lands.
-            "ml_ops": ("endpoint:*", "deployment:*", "monitoring:*"),
+            "ml_ops": ("deployment:*", "monitoring:*"),
             "data_engineer": ("feature:*", "pipeline:*"),
-            "business_user": ("endpoint:read", "report:*"),
+            "business_user": ("report:*",),
         },
     ),
     Domain("backend.audit", router="backend.audit.api:router", tables=("backend.audit.models",)),
@@ -151,6 +151,24 @@ DOMAINS: tuple[Domain, ...] = (
         hooks={"training_finished": ("backend.tuning.service:training_finished",),
                "training_callbacks": ("backend.tuning.pruning:callbacks_for",),
                "experiment_document": ("backend.tuning.service:experiment_parts",)},
+    ),
+    # Endpoints after the registry and training: they serve registered versions; the demo endpoint serves
+    # a model trained at seed time on a demo dataset.
+    Domain(
+        "backend.endpoints",
+        router="backend.endpoints.api:router",
+        tables=("backend.endpoints.models",),
+        tasks="backend.endpoints.tasks",
+        seeds=("backend.endpoints.seed:seed_demo_endpoint",),
+        # The design's table (ml_ops: endpoint:*, business_user: endpoint:read), plus `endpoint:invoke` (predict,
+        # batch-predict, explain) for the applications of business users and for the roles that hold the
+        # datasets a batch prediction reads and writes.
+        grants={"ml_ops": ("endpoint:*",),
+                "business_user": ("endpoint:read", "endpoint:invoke"),
+                "ml_engineer": ("endpoint:invoke",),
+                "data_scientist": ("endpoint:invoke",)},
+        counters={"endpoints": "backend.endpoints.service:count_endpoints"},
+        hooks={"promotion": ("backend.endpoints.service:follow_promotion",)},
     ),
     Domain(
         "backend.marketplace",

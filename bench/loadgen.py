@@ -41,6 +41,10 @@ class Connection:
 
     async def request(self, request: Request) -> int:
         """Send one request and read its whole response; returns the status code."""
+        return (await self.exchange(request))[0]
+
+    async def exchange(self, request: Request) -> tuple[int, bytes]:
+        """Send one request; returns the status code and the response body."""
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         head = f"{request.method} {request.path} HTTP/1.1\r\n{self.head}"
@@ -57,8 +61,7 @@ class Connection:
                 length = int(value)
         if length is None:
             raise RuntimeError(f"response without Content-Length: {status_line}")
-        await self.reader.readexactly(length)
-        return status
+        return status, await self.reader.readexactly(length)
 
     def close(self) -> None:
         if self.writer is not None:

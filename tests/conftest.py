@@ -158,6 +158,9 @@ def _fresh_database(backend: str, migrated_backends: dict[str, str]) -> None:
     if backend not in migrated_backends:
         pytest.skip("PostgreSQL tests need AISYSTEM_TEST_DATABASE_URL")
     url = migrated_backends[backend]
+    from backend.audit.checkpoint import discard_pending_checkpoint
+
+    discard_pending_checkpoint()  # a head of the previous test's chain, not yet written, must not land later
     (DATA_DIR / "audit-checkpoint.json").unlink(missing_ok=True)
     if backend == "sqlite":
         _reset_sqlite(url)
@@ -270,8 +273,10 @@ class Sent(list):
 def sent(monkeypatch) -> Sent:
     """No broker: the jobs a test creates are recorded here instead of sent (tests that run no worker,
     or play the worker by calling `backend.jobs.tasks.run_job` themselves)."""
+    from backend.jobs import sender
     from backend.jobs import service as jobs_service
 
     calls = Sent()
     monkeypatch.setattr(jobs_service, "send_job", calls)
+    monkeypatch.setattr(sender, "BACKGROUND", False)  # recorded at commit, not by the sender thread later
     return calls

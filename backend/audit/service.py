@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import func, text
 from sqlmodel import Session, col, select
 
+from backend.audit.checkpoint import note_head, read_checkpoint, write_checkpoint
 from backend.audit.models import AuditRecord
 from backend.core.authorization import Principal, authorize
-from backend.core.config import get_settings
 from backend.core.context import current_request
 from backend.core.ids import new_id
 from backend.core.pagination import PageParams, paginate
@@ -30,7 +28,6 @@ GENESIS_HASH = "0" * 64
 _CHAIN_LOCK_KEY = 727274  # PostgreSQL advisory lock that serialises appends to the chain
 _SECRET_WORDS = ("password", "secret", "token", "apikey", "api_key", "key_hash", "authorization")
 _MAX_SUMMARY_STRING = 500
-CHECKPOINT_FILE = "audit-checkpoint.json"
 AUDIT_READ = "audit:read"
 
 
@@ -102,7 +99,8 @@ def record(
 ) -> AuditRecord:
     """Append one record to the chain inside the caller's transaction (so both commit, or neither)."""
     _lock_chain(session)
-    last = session.exec(select(AuditRecord).order_by(col(AuditRecord.seq).desc()).limit(1)).first()
+    # The head's two columns, not the row: building the ORM object (its summary JSON) cost more than the query.
+    last = session.exec(select(AuditRecord.seq, AuditRecord.hash).order_by(col(AuditRecord.seq).desc()).limit(1)).first()
     request = current_request()
     row = AuditRecord(
         seq=(last.seq + 1) if last else 1,
@@ -124,7 +122,7 @@ def record(
     row.hash = chain_hash(row.prev_hash, row)
     session.add(row)
     session.flush()
-    after_commit(session, lambda: write_checkpoint(row.seq, row.hash))
+    after_commit(session, lambda: note_head(row.seq, row.hash))
     return row
 
 
@@ -252,41 +250,8 @@ def verify(*, session: Session, actor: Principal, batch: int = 2000) -> VerifyRe
     return VerifyResult(True, checked)
 
 
-# A signed checkpoint outside the database catches what a chain alone cannot: a deleted tail,
-# or a whole tail rewritten with recomputed hashes.
-def _checkpoint_path() -> Path:
-    return get_settings().resolved_data_dir / CHECKPOINT_FILE
-
-
-def _mac(seq: int, digest: str) -> str:
-    return hmac.new(get_settings().jwt_secret().encode(), f"{seq}:{digest}".encode(), hashlib.sha256).hexdigest()
-
-
-def read_checkpoint() -> tuple[int, str] | None:
-    try:
-        data = json.loads(_checkpoint_path().read_text())
-    except (OSError, ValueError):
-        return None
-    if not hmac.compare_digest(str(data.get("mac", "")), _mac(int(data["seq"]), str(data["hash"]))):
-        return None
-    return int(data["seq"]), str(data["hash"])
-
-
-def write_checkpoint(seq: int, digest: str) -> None:
-    """Record the chain head, never moving the checkpoint backwards."""
-    try:
-        current = read_checkpoint()
-        if current and current[0] >= seq:
-            return
-        path = _checkpoint_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{seq}.tmp")
-        tmp.write_text(json.dumps({"seq": seq, "hash": digest, "mac": _mac(seq, digest)}))
-        tmp.replace(path)
-    except OSError:  # the checkpoint strengthens detection; failing to write it must not fail a request
-        log.warning("could not write the audit checkpoint", exc_info=True)
-
-
+# The signed checkpoint outside the database (backend/audit/checkpoint.py) catches what the chain alone
+# cannot: a deleted tail, or a whole tail rewritten with recomputed hashes.
 def _compare_with_checkpoint(session: Session, head: tuple[int, str] | None) -> str | None:
     checkpoint = read_checkpoint()
     if not checkpoint:

@@ -8,8 +8,9 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.auth import service as auth_service
 from backend.auth.principal import Principal
+from backend.core.db import is_sqlite, is_write_session
 from backend.core.errors import NotAuthenticated, PermissionDenied
-from backend.core.http import get_read_session, get_session, run_short_read
+from backend.core.http import get_read_session, get_session, read_session, run_short_read
 
 
 def _credentials(request: Request) -> tuple[str, str] | None:
@@ -36,12 +37,27 @@ def resolve_principal(request: Request, session: Session, accept_model_key: bool
         principal = auth_service.principal_from_token(session=session, token=value)
     else:
         principal = auth_service.principal_from_api_key(session=session, key=value, expected_kind=kind)
+    return _scoped(request, principal, accept_model_key)
+
+
+def _scoped(request: Request, principal: Principal, accept_model_key: bool) -> Principal:
+    """The principal, once a model key is known to be used on its own endpoint's prediction routes."""
     if principal.credential_type == "model_key":
         endpoint = request.path_params.get("endpointId")
         if not accept_model_key or endpoint is None or endpoint != principal.model_scope:
             raise NotAuthenticated("A model key works only on the prediction routes of its own endpoint")
     request.state.principal = principal
     return principal
+
+
+async def _resolve_key_inline(request: Request, session: Session, accept_model_key: bool) -> Principal:
+    """An API or model key checked on the event loop (one read on a SQLite read session, like a token);
+    only recording its last use — a write, at most once a minute per key — goes to the thread pool."""
+    kind, value = _credentials(request)  # type: ignore[misc]  (the caller saw the header)
+    principal, stale_use = auth_service.check_api_key(session=session, key=value, expected_kind=kind)
+    if stale_use:
+        await run_in_threadpool(auth_service.touch_key, session, principal.credential_id)
+    return _scoped(request, principal, accept_model_key)
 
 
 def require(permission: str, *, accept_model_key: bool = False, read_only: bool = False):
@@ -54,8 +70,16 @@ def require(permission: str, *, accept_model_key: bool = False, read_only: bool 
     async def guard(request: Request,
                     session: Session = Depends(get_read_session if read_only else get_session)) -> Principal:
         # A token check only reads (one query); an API key may also record its last use (a write).
-        if request.headers.get("authorization"):
+        if request.headers.get("authorization") and is_write_session(session) and is_sqlite(session):
+            # On a read session of its own: the write session's first statement takes SQLite's write
+            # lock, which every writer then held through the token check and the hop to the route.
+            async with read_session() as reader:
+                principal = await run_short_read(reader, resolve_principal, request, reader, accept_model_key)
+        elif request.headers.get("authorization"):
             principal = await run_short_read(session, resolve_principal, request, session, accept_model_key)
+        elif (request.headers.get("x-api-key") or request.headers.get("x-model-key")) \
+                and is_sqlite(session) and not is_write_session(session):
+            principal = await _resolve_key_inline(request, session, accept_model_key)
         else:
             principal = await run_in_threadpool(resolve_principal, request, session, accept_model_key)
         if not principal.can(permission):

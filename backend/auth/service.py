@@ -237,21 +237,34 @@ def principal_from_token(*, session: Session, token: str) -> Principal:
 
 def principal_from_api_key(*, session: Session, key: str, expected_kind: str) -> Principal:
     """Resolve an `X-API-Key` (kind `api`) or `X-Model-Key` (kind `model`)."""
-    row = _live_key(session, key, expected_kind)
-    if row is None:
+    principal, stale_use = check_api_key(session=session, key=key, expected_kind=expected_kind)
+    if stale_use:
+        touch_key(session, principal.credential_id)
+    return principal
+
+
+def check_api_key(*, session: Session, key: str, expected_kind: str) -> tuple[Principal, bool]:
+    """(principal, whether its last use is stale enough to record) of a key: one read, no write, so
+    async code can run it inline and record the use (`touch_key`) in the thread pool when needed."""
+    parsed = security.split_api_key(key)
+    row = None
+    if parsed and parsed[0] == expected_kind:
+        # The key and its account in one query: this runs before every prediction.
+        row = session.exec(select(col(ApiKey.id).label("key_id"), ApiKey.key_hash, ApiKey.endpoint_id, ApiKey.expires_at,
+                                  ApiKey.revoked_at, ApiKey.last_used_at, *_PRINCIPAL_COLUMNS)
+                           .join(User, col(User.id) == col(ApiKey.user_id))
+                           .where(ApiKey.prefix == parsed[1], ApiKey.kind == expected_kind)).first()
+    # Compare even when no row matched, so a wrong prefix costs the same as a wrong secret.
+    matches = security.keys_match(row.key_hash if row else "0" * 64, key)
+    if row is None or not matches or not _key_is_live(row):
         raise NotAuthenticated("The key is invalid, expired or revoked")
-    now = utcnow()
-    user = session.get(User, row.user_id)
-    if user is None or not user.is_active:
+    if not row.is_active:
         raise NotAuthenticated("The account is disabled or no longer exists")
-    if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
-        _touch_key(session, row.id, now)
-    return principal_for(
-        user,
-        credential_id=row.id,
-        credential_type="model_key" if expected_kind == "model" else "api_key",
-        model_scope=row.endpoint_id,
-    )
+    stale_use = row.last_used_at is None or utcnow() - row.last_used_at > _LAST_USED_RESOLUTION
+    principal = principal_for(row, credential_id=row.key_id,
+                              credential_type="model_key" if expected_kind == "model" else "api_key",
+                              model_scope=row.endpoint_id)
+    return principal, stale_use
 
 
 def _live_key(session: Session, key: str, kind: str) -> ApiKey | None:
@@ -269,9 +282,9 @@ def _key_is_live(row: ApiKey) -> bool:
     return row.revoked_at is None and (row.expires_at is None or row.expires_at > utcnow())
 
 
-def _touch_key(session: Session, key_id: str, when) -> None:  # noqa: ANN001
+def touch_key(session: Session, key_id: str) -> None:
     """Record a key's last use (a plain UPDATE: bookkeeping, not an audited change)."""
-    statement = update(ApiKey).where(col(ApiKey.id) == key_id).values(last_used_at=when)
+    statement = update(ApiKey).where(col(ApiKey.id) == key_id).values(last_used_at=utcnow())
     if is_write_session(session):  # committed with the request; a second writer would wait on our own lock
         session.exec(statement)
         return

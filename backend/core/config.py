@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # A deleted dataset's versions and files are removed for good this many days after its deletion.
     dataset_purge_days: int = Field(default=30, ge=1)
 
+    # The signed audit checkpoint outside the database is written at most this often (and at shutdown);
+    # 0 writes it after every audited commit. See docs/security.md for the window this leaves.
+    audit_checkpoint_seconds: float = Field(default=2.0, ge=0, le=300)
     job_lease_seconds: int = 30
     job_max_attempts: int = 3
     job_requeue_after_seconds: int = 60
@@ -92,6 +95,22 @@ class Settings(BaseSettings):
     parser_timeout_seconds: int = Field(default=3600, ge=1)
     # Celery worker processes `serve` starts beside the web process (each runs one job at a time).
     workers: int = Field(default=2, ge=1, le=64)
+
+    # Model endpoints (backend/endpoints, docs/endpoints.md): Redis shared by web processes for the per-key
+    # token buckets (unset: each process keeps its own); loaded models kept per process (LRU); the
+    # default per-request timeout; how long a prediction waits for others to batch with; limits.
+    redis_url: str | None = None
+    endpoint_model_cache_size: int = Field(default=8, ge=1, le=1000)
+    endpoint_timeout_ms: int = Field(default=2000, ge=10, le=600_000)
+    endpoint_batch_wait_ms: float = Field(default=1.0, ge=0, le=100)
+    endpoint_max_instances: int = Field(default=1000, ge=1, le=100_000)
+    endpoint_batch_predict_chunk: int = Field(default=8192, ge=1, le=1_000_000)
+    # torch's intra-op threads in a web process once it serves predictions (0: torch's default, one per
+    # core; workers keep the default for batch predictions and training).
+    # A served batch is small: splitting it over cores costs more in waking and syncing threads than the
+    # work (16 rows of the demo MLP: ~45 µs of CPU on one thread, 270-1000 µs on two of a busy machine),
+    # and replicas already run batches side by side.
+    endpoint_torch_threads: int = Field(default=1, ge=0, le=256)
 
     api_docs: bool = Field(default=True, description="Serve /api/v1/docs and /api/v1/openapi.json")
     log_level: str = "INFO"

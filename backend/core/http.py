@@ -50,6 +50,12 @@ async def _session(*, write: bool) -> AsyncIterator[Session]:
             await run_in_threadpool(_end, session)
 
 
+def read_session():  # noqa: ANN201
+    """`async with read_session() as session:` a read session for one step of async code, ended as the
+    request's sessions are."""
+    return _session(write=False)
+
+
 async def run_short_read(session: Session, fn: Callable[..., T], *args: Any) -> T:
     """Run `fn(*args)`, a short read (a primary-key lookup, one keyset page: milliseconds), from async
     code: inline on a SQLite read session, which never waits for a lock, so the trip through the

@@ -30,6 +30,7 @@ from backend.core.pagination import PageParams, paginate
 from backend.core.tasks import QUEUES, Needs, job_type
 from backend.core.timeutil import utcnow
 from backend.core.unit_of_work import after_commit
+from backend.jobs import sender
 from backend.jobs.devices import CPU_ONLY, WorkerDevices
 from backend.jobs.models import FINISHED, Job, WorkerHeartbeat
 
@@ -112,9 +113,12 @@ def waiting_message(needs: Needs) -> str | None:
 
 
 def send_after_commit(session: Session, job: Job) -> None:
-    """Send the job to its queue once the transaction commits (values read now: the row expires)."""
+    """Send the job to its queue once the transaction commits (values read now: the row expires).
+
+    The send itself happens on the sender thread (`backend.jobs.sender`), off the request path; the
+    committed row is the guarantee, and the reaper re-sends a job whose message never arrived."""
     job_id, queue, gpu = job.id, job.queue, job.gpus_required > 0
-    after_commit(session, lambda: send_job(job_id, queue=queue, gpu=gpu))
+    after_commit(session, lambda: sender.submit(job_id, lambda: send_job(job_id, queue=queue, gpu=gpu)))
 
 
 def validated_payload(model: type[BaseModel], payload: dict[str, Any]) -> dict[str, Any]:

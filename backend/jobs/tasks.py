@@ -10,11 +10,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from celery import shared_task
-from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
+from celery.signals import celeryd_after_setup, worker_process_shutdown, worker_ready, worker_shutdown
 from pydantic import Field
 from sqlalchemy import func
 from sqlmodel import select
 
+from backend.audit.checkpoint import flush_checkpoint
 from backend.core import artifacts
 from backend.core.celery_app import RUN_JOB_TASK, broker_queue, purge_consumed_messages
 from backend.core.config import get_settings
@@ -23,6 +24,7 @@ from backend.core.errors import AISystemError
 from backend.core.ids import new_id
 from backend.core.schemas import InputModel
 from backend.core.tasks import QUEUES, job_handler, job_type, periodic, periodic_tasks
+from backend.jobs import sender
 from backend.jobs import service as jobs_service
 from backend.jobs.devices import WorkerDevices, detect_devices
 from backend.jobs.models import PlatformSnapshot
@@ -290,6 +292,15 @@ def _start_housekeeping(**_kwargs) -> None:
 @worker_shutdown.connect
 def _stop_housekeeping(**_kwargs) -> None:
     _housekeeping_stop.set()
+    _flush_after_commit_work()
+
+
+@worker_process_shutdown.connect
+def _flush_after_commit_work(**_kwargs) -> None:
+    """Hand over what commits left for background threads (job sends, the audit checkpoint) before the
+    process ends: a pool process ends without running `atexit`."""
+    sender.flush()
+    flush_checkpoint()
 
 
 # --- platform jobs -------------------------------------------------------------------------------

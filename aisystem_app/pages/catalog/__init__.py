@@ -1,5 +1,5 @@
 """The catalog pages: models and datasets."""
 
-from aisystem_app.pages.catalog import datasets, experiments, models
+from aisystem_app.pages.catalog import datasets, endpoints, experiments, models
 
-__all__ = ["datasets", "experiments", "models"]
+__all__ = ["datasets", "endpoints", "experiments", "models"]

@@ -275,8 +275,11 @@ def create_version(modelId: ModelId, body: VersionCreate, session: SessionDep,  
     """A new version in stage `none`. Its `source` (run, training job, datasets, parent) becomes
     lineage. A duplicate number is MODEL_002."""
     row = service.create_version(session=session, actor=principal, model_id=modelId, data=body)
+    # Read before the commit: after it, the model's row (gone from the identity map) would be loaded
+    # in a new transaction, which on SQLite waits for the write lock again (half the route under load).
+    document = service.read_version(session=session, version=row)
     session.commit()
-    return service.read_version(session=session, version=row)
+    return document
 
 
 @router.get("/{modelId}/versions/history", response_model=Page[StageHistoryRead],
@@ -310,8 +313,9 @@ def update_version(modelId: ModelId, version: VersionPath, body: VersionUpdate, 
                    principal: Principal = require("model:write")) -> VersionRead:
     """Notes, metrics and hyperparameters; the source and artifact stay as recorded."""
     row = service.update_version(session=session, actor=principal, model_id=modelId, version=version, data=body)
+    document = service.read_version(session=session, version=row)  # before the commit (see create_version)
     session.commit()
-    return service.read_version(session=session, version=row)
+    return document
 
 
 UPLOAD_BODY = {

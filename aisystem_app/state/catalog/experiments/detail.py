@@ -147,7 +147,7 @@ def read_study(session: Session, principal: Principal, experiment_id: str) -> di
         "progress": f"{fmt.count(done)} of {fmt.plural(total, 'trial')} done",
         "bestName": f"Trial {best[0].number}" if best else "",
         "bestObjective": metric_text(objective["metric"], best[0].values[0]) if best and best[0].values else "",
-        "bestParams": [{"key": fmt.label(k), "value": str(v)} for k, v in sorted(best[0].parameters.items())]
+        "bestParams": [{"key": fmt.label(k), "value": fmt.number(v)} for k, v in sorted(best[0].parameters.items())]
         if best else [],
     }
 

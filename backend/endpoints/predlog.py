@@ -1,0 +1,96 @@
+"""The prediction log, written behind the requests: `record(...)` queues a row in memory and a
+background thread inserts the queue in one statement every `FLUSH_SECONDS` (or sooner when it grows), so a
+prediction costs no database write of its own. A failed insert keeps the rows for the next try and says so
+in the server log; beyond `MAX_PENDING` waiting rows the oldest are dropped, counted and logged as an
+error, never silently. The readers (`logs`, `metrics`) flush first, so this process's own predictions
+are always visible to them."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from typing import Any
+
+from sqlalchemy import insert
+
+from backend.core.timeutil import utcnow
+from backend.endpoints.models import PredictionLog
+
+log = logging.getLogger(__name__)
+FLUSH_SECONDS = 0.5
+FLUSH_ROWS = 500
+MAX_PENDING = 200_000
+
+_pending: list[dict[str, Any]] = []
+_lock = threading.Lock()
+_flush_lock = threading.Lock()
+_wake = threading.Event()
+_thread: threading.Thread | None = None
+dropped = 0
+
+
+def record(**row: Any) -> None:
+    global dropped
+    row.setdefault("created_at", utcnow())
+    with _lock:
+        _pending.append(row)
+        if len(_pending) > MAX_PENDING:
+            excess = len(_pending) - MAX_PENDING
+            del _pending[:excess]
+            dropped += excess
+            log.error("prediction log: %d rows dropped (the database has not taken them); %d in all",
+                      excess, dropped)
+        size = len(_pending)
+    _ensure_thread()
+    if size >= FLUSH_ROWS:
+        _wake.set()
+
+
+def pending() -> int:
+    with _lock:
+        return len(_pending)
+
+
+def flush() -> int:
+    """Insert every queued row now; returns how many were written."""
+    from backend.core.db import session_scope
+
+    with _flush_lock:
+        with _lock:
+            rows = list(_pending)
+            del _pending[:]
+        if not rows:
+            return 0
+        try:
+            with session_scope() as session:
+                session.execute(insert(PredictionLog), rows)
+        except Exception:
+            with _lock:
+                _pending[:0] = rows  # kept, in order, for the next flush
+            log.exception("prediction log: could not write %d rows; will retry", len(rows))
+            return 0
+        return len(rows)
+
+
+def _loop() -> None:
+    while True:
+        _wake.wait(FLUSH_SECONDS)
+        _wake.clear()
+        try:
+            flush()
+        except Exception:  # pragma: no cover - flush logs its own failures
+            log.exception("prediction log flush failed")
+
+
+def _ensure_thread() -> None:
+    global _thread
+    if _thread is not None and _thread.is_alive():
+        return
+    with _lock:
+        if _thread is None or not _thread.is_alive():
+            _thread = threading.Thread(target=_loop, name="prediction-log", daemon=True)
+            _thread.start()
+
+
+atexit.register(lambda: flush())
