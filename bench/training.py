@@ -84,13 +84,34 @@ class RunnerCpu:
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._sample, daemon=True)
 
+    @staticmethod
+    def _children(pid: int) -> list[str]:
+        children = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            children += (task / "children").read_text().split()
+        return children
+
+    def _runners(self) -> list[str]:
+        """A fresh `python -m backend.training.runner`, or a runner forked by the warm process."""
+        found = []
+        for pid in self._children(os.getpid()):
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"backend.training.runner" in command:
+                found.append(pid)
+            elif b"backend.training.warm" in command:
+                found += self._children(int(pid))
+        return found
+
     def _runner_cpu(self) -> float | None:
         tick = os.sysconf("SC_CLK_TCK")
-        for pid in Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split():
+        try:
+            runners = self._runners()
+        except OSError:
+            return None
+        for pid in runners:
             try:
-                if b"backend.training.runner" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                    return (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                return (int(fields[11]) + int(fields[12])) / tick  # utime + stime
             except OSError:
                 continue
         return None
