@@ -23,7 +23,11 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 def test_two_workers_run_two_trials_at_once_and_complete_the_study(
         embedded_broker, api, auth, start_worker, experiment):  # noqa: F811 (fixtures)
-    workers = [start_worker("first"), start_worker("second")]
+    # Fresh runner processes (seconds each), so that the two trials overlap for sure: forked from a warm
+    # process a trial of this size ends in under a second, possibly before the other worker has warmed up.
+    # (Warm runners on two workers: tests/e2e/test_tuning.py.)
+    cold = {"AISYSTEM_TRAINING_WARM_RUNNER": "false"}
+    workers = [start_worker("first", env=cold), start_worker("second", env=cold)]
     response = api.post(f"/api/v1/catalog/experiments/{experiment}/optimize", headers=auth.headers("data_scientist"),
                         json=request(maxTrials=2, parallelTrials=2, strategy="random"))
     assert response.status_code == 202, response.text
