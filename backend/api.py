@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import json
 import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,17 +19,15 @@ from backend import domains
 from backend.core.config import get_settings
 from backend.core.context import (
     RequestContext,
-    current_request,
-    new_request_id,
     reset_request_context,
     sane_request_id,
     set_request_context,
 )
 from backend.core.errors import ERROR_CATALOGUE, AISystemError, TooManyAttempts
+from backend.core.http import API_PREFIX, error_body
 
 log = logging.getLogger("aisystem.api")
 
-API_PREFIX = "/api/v1"
 _UPLOAD_TYPES = ("multipart/form-data", "application/octet-stream")
 _SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY")]
 
@@ -44,19 +41,6 @@ previous page's `nextCursor`.
 Every error has one shape — `{"error": {"code", "message", "details", "requestId", "documentation"}}` —
 and every response carries `X-Request-ID`. The codes are listed at [/api/v1/docs/errors](/api/v1/docs/errors).
 """
-
-
-def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict:
-    ctx = current_request()
-    return {
-        "error": {
-            "code": code,
-            "message": message,
-            "details": details or {},
-            "requestId": ctx.request_id if ctx else new_request_id(),
-            "documentation": f"{API_PREFIX}/docs/errors#{code}",
-        }
-    }
 
 
 def error_response(code: str, message: str, details: dict | None = None, status: int | None = None,
@@ -264,6 +248,11 @@ def create_rest_api() -> FastAPI:
         allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
         expose_headers=["X-Request-ID"],
     )
+    # Inside the request guard, before CORS and the router: a model key calling its endpoint again within
+    # a second skips routing, dependencies and the database (backend/endpoints/fastlane.py).
+    from backend.endpoints.fastlane import PredictFastLane
+
+    api.add_middleware(PredictFastLane)
     api.add_middleware(RequestGuard)
     return api
 

@@ -41,7 +41,7 @@ def api_server(env: dict[str, str], log_path: Path, *, workers: int = 1, quiet: 
                                   start_new_session=True)
         base = f"http://127.0.0.1:{port}/api/v1"
         try:
-            _wait_healthy(base, wait_tries)
+            _wait_healthy(base, wait_tries, server, log_path)
             yield server, base
         finally:
             os.killpg(server.pid, signal.SIGTERM)
@@ -51,14 +51,19 @@ def api_server(env: dict[str, str], log_path: Path, *, workers: int = 1, quiet: 
                 os.killpg(server.pid, signal.SIGKILL)
 
 
-def _wait_healthy(base: str, tries: int) -> None:
+def _wait_healthy(base: str, tries: int, server: subprocess.Popen, log_path: Path) -> None:
+    """Until the server answers /health (`tries` tenths of a second, at least two minutes on a busy machine);
+    a server that exits or never answers stops the benchmark with its log's tail."""
+    deadline = time.monotonic() + max(tries / 10, 120)
     with httpx.Client(base_url=base, timeout=30) as client:
-        for _ in range(tries):
+        while time.monotonic() < deadline and server.poll() is None:
             try:
                 if client.get("/health").status_code < 500:
                     return
             except httpx.TransportError:
                 time.sleep(0.1)
+    tail = log_path.read_text(errors="replace")[-3000:] if log_path.exists() else ""
+    raise SystemExit(f"the API server did not come up (exit code {server.poll()}):\n{tail}")
 
 
 def login(client: httpx.Client, username: str, password: str) -> dict[str, str]:

@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     endpoint_model_cache_size: int = Field(default=8, ge=1, le=1000)
     endpoint_timeout_ms: int = Field(default=2000, ge=10, le=600_000)
     endpoint_batch_wait_ms: float = Field(default=1.0, ge=0, le=100)
+    # How long a model key's answered request lets the next ones skip the full route (backend.endpoints.fastlane);
+    # 0 turns the fast lane off.
+    endpoint_fast_lane_seconds: float = Field(default=1.0, ge=0, le=60)
     endpoint_max_instances: int = Field(default=1000, ge=1, le=100_000)
     endpoint_batch_predict_chunk: int = Field(default=8192, ge=1, le=1_000_000)
     # torch's intra-op threads in a web process once it serves predictions (0: torch's default, one per
@@ -111,6 +114,7 @@ class Settings(BaseSettings):
     # work (16 rows of the demo MLP: ~45 µs of CPU on one thread, 270-1000 µs on two of a busy machine),
     # and replicas already run batches side by side.
     endpoint_torch_threads: int = Field(default=1, ge=0, le=256)
+
 
     api_docs: bool = Field(default=True, description="Serve /api/v1/docs and /api/v1/openapi.json")
     log_level: str = "INFO"

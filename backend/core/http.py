@@ -13,9 +13,11 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from backend.core.config import get_settings
+from backend.core.context import current_request, new_request_id
 from backend.core.db import is_sqlite, is_write_session, new_session
 from backend.core.schemas import ErrorResponse
 
+API_PREFIX = "/api/v1"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 T = TypeVar("T")
 
@@ -79,6 +81,20 @@ async def hot_read(session: Session, build: Callable[..., Any], *args: Any) -> R
 def _end(session: Session) -> None:
     session.rollback()
     session.close()
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict:
+    """The one shape of every error: `{"error": {code, message, details, requestId, documentation}}`."""
+    ctx = current_request()
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": details or {},
+            "requestId": ctx.request_id if ctx else new_request_id(),
+            "documentation": f"{API_PREFIX}/docs/errors#{code}",
+        }
+    }
 
 
 def json_response(data: Any, status_code: int = 200) -> Response:

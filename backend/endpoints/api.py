@@ -19,12 +19,13 @@ from backend.core.errors import InvalidRequest
 from backend.core.http import COMMON_ERRORS, error_responses, get_read_session, get_session, json_response
 from backend.core.pagination import PageParams, page_params
 from backend.core.schemas import Page
-from backend.endpoints import predlog, service
+from backend.endpoints import fastlane, predlog, service
 from backend.endpoints.schemas import (
     BatchJob,
     BatchPredictRequest,
     BatchUploadJob,
     DeployRequest,
+    Drift,
     EndpointCreate,
     EndpointRead,
     EndpointStatus,
@@ -209,6 +210,20 @@ def metrics(endpointId: EndpointId, session: ReadSessionDep,  # noqa: N803
     return service.metrics(session=session, actor=principal, endpoint_id=endpointId, minutes=minutes)
 
 
+@router.get("/{endpointId}/drift", response_model=Drift, summary="Check an endpoint's input drift",
+            responses={**STATE_ERRORS, 503: INFER_ERRORS[503]})
+def drift(endpointId: EndpointId, session: ReadSessionDep,  # noqa: N803
+          minutes: Annotated[int, Query(ge=1, le=7 * 24 * 60, description="The window, in minutes")] = 60,
+          version: Annotated[str | None, Query(max_length=20, description="A version (default: the primary)")] = None,
+          _written: None = LogWritten, principal: Principal = require("endpoint:read", read_only=True)) -> Drift:
+    """The inputs a version answered in the window against its training statistics: per numeric feature the
+    mean shift in training standard deviations and the spread ratio, per categorical feature the share of
+    unseen values; `drifted` lists the features past the limits (docs/endpoints.md). 503 INFER_005 when the
+    endpoint is not deployed; 409 ENDPOINT_002 when the version has no platform package."""
+    return Drift.model_validate(service.drift(session=session, actor=principal, endpoint_id=endpointId,
+                                              minutes=minutes, version=version))
+
+
 @router.post("/{endpointId}/test", response_model=TestReport, summary="Run the stored examples", responses=STATE_ERRORS)
 def run_test(endpointId: EndpointId, session: ReadSessionDep,  # noqa: N803
              principal: Principal = require("endpoint:write", read_only=True)) -> dict[str, Any]:
@@ -219,17 +234,22 @@ def run_test(endpointId: EndpointId, session: ReadSessionDep,  # noqa: N803
 
 @router.post("/{endpointId}/predict", response_model=PredictResponse, summary="Predict",
              responses=INFER_ERRORS)
-async def predict(endpointId: EndpointId, body: PredictRequest, session: ReadSessionDep,  # noqa: N803
+async def predict(endpointId: EndpointId, body: PredictRequest, request: Request, session: ReadSessionDep,  # noqa: N803
                   principal: Principal = require("endpoint:invoke", accept_model_key=True,
                                                  read_only=True)) -> Response:
     """Predictions for `instances` (rows keyed by input column): `{label, probabilities}` for a classifier,
     `{value}` for a regressor, and which version answered. Concurrent requests are batched together. """
+    model_key = request.headers.get("x-model-key")
+
+    def seen(endpoint: service.EndpointView) -> None:
+        if model_key:
+            fastlane.remember(key=model_key, principal=principal, endpoint=endpoint)
+
     answer = await service.predict_async(session=session, actor=principal, endpoint_id=endpointId,
-                                         instances=body.instances)
+                                         instances=body.instances, seen=seen)
     # The hot route writes its document with orjson (the response model documents it): the predictions are
     # the package's own plain JSON, re-validating them would cost more than the model.
-    return json_response({"predictions": answer["predictions"], "modelId": answer["model_id"],
-                          "version": answer["version"], "role": answer["role"], "latencyMs": answer["latency_ms"]})
+    return json_response(service.answer_document(answer))
 
 
 predict.__doc__ = (predict.__doc__ or "") + INFER_DOC

@@ -3,7 +3,7 @@ background thread inserts the queue in one statement every `FLUSH_SECONDS` (or s
 prediction costs no database write of its own. A failed insert keeps the rows for the next try and says so
 in the server log; beyond `MAX_PENDING` waiting rows the oldest are dropped, counted and logged as an
 error, never silently. The readers (`logs`, `metrics`) flush first, so this process's own predictions
-are always visible to them."""
+are always visible to them. Each batch also feeds the marketplace's usage counters (`metering`)."""
 
 from __future__ import annotations
 
@@ -65,12 +65,25 @@ def flush() -> int:
         try:
             with session_scope() as session:
                 session.execute(insert(PredictionLog), rows)
+                _meter(session, rows)
         except Exception:
             with _lock:
                 _pending[:0] = rows  # kept, in order, for the next flush
             log.exception("prediction log: could not write %d rows; will retry", len(rows))
             return 0
         return len(rows)
+
+
+def _meter(session: Any, rows: list[dict[str, Any]]) -> None:
+    """Count the batch in the marketplace's usage counters (backend.endpoints.metering), in a savepoint: a
+    metering failure is logged as an error and never holds back the log itself."""
+    from backend.endpoints import metering
+
+    try:
+        with session.begin_nested():
+            metering.count(session, rows)
+    except Exception:
+        log.exception("prediction log: could not count %d rows in the marketplace usage", len(rows))
 
 
 def _loop() -> None:

@@ -218,6 +218,32 @@ class Metrics(ReadModel):
     series: list[dict[str, Any]] = Field(description="Per minute: requests, errors, p95 latency")
 
 
+class DriftFeature(ReadModel):
+    feature: str
+    kind: str = Field(description="numeric | categorical")
+    drifted: bool
+    training_mean: float | None = None
+    training_std: float | None = None
+    recent_mean: float | None = None
+    recent_std: float | None = None
+    mean_shift: float | None = Field(default=None, description="|recent mean - training mean| / training std")
+    spread_ratio: float | None = Field(default=None, description="recent std / training std")
+    unseen_share: float | None = Field(default=None, description="Share of values the training data did not have")
+    top_unseen: list[dict[str, Any]] | None = None
+
+
+class Drift(ReadModel):
+    """Input drift of a version's recent predictions against its training statistics."""
+
+    window_minutes: int
+    version: str
+    available: bool = Field(description="False when there is no verdict; `reason` says why")
+    reason: str | None
+    instances: int = Field(description="Input rows compared (newest first, at most 50,000)")
+    features: list[DriftFeature]
+    drifted: list[str] = Field(description="Features that drifted")
+
+
 class TestReport(ReadModel):
     passed: int
     failed: int

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -28,7 +28,8 @@ from backend.core.errors import AISystemError, InvalidRequest
 from backend.core.ids import new_id
 from backend.core.pagination import PageParams, paginate
 from backend.core.timeutil import utcnow
-from backend.endpoints import predlog, ratelimit, serving
+from backend.core.unit_of_work import after_commit
+from backend.endpoints import fastlane, metering, predlog, ratelimit, serving
 from backend.endpoints.models import Endpoint, PredictionLog
 from backend.endpoints.schemas import (
     DeployRequest,
@@ -64,7 +65,16 @@ def _find(session: Session, endpoint_id: str, *, for_update: bool = False) -> En
     endpoint = session.get(Endpoint, endpoint_id, with_for_update=for_update)
     if endpoint is None:
         raise not_found(endpoint_id)
+    if for_update:
+        _changing(session, endpoint_id)
     return endpoint
+
+
+def _changing(session: Session, endpoint_id: str) -> None:
+    """An endpoint (or one of its keys) is about to change: its fast-lane passes go now, and again once
+    the change commits (a request that read the old row meanwhile may have left a new one)."""
+    fastlane.forget(endpoint_id)
+    after_commit(session, lambda: fastlane.forget(endpoint_id))
 
 
 def get_endpoint(*, session: Session, actor: Principal, endpoint_id: str, need: str = "read",
@@ -160,6 +170,27 @@ def _scaling(endpoint: Endpoint) -> serving.Scaling:
     policy = endpoint.autoscaling or {}
     target = policy.get("targetUtilization", 70) if policy.get("autoScaling") else None
     return serving.Scaling(endpoint.replicas, endpoint.min_replicas, endpoint.max_replicas, target)
+
+
+@dataclass(frozen=True)
+class EndpointView:
+    """What a prediction reads of its endpoint: a plain copy, valid after the session that read it
+    has ended (the fast lane keeps it for a second, `backend.endpoints.fastlane`)."""
+
+    id: str
+    model_id: str
+    status: str
+    version: str | None
+    traffic: dict[str, Any]
+    rate_limit_per_minute: int
+    burst: int
+    timeout_ms: int
+    scaling: serving.Scaling
+
+    @classmethod
+    def of(cls, endpoint: Endpoint) -> EndpointView:
+        return cls(endpoint.id, endpoint.model_id, endpoint.status, endpoint.version, dict(endpoint.traffic or {}),
+                   endpoint.rate_limit_per_minute, endpoint.burst, endpoint.timeout_ms, _scaling(endpoint))
 
 
 def _servable(session: Session, actor: Principal, model_id: str, version: str,
@@ -301,6 +332,7 @@ def follow_promotion(ctx: Any) -> None:
                             f"{ctx.version.version}: it has no platform model package",
                             {"version": ctx.version.version, "endpoints": [e.id for e in followers]})
     for endpoint in followers:
+        _changing(ctx.session, endpoint.id)
         previous = endpoint.version
         endpoint.version, endpoint.updated_at = ctx.version.version, utcnow()
         if (endpoint.traffic or {}).get("candidateVersion") == ctx.version.version:
@@ -377,16 +409,16 @@ def _bucket_key(actor: Principal) -> str:
     return f"user:{actor.user_id}"
 
 
-def _choose(endpoint: Endpoint) -> tuple[str, str, str | None]:
+def _choose(endpoint: EndpointView) -> tuple[str, str, str | None]:
     """(version answering, its role, shadow version or None) for one request."""
-    traffic = endpoint.traffic or {}
+    traffic = endpoint.traffic
     mode, candidate = traffic.get("mode", "single"), traffic.get("candidateVersion")
     if mode == "canary" and candidate and random.random() * 100 < float(traffic.get("candidatePercent", 0)):
         return candidate, "canary", None
     return endpoint.version, "primary", candidate if mode == "shadow" else None
 
 
-def _log(endpoint: Endpoint, actor: Principal, *, version: str | None, role: str, instances: Sequence[Any],
+def _log(endpoint: EndpointView, actor: Principal, *, version: str | None, role: str, instances: Sequence[Any],
          outputs: Sequence[Any] = (), latency_ms: float, error: AISystemError | None = None) -> None:
     predlog.record(endpoint_id=endpoint.id, model_id=endpoint.model_id, version=version, role=role,
                    key_id=actor.credential_id if actor.credential_type in ("model_key", "api_key") else None,
@@ -395,7 +427,7 @@ def _log(endpoint: Endpoint, actor: Principal, *, version: str | None, role: str
                    outputs=list(outputs), latency_ms=latency_ms)
 
 
-def _shadow(endpoint: Endpoint, actor: Principal, served: serving.Served, instances: list, rows: list) -> None:
+def _shadow(endpoint: EndpointView, actor: Principal, served: serving.Served, instances: list, rows: list) -> None:
     """Queue a copy of the request to the shadow version; its answer (or error) is only logged."""
     started = time.perf_counter()
     future = served.batcher.submit(rows)
@@ -415,7 +447,7 @@ def _shadow(endpoint: Endpoint, actor: Principal, served: serving.Served, instan
 class _Call:
     """One prediction request between its checks and its answer."""
 
-    endpoint: Endpoint
+    endpoint: EndpointView
     actor: Principal
     instances: list[dict[str, Any]]
     started: float
@@ -425,9 +457,20 @@ class _Call:
     served: serving.Served | None = None
     checked: list[dict[str, Any]] | None = None
 
+    @classmethod
+    def start(cls, endpoint: EndpointView, actor: Principal, instances: list[dict[str, Any]],
+              started: float) -> _Call:
+        """The call of a deployed endpoint, its answering version picked by the traffic split."""
+        if endpoint.status != "running" or endpoint.version is None:
+            raise serving.unavailable("The endpoint is not deployed", endpointId=endpoint.id, status=endpoint.status)
+        return cls(endpoint, actor, instances, started, *_choose(endpoint))
+
     @property
     def timeout_s(self) -> float:
         return self.endpoint.timeout_ms / 1000
+
+    def peek(self, version: str) -> serving.Served | None:
+        return serving.CACHE.peek(model_id=self.endpoint.model_id, version=version, replicas=self.endpoint.scaling)
 
     def fail(self, error: AISystemError) -> AISystemError:
         _log(self.endpoint, self.actor, version=self.version, role=self.role, instances=self.instances,
@@ -442,19 +485,22 @@ class _Call:
                 "role": self.role, "latency_ms": round(latency, 3)}
 
 
+def _take_token(actor: Principal, endpoint: EndpointView | Endpoint) -> None:
+    """Admit one request: the caller's marketplace quota for the model, then the key's token bucket."""
+    metering.check(endpoint.model_id, actor.user_id)
+    ratelimit.take(_bucket_key(actor), rate_per_minute=endpoint.rate_limit_per_minute, burst=endpoint.burst)
+
+
 def _begin(session: Session, actor: Principal, endpoint_id: str, instances: list[dict[str, Any]], *,
            load: bool, limit: bool = True) -> _Call:
     """Find the endpoint, take a token, pick the version; with the version loaded in this process (or
     `load`), check the instances and queue the shadow copy."""
     started = time.perf_counter()
-    endpoint = get_endpoint(session=session, actor=actor, endpoint_id=endpoint_id, need="invoke")
-    if endpoint.status != "running" or endpoint.version is None:
-        raise serving.unavailable("The endpoint is not deployed", endpointId=endpoint.id, status=endpoint.status)
+    endpoint = EndpointView.of(get_endpoint(session=session, actor=actor, endpoint_id=endpoint_id, need="invoke"))
+    call = _Call.start(endpoint, actor, instances, started)
     if limit:
-        ratelimit.take(_bucket_key(actor), rate_per_minute=endpoint.rate_limit_per_minute, burst=endpoint.burst)
-    version, role, shadow = _choose(endpoint)
-    call = _Call(endpoint, actor, instances, started, version, role, shadow)
-    call.served = serving.CACHE.peek(model_id=endpoint.model_id, version=version, replicas=_scaling(endpoint))
+        _take_token(actor, endpoint)
+    call.served = call.peek(call.version)
     if call.served is not None or load:
         _prepare(session, call)
     return call
@@ -466,14 +512,14 @@ def _prepare(session: Session, call: _Call) -> _Call:
     try:
         if call.served is None:
             call.served = serving.CACHE.get(session=session, actor=actor, model_id=endpoint.model_id,
-                                            version=call.version, replicas=_scaling(endpoint))
+                                            version=call.version, replicas=endpoint.scaling)
         call.checked = serving.check_instances(call.served.config, call.instances)
     except AISystemError as exc:
         raise call.fail(exc) from None
     if call.shadow is not None:
         try:
             shadow_served = serving.CACHE.get(session=session, actor=actor, model_id=endpoint.model_id,
-                                              version=call.shadow, replicas=_scaling(endpoint))
+                                              version=call.shadow, replicas=endpoint.scaling)
             _shadow(endpoint, actor, shadow_served, call.instances, call.checked)
         except AISystemError as exc:  # the shadow never fails the request; its failure is logged
             _log(endpoint, actor, version=call.shadow, role="shadow", instances=call.instances, latency_ms=0,
@@ -494,13 +540,18 @@ def predict(*, session: Session, actor: Principal, endpoint_id: str, instances: 
     return call.answer(outputs)
 
 
-async def predict_async(*, session: Session, actor: Principal, endpoint_id: str,
-                        instances: list[dict[str, Any]]) -> dict[str, Any]:
+def answer_document(answer: dict[str, Any]) -> dict[str, Any]:
+    """The predict route's wire document of an answer."""
+    return {"predictions": answer["predictions"], "modelId": answer["model_id"], "version": answer["version"],
+            "role": answer["role"], "latencyMs": answer["latency_ms"]}
+
+
+async def predict_async(*, session: Session, actor: Principal, endpoint_id: str, instances: list[dict[str, Any]],
+                        seen: Callable[[EndpointView], None] | None = None) -> dict[str, Any]:
     """`predict` for an async route: the short reads run inline on a SQLite read session (the thread pool
     only when the version must be loaded first or the database is networked), and the request awaits its
-    batch on the event loop instead of holding a thread."""
-    import asyncio
-
+    batch on the event loop instead of holding a thread. `seen(endpoint)` is told the endpoint as this
+    request read it, once answered (the fast lane remembers it)."""
     from starlette.concurrency import run_in_threadpool
 
     from backend.core.http import run_short_read
@@ -508,6 +559,38 @@ async def predict_async(*, session: Session, actor: Principal, endpoint_id: str,
     call = await run_short_read(session, lambda: _begin(session, actor, endpoint_id, instances, load=False))
     if call.checked is None:
         call = await run_in_threadpool(_prepare, session, call)
+    answer = await _answered(call)
+    if seen is not None:
+        seen(call.endpoint)
+    return answer
+
+
+async def predict_known(*, actor: Principal, endpoint: EndpointView,
+                        instances: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """`predict_async` for a caller and an endpoint read by a request a moment ago (the fast lane,
+    `backend.endpoints.fastlane`): no database at all. None, before any token is taken, when the
+    versions it needs are not loaded in this process or an instance does not fit: the full route then
+    answers (and logs the failure)."""
+    call = _Call.start(endpoint, actor, instances, time.perf_counter())
+    call.served = call.peek(call.version)
+    shadow = call.peek(call.shadow) if call.shadow is not None else None
+    if call.served is None or (call.shadow is not None and shadow is None):
+        return None
+    try:
+        call.checked = serving.check_instances(call.served.config, instances)
+    except AISystemError:
+        return None
+    _take_token(actor, endpoint)
+    if shadow is not None:
+        _shadow(endpoint, actor, shadow, instances, call.checked)
+    return await _answered(call)
+
+
+async def _answered(call: _Call) -> dict[str, Any]:
+    """Queue the checked rows in the version's micro-batcher and await their answer (INFER_003 after the
+    endpoint's timeout)."""
+    import asyncio
+
     future = call.served.batcher.submit(call.checked)
     try:
         outputs = await asyncio.wait_for(asyncio.wrap_future(future), timeout=call.timeout_s)
@@ -534,7 +617,7 @@ def explain(*, session: Session, actor: Principal, endpoint_id: str, instances: 
 
     endpoint = get_endpoint(session=session, actor=actor, endpoint_id=endpoint_id, need="invoke")
     served = _served_primary(session, actor, endpoint)
-    ratelimit.take(_bucket_key(actor), rate_per_minute=endpoint.rate_limit_per_minute, burst=endpoint.burst)
+    _take_token(actor, endpoint)
     frame = serving.check_rows(served.config, instances)
     predictions = serving.run(served, instances, timeout_s=endpoint.timeout_ms / 1000)
     explanations = explainers.integrated_gradients(served.loaded, frame, steps=steps, target=target)
@@ -552,7 +635,7 @@ def importance(*, session: Session, actor: Principal, endpoint_id: str, dataset_
 
     endpoint = get_endpoint(session=session, actor=actor, endpoint_id=endpoint_id, need="invoke")
     served = _served_primary(session, actor, endpoint)
-    ratelimit.take(_bucket_key(actor), rate_per_minute=endpoint.rate_limit_per_minute, burst=endpoint.burst)
+    _take_token(actor, endpoint)
     _dataset, version_row = datasets.get_version(session=session, actor=actor, dataset_id=dataset_id,
                                                  version=dataset_version)
     lazy = datasets.open_frame(session=session, actor=actor, dataset_id=dataset_id, version=version_row.number)
@@ -680,6 +763,34 @@ def metrics(*, session: Session, actor: Principal, endpoint_id: str, minutes: in
     }
 
 
+DRIFT_MAX_REQUESTS, DRIFT_MAX_INSTANCES = 20_000, 50_000
+
+
+def drift(*, session: Session, actor: Principal, endpoint_id: str, minutes: int = 60,
+          version: str | None = None) -> dict[str, Any]:
+    """Input drift of one version (default: the primary) over the last `minutes`: the inputs it answered,
+    from the prediction log, against its package's training statistics (`backend.endpoints.drift`)."""
+    from backend.endpoints import drift as drift_report
+
+    predlog.flush()
+    endpoint = get_endpoint(session=session, actor=actor, endpoint_id=endpoint_id)
+    version = version or endpoint.version
+    if version is None:
+        raise serving.unavailable("The endpoint is not deployed", endpointId=endpoint.id, status=endpoint.status)
+    row = registry.find_version(session=session, model_id=endpoint.model_id, version=version)
+    config = serving.package_config(row) if row is not None else None
+    if config is None:
+        raise conflict(f"Version {version} has no platform model package to compare with", version=version)
+    since = utcnow() - timedelta(minutes=minutes)
+    logged = session.exec(select(PredictionLog.inputs)
+                          .where(PredictionLog.endpoint_id == endpoint.id, PredictionLog.version == version,
+                                 PredictionLog.status == "ok", PredictionLog.role != "shadow",
+                                 PredictionLog.created_at >= since)
+                          .order_by(col(PredictionLog.id).desc()).limit(DRIFT_MAX_REQUESTS)).all()
+    instances = [row for inputs in logged for row in (inputs or [])][:DRIFT_MAX_INSTANCES]
+    return {"window_minutes": minutes, "version": version, **drift_report.report(config, instances)}
+
+
 # --- batch prediction and export ---------------------------------------------------------------------
 
 
@@ -706,7 +817,7 @@ def _batch_endpoint(session: Session, actor: Principal, endpoint_id: str, *, lim
     if endpoint.status != "running" or endpoint.version is None:
         raise serving.unavailable("The endpoint is not deployed", endpointId=endpoint.id, status=endpoint.status)
     if limit:
-        ratelimit.take(_bucket_key(actor), rate_per_minute=endpoint.rate_limit_per_minute, burst=endpoint.burst)
+        _take_token(actor, endpoint)
     return endpoint
 
 

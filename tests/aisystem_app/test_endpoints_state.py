@@ -6,6 +6,8 @@ what a reader without write permission is shown."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+from urllib.parse import unquote
 
 import pytest
 from reflex.istate.data import ReflexURL, RouterData
@@ -14,6 +16,7 @@ from aisystem_app.state.catalog.endpoints import view
 from aisystem_app.state.catalog.endpoints.detail import EndpointState, typed
 from aisystem_app.state.catalog.endpoints.index import EndpointsState
 from backend.core.db import session_scope
+from backend.core.timeutil import utcnow
 from backend.endpoints import demo, predlog, serving
 from backend.endpoints import service as endpoints
 from tests.aisystem_app.conftest import navigation, signed_in_as
@@ -110,6 +113,35 @@ async def test_try_it_predicts_and_explains(root_state, demo_users, served):
     # The prediction is in the log and the metrics now.
     assert state.logs[0]["version"] == "1.0.0" and state.logs[0]["outcome"] == "OK"
     assert state.requests == "1" and state.has_traffic
+    assert state.drift_rows == [] and state.drift_note == "1 instances in the window; drift needs at least 30"
+
+
+async def test_metrics_tab_shows_input_drift(root_state, demo_users, principals, served):
+    endpoint_id, _ = served
+    shifted = iris_frame().drop("species").head(40).with_columns(petal_band=None).to_dicts()
+    state = await at(root_state, EndpointState, demo_users["ml_ops"], f"{view.ENDPOINTS}/{endpoint_id}?tab=metrics")
+    await EndpointState.load.fn(state)
+    assert "drift needs at least 30" in state.drift_note
+    await EndpointState.predict.fn(state, {**shifted[0], "sepal_length": "12.0"})  # one by hand, through the form
+    with session_scope() as session:
+        endpoints.predict(session=session, actor=principals["ml_ops"], endpoint_id=endpoint_id, instances=[{**r, "sepal_length": r["sepal_length"] + 5} for r in shifted])
+    await EndpointState.load.fn(state)
+    rows = {r["feature"]: r for r in state.drift_rows}
+    assert rows["sepal_length"]["verdict"] == "Drifted" and rows["sepal_length"]["measure"].startswith("mean moved")
+    assert rows["petal_band"]["verdict"] == "Drifted" and "(missing) (40)" in rows["petal_band"]["measure"]
+    assert state.drift_rows[0]["verdict"] == "Drifted" and "41 inputs to version 1.0.0" in state.drift_note
+
+
+def test_sparkline_draws_p95_latency_and_marks_error_minutes():
+    now = utcnow().replace(second=0, microsecond=0)
+    minute = lambda ago: (now - timedelta(minutes=ago)).strftime("%Y-%m-%dT%H:%M:00Z")  # noqa: E731
+    series = [{"minute": minute(3), "requests": 10, "errors": 0, "p95": 4.0},
+              {"minute": minute(2), "requests": 10, "errors": 5, "p95": 8.0},
+              {"minute": minute(1), "requests": 4, "errors": 0, "p95": 2.0}]
+    svg = unquote(view.sparkline(series).split(",", 1)[1])
+    assert svg.count("<polyline") == 1 and svg.count("<line") == 1  # one run of minutes, one with errors
+    label = view.sparkline_label({"series": series, "requests": 24, "error_rate": 5 / 24})
+    assert label.startswith("p95 latency per minute over the last hour (highest 8.0 ms)") and "20.8%" in label
 
 
 async def test_bad_input_names_the_field(root_state, demo_users, served):

@@ -61,12 +61,12 @@ from backend.marketplace.service.subscriptions import (
     subscribe,
     subscription_read,
 )
-from backend.marketplace.service.usage import UsageResult, record_usage, usage_report
+from backend.marketplace.service.usage import UsageResult, company_listing_of, record_usage, usage_report
 
 __all__ = [
     "ASPECTS",
-    "QUOTE_VALID",
     "Catalogue",
+    "QUOTE_VALID",
     "SearchFilters",
     "UsageResult",
     "add_favorite",
@@ -74,6 +74,7 @@ __all__ = [
     "can_curate",
     "cancel_subscription",
     "category_for_model",
+    "company_listing_of",
     "create_listing",
     "create_review",
     "delete_review",

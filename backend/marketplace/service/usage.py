@@ -42,11 +42,13 @@ class UsageResult:
 
 
 def record_usage(*, session: Session, listing_id: str, user_id: str, requests: int = 1,
-                 latency_ms: float | None = None, at: datetime | None = None) -> UsageResult:
-    """Count `requests` served to `user_id` on a listing (the endpoints call this per prediction).
+                 latency_ms: float | None = None, at: datetime | None = None, served: bool = False) -> UsageResult:
+    """Count `requests` made by `user_id` of a listing.
 
-    With a live subscription the requests count against its quota for the current period; a call that
-    would go over the quota counts nothing and raises INFER_004 (429). Without a subscription the use is
+    With a live subscription the requests count against its quota for the current period; before the
+    requests are served (`served=False`) a call that would go over the quota counts nothing and raises
+    INFER_004 (429); requests already served (`served=True`, the endpoints' prediction log) are counted
+    whatever the quota, and the result says how much of it is left. Without a subscription the use is
     recorded unmetered: whether a subscription is required is the serving side's decision
     (`find_live_subscription`).
     """
@@ -63,19 +65,23 @@ def record_usage(*, session: Session, listing_id: str, user_id: str, requests: i
             sub = None
     if sub is None:
         count_usage(session, listing_id=listing.id, consumer=user_id, day=now.date(), requests=requests,
-               latency_ms=latency_ms)
+                    latency_ms=latency_ms)
         return UsageResult(listing.id, None, requests, None)
     index = period_index_at(sub, now)
     used = requests_used(session, sub, index)
-    if sub.requests_quota is not None and used + requests > sub.requests_quota:
+    if not served and sub.requests_quota is not None and used + requests > sub.requests_quota:
         raise AISystemError("INFER_004", "The subscription's request quota for this period is used up", {
             "listingId": listing.id, "subscriptionId": sub.id, "quota": sub.requests_quota, "used": used,
             "periodEnd": period_bounds(sub, index)[1].isoformat()})
     count_usage(session, listing_id=listing.id, consumer=user_id, day=now.date(), subscription_id=sub.id,
-           period_index=index, requests=requests, latency_ms=latency_ms)
+                period_index=index, requests=requests, latency_ms=latency_ms)
     return UsageResult(listing.id, sub.id, used + requests, sub.requests_quota)
 
 
+def company_listing_of(session: Session, model_id: str) -> str | None:
+    """The id of the live company listing published from a catalog model, if any."""
+    return session.exec(select(Listing.id).where(Listing.source_model_id == model_id,
+                                                 col(Listing.removed_at).is_(None))).first()
 
 
 def usage_report(*, session: Session, actor: Principal, listing_id: str, days: int = 30) -> s.UsageReport:

@@ -238,7 +238,25 @@ def metrics() -> rx.Component:
                     columns=rx.breakpoints(initial="1", lg="2"), spacing="4", width="100%"),
                 empty_state("No requests in the last hour", "Charts appear once applications (or “Try it”) call "
                             "the endpoint.", icon="chart-line")),
+        drift_card(),
         spacing="4", width="100%")
+
+
+def drift_card() -> rx.Component:
+    """The inputs of the last hour against the training statistics of the version that answered them."""
+    row = lambda r: rx.table.row(  # noqa: E731
+        rx.table.cell(rx.text(r["feature"], weight="medium")), rx.table.cell(r["kind"]),
+        rx.table.cell(rx.text(r["measure"], size="2")),
+        rx.table.cell(rx.badge(r["verdict"], color_scheme=rx.cond(r["verdict"] == "Drifted", "red", "green"))),
+        class_name="drift-row", data_feature=r["feature"])
+    table = rx.table.root(
+        rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in ("Feature", "Kind", "Change", "Verdict")])),
+        rx.table.body(rx.foreach(S.drift_rows, row)), variant="surface", size="1", width="100%")
+    return rx.card(rx.vstack(
+        rx.heading("Input drift", size="4"),
+        rx.text(S.drift_note, size="2", color_scheme="gray", id="drift-note"),
+        rx.cond(S.drift_rows.length() > 0, table),
+        spacing="2", width="100%"), width="100%", id="drift-card")
 
 
 def logs() -> rx.Component:

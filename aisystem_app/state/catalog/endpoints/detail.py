@@ -22,6 +22,7 @@ from aisystem_app.state.catalog.endpoints.index import deploy_request, model_nam
 from aisystem_app.state.session import invoke
 from aisystem_app.state.url import TabsMixin
 from backend.auth.principal import Principal
+from backend.core.errors import AISystemError
 from backend.core.pagination import PageParams
 from backend.endpoints import predlog, service
 
@@ -64,6 +65,7 @@ class Detail:
     shares: list[dict[str, Any]]
     form: dict[str, Any] | None
     metrics: dict[str, Any]
+    drift: dict[str, Any] | None
     logs: list[dict[str, str]]
     keys: list[dict[str, str]] | None
     deployable: list[dict[str, Any]] | None
@@ -79,6 +81,13 @@ def read_detail(endpoint_id: str):
         names = model_names(session, {endpoint.model_id} if endpoint.model_id else set())
         figures = service.metrics(session=session, actor=principal, endpoint_id=endpoint.id,
                                   minutes=view.METRICS_MINUTES)
+        drift = None
+        if endpoint.status == "running":
+            try:
+                drift = service.drift(session=session, actor=principal, endpoint_id=endpoint.id,
+                                      minutes=view.METRICS_MINUTES)
+            except AISystemError:  # no platform package: the page says drift is not measured
+                drift = None
         entries, _ = service.logs(session=session, actor=principal, endpoint_id=endpoint.id,
                                   params=PageParams(limit=LOG_TAIL))
         may_write = principal.can(WRITE)
@@ -90,7 +99,7 @@ def read_detail(endpoint_id: str):
             deployable = service.deployable_versions(session=session, actor=principal)
         return Detail(doc, names.get(endpoint.model_id or "", ""), service.traffic_shares(endpoint),
                       service.input_form(session=session, actor=principal, endpoint_id=endpoint.id), figures,
-                      [view.log_row(e) for e in entries], keys, deployable, principal.can(INVOKE))
+                      drift, [view.log_row(e) for e in entries], keys, deployable, principal.can(INVOKE))
 
     return work
 
@@ -120,7 +129,7 @@ def try_it(endpoint_id: str, instance: dict[str, Any]):
         try:
             explained = service.explain(session=session, actor=principal, endpoint_id=endpoint_id,
                                         instances=[instance])
-        except service.AISystemError as exc:
+        except AISystemError as exc:
             if exc.code != "INFER_001":  # INFER_001: a model family it cannot explain
                 raise
             explained = None
@@ -219,6 +228,8 @@ class EndpointState(TabsMixin, rx.State):
     has_traffic: bool = False
     latency_chart: go.Figure = go.Figure()
     requests_chart: go.Figure = go.Figure()
+    drift_rows: list[dict[str, str]] = []
+    drift_note: str = ""
     logs: list[dict[str, str]] = []
     # keys
     keys: list[dict[str, str]] = []
@@ -299,6 +310,8 @@ class EndpointState(TabsMixin, rx.State):
             self.candidate = next(iter(self.candidate_options), "")
         self._show_form(detail.form, doc["examples"] or [])
         self._show_metrics(detail.metrics)
+        self.drift_rows = view.drift_rows(detail.drift) if detail.drift and detail.drift["available"] else []
+        self.drift_note = view.drift_note(detail.drift)
         self.logs = detail.logs
         self.keys = detail.keys or []
 

@@ -88,14 +88,66 @@ def per_minute(series: Sequence[Mapping[str, Any]], minutes: int = METRICS_MINUT
 
 
 def sparkline(series: Sequence[Mapping[str, Any]], width: int = 96, height: int = 24) -> str:
-    """Requests per minute over the last hour as a tiny SVG line (a data URL for an <img>)."""
-    counts = [row["requests"] if row else 0 for _, row in per_minute(series)]
-    top = max(counts) or 1
-    step = width / max(len(counts) - 1, 1)
-    points = " ".join(f"{i * step:.1f},{height - 2 - (c / top) * (height - 4):.1f}" for i, c in enumerate(counts))
+    """p95 latency per minute over the last hour as a tiny SVG line, with a red tick under each minute
+    that had failed requests, as tall as its error rate (a data URL for an <img>). Quiet minutes break
+    the line."""
+    minutes = per_minute(series)
+    top = max((row["p95"] or 0 for _, row in minutes if row), default=0) or 1
+    step = width / max(len(minutes) - 1, 1)
+    lines, current, ticks = [], [], []
+    for i, (_, row) in enumerate(minutes):
+        x = i * step
+        if row and row["p95"] is not None:
+            current.append(f"{x:.1f},{height - 6 - (row['p95'] / top) * (height - 8):.1f}")
+        elif current:
+            lines.append(current)
+            current = []
+        if row and row["errors"]:
+            rate = row["errors"] / max(row["requests"], 1)
+            ticks.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{height}" y2="{height - 1 - 5 * rate:.1f}" '
+                         f'stroke="{PALETTE[1]}" stroke-width="1.5"/>')
+    lines.append(current)
+    paths = "".join(f'<polyline fill="none" stroke="{PALETTE[0]}" stroke-width="1.5" points="{" ".join(points)}"/>'
+                    if len(points) > 1 else
+                    f'<circle cx="{points[0].split(",")[0]}" cy="{points[0].split(",")[1]}" r="1.2" fill="{PALETTE[0]}"/>'
+                    for points in lines if points)
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
-           f'<polyline fill="none" stroke="{PALETTE[0]}" stroke-width="1.5" points="{points}"/></svg>')
+           f"{paths}{''.join(ticks)}</svg>")
     return "data:image/svg+xml;charset=utf-8," + quote(svg)
+
+
+def sparkline_label(metrics: Mapping[str, Any]) -> str:
+    worst = max((row["p95"] for row in metrics["series"] if row.get("p95") is not None), default=None)
+    if worst is None:
+        return "No answered requests in the last hour"
+    return (f"p95 latency per minute over the last hour (highest {ms(worst)}); red ticks: minutes with errors "
+            f"({error_rate_text(metrics)} of {fmt.count(metrics['requests'])} requests failed)")
+
+
+def drift_rows(report: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The drift report's features as table rows, drifted ones first (text only)."""
+    rows = []
+    for f in sorted(report["features"], key=lambda f: (not f["drifted"], f["feature"])):
+        if f["kind"] == "numeric":
+            measure = (f"mean moved {fmt.number(round(f['meanShift'], 2))} training std "
+                       f"({fmt.number(f['trainingMean'])} → {fmt.number(f['recentMean'])}); "
+                       f"spread ×{fmt.number(round(f['spreadRatio'], 2))}")
+        else:
+            unseen = ", ".join(f"{u['value']} ({fmt.count(u['count'])})" for u in f["topUnseen"]) or "none"
+            measure = f"{fmt.percent(f['unseenShare'])} values unseen in training: {unseen}"
+        rows.append({"feature": f["feature"], "kind": "Numeric" if f["kind"] == "numeric" else "Categorical",
+                     "measure": measure, "verdict": "Drifted" if f["drifted"] else "Steady"})
+    return rows
+
+
+def drift_note(report: Mapping[str, Any] | None) -> str:
+    if report is None:
+        return "Input drift is measured once the endpoint serves a platform model package."
+    if not report["available"]:
+        return report["reason"]
+    drifted = len(report["drifted"])
+    return (f"{fmt.count(report['instances'])} inputs to version {report['version']} in the last hour against its "
+            f"training statistics: {drifted} of {len(report['features'])} features drifted.")
 
 
 def endpoint_row(doc: Mapping[str, Any], model_name: str, shares: Sequence[Mapping[str, Any]],
@@ -111,7 +163,7 @@ def endpoint_row(doc: Mapping[str, Any], model_name: str, shares: Sequence[Mappi
         "p95": ms(p95), "p95_sort": f"{p95 or 0:014.3f}",
         "error_rate": error_rate_text(metrics), "error_sort": f"{metrics['error_rate']:.6f}",
         "spark": sparkline(metrics["series"]),
-        "spark_label": f"Requests per minute over the last hour: {fmt.count(metrics['requests'])} in all",
+        "spark_label": sparkline_label(metrics),
     }
 
 
