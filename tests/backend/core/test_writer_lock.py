@@ -1,0 +1,54 @@
+"""SQLite writers of different processes queue on one lock file: a waiting writer gets the lock within
+milliseconds of its release (not after SQLite's sleeps of up to 100 ms), and gives up after its timeout."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+from backend.core.db import WriterLock
+
+
+def _hold(database: str, held: multiprocessing.Event, seconds: float) -> None:
+    lock = WriterLock(database)
+    assert lock.acquire(timeout=5)
+    held.set()
+    time.sleep(seconds)
+    lock.release()
+
+
+def _holder(tmp_path, seconds: float) -> multiprocessing.Process:
+    held = multiprocessing.get_context("fork").Event()
+    process = multiprocessing.get_context("fork").Process(target=_hold, args=(str(tmp_path / "db.sqlite"), held, seconds))
+    process.start()
+    assert held.wait(10)
+    return process
+
+
+def test_a_writer_of_another_process_waits_and_then_gets_the_lock_at_once(tmp_path):
+    holder = _holder(tmp_path, 0.3)
+    lock = WriterLock(str(tmp_path / "db.sqlite"))
+    started = time.monotonic()
+    assert lock.acquire(timeout=5)
+    waited = time.monotonic() - started
+    holder.join(5)
+    lock.release()
+    assert 0.15 < waited < 2.0  # it waited for the holder, and no longer than a busy machine adds
+
+
+def test_a_writer_gives_up_after_its_timeout(tmp_path):
+    holder = _holder(tmp_path, 1.5)
+    lock = WriterLock(str(tmp_path / "db.sqlite"))
+    assert lock.acquire(timeout=0.2) is False
+    holder.join(5)
+    assert lock.acquire(timeout=1)  # had the failed try kept this process's thread lock, this would fail
+    lock.release()
+
+
+def test_threads_of_one_process_take_turns_and_memory_databases_need_no_file():
+    lock = WriterLock(":memory:")
+    assert lock.acquire(timeout=1)
+    assert lock.acquire(timeout=0.05) is False  # held by this process's other writer
+    lock.release()
+    assert lock.acquire(timeout=0.05)
+    lock.release()
