@@ -19,8 +19,9 @@ class App(rx.App):
         return UnroutableApiPath(super().__call__())
 
 
+root_app = create_api()
 app = App(
-    api_transformer=downloads.mount(create_api()),
+    api_transformer=downloads.mount(root_app),
     style=styles.BASE_STYLE,
     head_components=[rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml")],
     html_lang="en",
@@ -28,3 +29,5 @@ app = App(
 
 # The UI pages are compiled after create_api() froze its objects; freeze those too once serving starts.
 app.register_lifespan_task(freeze_startup_objects)
+# The MCP server at /mcp runs its session manager for the life of the server (backend/mcp/transport.py).
+app.register_lifespan_task(root_app.state.mcp.lifespan)

@@ -10,6 +10,10 @@ from backend.auth.principal import Principal
 LOGIN = "/login"
 HOME = "/"
 AUDIT = "/governance/audit"
+PROVENANCE = "/governance/provenance"
+COMPLIANCE = "/governance/compliance"
+POLICIES = "/governance/policies"
+VIOLATIONS = "/governance/violations"
 MARKETPLACE = "/marketplace"
 MARKETPLACE_SEARCH = "/marketplace/search"
 MARKETPLACE_SUBSCRIPTIONS = "/marketplace/subscriptions"
@@ -23,10 +27,13 @@ EXPERIMENTS = "/catalog/experiments"
 EXPERIMENT_COMPARE = "/catalog/experiments/compare"
 EXPERIMENT = "/catalog/experiments/[experiment_id]"
 ENDPOINTS = "/catalog/endpoints"
+GENERATOR = "/generator"
 ENDPOINT = "/catalog/endpoints/[endpoint_id]"
 TRAINING_JOBS = "/training/jobs"
 TRAINING_NEW = "/training/jobs/new"
 TRAINING_JOB = "/training/jobs/[job_id]"
+COMPARE = "/compare"
+BENCHMARKS = "/compare/benchmarks"
 MAX_NEXT_LENGTH = 2000
 
 
@@ -53,8 +60,15 @@ NAV: tuple[NavEntry, ...] = (
     NavEntry("Datasets", DATASETS, "database", section="Catalog", permission="dataset:read"),
     NavEntry("Experiments", EXPERIMENTS, "flask-conical", section="Catalog", permission="experiment:read"),
     NavEntry("Endpoints", ENDPOINTS, "server", section="Catalog", permission="endpoint:read"),
+    NavEntry("App generator", GENERATOR, "wand-sparkles", section="Build", permission="generator:read"),
     NavEntry("Training jobs", TRAINING_JOBS, "dumbbell", section="Training", permission="training:read"),
+    NavEntry("Compare models", COMPARE, "git-compare", section="Compare", permission="comparison:create"),
+    NavEntry("Benchmarks", BENCHMARKS, "gauge", section="Compare", permission="benchmark:read"),
+    NavEntry("Policies", POLICIES, "shield", section="Governance", permission="governance:read"),
+    NavEntry("Violations", VIOLATIONS, "shield-alert", section="Governance", permission="governance:read"),
     NavEntry("Audit log", AUDIT, "scroll-text", section="Governance", permission="audit:read"),
+    NavEntry("Provenance", PROVENANCE, "git-fork", section="Governance", permission="lineage:read"),
+    NavEntry("Compliance", COMPLIANCE, "badge-check", section="Governance", permission="compliance:read"),
 )
 
 

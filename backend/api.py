@@ -262,7 +262,14 @@ def create_api() -> FastAPI:
     problems = get_settings().production_problems()
     if problems:
         raise SystemExit("refusing to start in production: " + "; ".join(problems))
-    root = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    from backend.mcp.transport import McpTransport
+
+    # The MCP server at /mcp (docs/mcp.md); its session manager runs in the root's lifespan, and the
+    # Reflex app, which mounts this root without running that lifespan, registers `root.state.mcp.lifespan`.
+    mcp = McpTransport()
+    root = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, lifespan=mcp.lifespan)
+    root.state.mcp = mcp
+    mcp.mount(root)
     root.mount(API_PREFIX, create_rest_api())
     root.add_middleware(UnroutableApiPath)
     from backend.endpoints import serving

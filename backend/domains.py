@@ -27,7 +27,11 @@ imports nothing of the platform and anything (permissions included) may read it 
               "experiment_document": `fn(session, experiment, document)` adds its parts to one
               experiment's wire document (the optimisation's `trials` and `bestTrial`);
               "worker_started": `fn(queues)` runs when a Celery worker is ready, with the job queues it
-              serves (training starts its warm runner process there).
+              serves (training starts its warm runner process there);
+              "action_check": `fn(session, principal, action, entity_type, entity, details)` runs before every
+              governed action (`backend.core.actions.check_action`: promotion, rollback, deployment,
+              training on a dataset, dataset sharing, marketplace publishing) and raises an AISystemError to
+              refuse it (governance's policies).
 
 `tests/test_domains.py` fails when a backend package is missing here or a path does not resolve.
 """
@@ -41,7 +45,7 @@ from typing import Any
 
 EVERYONE = "everyone"
 HOOK_KINDS = ("promotion", "attribute_rule", "stored_files", "training_finished", "training_callbacks",
-              "experiment_document", "worker_started")
+              "experiment_document", "worker_started", "action_check")
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,9 @@ DOMAINS: tuple[Domain, ...] = (
         hooks={"attribute_rule": ("backend.catalog.datasets.service:dataset_access_rule",),
                "stored_files": ("backend.catalog.datasets.storage:recorded_files",)},
     ),
+    # The catalog routes of benchmarks (`/catalog/models/benchmark`, `/catalog/models/rankings`) mount before
+    # the registry, whose `GET /catalog/models/{modelId}` would answer them; the domain itself is below.
+    Domain("backend.benchmarks.catalog", router="backend.benchmarks.catalog.api:router"),
     Domain(
         "backend.catalog.model_registry",
         router="backend.catalog.model_registry.api:router",
@@ -170,6 +177,17 @@ DOMAINS: tuple[Domain, ...] = (
         counters={"endpoints": "backend.endpoints.service:count_endpoints"},
         hooks={"promotion": ("backend.endpoints.service:follow_promotion",)},
     ),
+    # Benchmarks after the registry and endpoints: the demo benchmark measures the demo endpoint's model.
+    Domain(
+        "backend.benchmarks",
+        router="backend.benchmarks.api:router",
+        tables=("backend.benchmarks.models",),
+        tasks="backend.benchmarks.tasks",
+        seeds=("backend.benchmarks.seed:seed_demo_benchmark",),
+        grants={"ml_engineer": ("benchmark:*",), "data_scientist": ("benchmark:*",),
+                "ml_ops": ("benchmark:read",), "business_user": ("benchmark:read",)},
+        counters={"benchmarkResults": "backend.benchmarks.service:count_results"},
+    ),
     Domain(
         "backend.marketplace",
         router="backend.marketplace.api:router",
@@ -178,9 +196,56 @@ DOMAINS: tuple[Domain, ...] = (
         seeds=("backend.marketplace.seed:seed_marketplace",),
         grants={EVERYONE: ("marketplace:read",)},
     ),
+    # Comparison after the catalog and the marketplace it compares (and reads benchmark results lazily).
+    Domain(
+        "backend.comparison",
+        router="backend.comparison.api:router",
+        tables=("backend.comparison.models",),
+        # `comparison:create` compares and scores, `comparison:write` defines metrics.
+        grants={"ml_engineer": ("comparison:*",),
+                "data_scientist": ("comparison:read", "comparison:create", "comparison:write"),
+                "business_user": ("comparison:read", "comparison:create"),
+                "ml_ops": ("comparison:read",)},
+        counters={"comparisons": "backend.comparison.service:count_comparisons"},
+    ),
+    # The app generator after the catalog and marketplace whose models its analysis matches.
+    Domain(
+        "backend.generator",
+        router="backend.generator.api:router",
+        tables=("backend.generator.models",),
+        tasks="backend.generator.tasks",
+        # Business users build applications from prompts (the design's use case); engineers and scientists
+        # too; `generator:deploy` starts them as local processes.
+        grants={"business_user": ("generator:*",), "ml_engineer": ("generator:*",),
+                "data_scientist": ("generator:*",), "data_engineer": ("generator:*",),
+                "ml_ops": ("generator:read", "generator:deploy")},
+        counters={"generatedApps": "backend.generator.service:count_apps"},
+        hooks={"stored_files": ("backend.generator.service:recorded_files",)},
+    ),
     Domain("backend.platform_stats"),
-    # Policies and compliance move in here; they will add promotion hooks and attribute rules.
-    Domain("backend.governance"),
+    # Policies gate the actions above through the "promotion" and "action_check" hooks; last, so that their
+    # demo policies may name every other domain's entities.
+    Domain(
+        "backend.governance",
+        router="backend.governance.api:router",
+        tables=("backend.governance.models",),
+        seeds=("backend.governance.seed:seed_policies",),
+        # Admins hold governance:* through "*"; everyone may dry-run (evaluate) and read policies and violations.
+        grants={EVERYONE: ("governance:read", "governance:evaluate")},
+        counters={"policies": "backend.governance.service:count_policies"},
+        hooks={"promotion": ("backend.governance.enforcement:promotion_check",),
+               "action_check": ("backend.governance.enforcement:action_check",)},
+    ),
+    # Compliance last: its demo assessment reads every other domain's seeded state. Admins hold
+    # compliance:* (and so compliance:approve, which decides certification requests) through "*".
+    Domain(
+        "backend.compliance",
+        router="backend.compliance.api:router",
+        tables=("backend.compliance.models",),
+        seeds=("backend.compliance.seed:seed_demo_assessment",),
+        grants={"ml_ops": ("compliance:read", "compliance:assess", "compliance:attest", "compliance:certify"),
+                "ml_engineer": ("compliance:read",), "data_engineer": ("compliance:read",)},
+    ),
 )
 
 

@@ -75,6 +75,10 @@ SQLITE_ONLY = ("tests/backend/ml/", "tests/backend/training/test_tasks.py", "tes
                "tests/backend/tuning/test_tasks.py", "tests/backend/tuning/test_worker.py")
 
 
+# Modules that start a server process in a module-scoped fixture (xdist keeps each on one worker).
+SERVER_MODULES = ("tests/backend/mcp/test_server.py",)
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):  # noqa: ANN001, ANN201
     """Under xdist the browser tests share one worker (one production build, one server); every other test
@@ -83,6 +87,8 @@ def pytest_xdist_make_scheduler(config, log):  # noqa: ANN001, ANN201
 
     class BrowserTestsTogether(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith(SERVER_MODULES):  # one server process per module: its tests on one worker
+                return nodeid.split("::", 1)[0]
             return "tests/e2e" if nodeid.startswith("tests/e2e/") else nodeid
 
     return BrowserTestsTogether(config, log)

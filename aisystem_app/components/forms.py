@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex_components_radix.themes.components.checkbox import Checkbox
 
 from aisystem_app import format as fmt
+
+
+def bare_checkbox(**props) -> rx.Component:
+    """A checkbox alone (`rx.checkbox` wraps it in a label holding a div, which HTML does not allow)."""
+    return Checkbox.create(**props)
 
 
 def field_label(text: str, name: str) -> rx.Component:

@@ -1,7 +1,8 @@
 """Following a background job from a page: its progress and end state, live, without reloading.
 
 A page state mixes in `JobProgressMixin`; a handler that queued a job returns
-`type(self).follow_job(job_id)`, and `components.job_progress.job_progress(PageState)` shows it. The
+`PageState.follow_job(job_id)` (the class by name: inside a background handler `self` is a proxy, and
+`type(self)` is the proxy's class), and `components.job_progress.job_progress(PageState)` shows it. The
 follower re-reads the job through the jobs service (as the signed-in user) every second until it
 ends, then runs the page's `_job_finished(job)` hook, whose events (a refresh, a toast) it fires.
 """

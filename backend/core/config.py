@@ -115,6 +115,16 @@ class Settings(BaseSettings):
     # and replicas already run batches side by side.
     endpoint_torch_threads: int = Field(default=1, ge=0, le=256)
 
+    # The app generator (backend/generator, docs/generator.md): an optional OpenAI-compatible LLM for prompt
+    # analysis (unset: the offline rules and sentence embeddings only; a failing LLM falls back to them), and
+    # the limits of the sandbox that runs a generated application's tests and local deployments.
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
+    generator_sandbox_memory_mb: int = Field(default=2048, ge=256)
+    generator_sandbox_timeout_seconds: int = Field(default=120, ge=5, le=3600)
+    generator_max_deployments: int = Field(default=5, ge=1, le=100)
 
     api_docs: bool = Field(default=True, description="Serve /api/v1/docs and /api/v1/openapi.json")
     log_level: str = "INFO"

@@ -66,11 +66,29 @@ ERROR_CATALOGUE: dict[str, ErrorCode] = _codes(
     ("ENDPOINT_001", 404, "Endpoint not found", "The endpoint (or its key) does not exist."),
     ("ENDPOINT_002", 409, "Endpoint state conflict",
      "The endpoint's state refuses the action: a name in use, a version it cannot serve, deployed or not."),
+    ("BENCH_001", 404, "Benchmark not found",
+     "The benchmark (or the benchmark result) does not exist or is not yours."),
+    ("BENCH_002", 422, "Dataset does not fit the model",
+     "The dataset version's columns do not match a model's input schema: `details` names the missing and "
+     "mistyped input columns, or the missing label column. Nothing was queued."),
+    ("BENCH_003", 422, "Not benchmarkable",
+     "A version has no platform model package, the models' tasks differ from each other or from the task asked, "
+     "the dataset version has no stored split (or the part asked is empty), or the dataset is not tabular or text; "
+     "`details.reason` says which."),
+    ("BENCH_004", 404, "Leaderboard not found", "No public leaderboard has this name."),
+    ("BENCH_005", 409, "Leaderboard submission conflict",
+     "The result is already on the leaderboard, or it is of another dataset or task than the leaderboard ranks."),
     ("GEN_001", 422, "Generation failed", "The application could not be generated."),
     ("GEN_002", 422, "Invalid prompt", "The prompt is empty, too long or not understood."),
     ("GEN_003", 404, "Template not found", "The template does not exist."),
     ("GEN_004", 502, "MCP tool error", "An MCP tool failed or is misconfigured."),
     ("GEN_005", 429, "Resource limit exceeded", "The generation would exceed a resource limit."),
+    ("GEN_006", 404, "Generated application not found", "The generated application does not exist or is not yours."),
+    ("GEN_007", 409, "Generated application state conflict",
+     "The application's state refuses the action: a generation is running, it has no generated files yet, or a "
+     "re-generation would change files whose diff was not accepted (`details.changed` names them)."),
+    ("GEN_008", 404, "MCP tool or capability not found",
+     "No MCP tool or AI capability of the generator's catalogue has this id."),
     ("AUTH_001", 401, "Not authenticated", "Sign in, or send a valid bearer token or API key."),
     ("AUTH_002", 403, "Not permitted", "Your role does not grant the permission this action needs."),
     ("AUTH_003", 429, "Too many login attempts", "Too many failed logins; wait before trying again."),
@@ -95,6 +113,20 @@ ERROR_CATALOGUE: dict[str, ErrorCode] = _codes(
     ("MARKET_003", 403, "Not allowed by licence or marketplace terms",
      "The licence or the marketplace's terms refuse this action: a licence that forbids commercial use for a "
      "commercial cost centre, a tier sold only through sales, a review that is not yours; `details.reason` says which."),
+    ("COMPARE_001", 404, "Comparison not found", "The comparison (or the scored model) does not exist or is not yours."),
+    ("COMPARE_002", 422, "Invalid comparison",
+     "A comparison needs 2 to 10 distinct models and non-negative weights, not all zero; `details` says "
+     "which rule the request broke."),
+    ("COMPARE_003", 422, "Unknown metric",
+     "A weight, metric list or formula names a metric key that is neither built in nor defined "
+     "(`GET /comparison/metrics` lists them); `details.unknown` names the keys."),
+    ("COMPARE_004", 404, "Compared model not found",
+     "A compared id is no catalog model, model version or marketplace listing you may see; `details.unknown` "
+     "names every such id."),
+    ("COMPARE_005", 409, "Metric key taken", "A metric with this key exists (the built-in keys are reserved)."),
+    ("COMPARE_006", 422, "Invalid scoring formula",
+     "The formula is not valid arithmetic over metric keys (numbers, + - * / **, parentheses, min, max, abs, "
+     "sqrt, log); `details.position` points at the problem."),
     ("ARTIFACT_001", 422, "Invalid artifact key",
      "The artifact key is not a relative path of safe parts (no `..`, absolute path, NUL or control character)."),
     ("ARTIFACT_002", 404, "Artifact not found", "No file is stored under this artifact key."),
@@ -104,6 +136,20 @@ ERROR_CATALOGUE: dict[str, ErrorCode] = _codes(
      "No entity with this id is recorded in the platform's lineage, or you may not see it."),
     ("LINEAGE_002", 422, "Lineage reference invalid",
      "A relation names an entity or activity that is not recorded, or joins kinds the relation does not allow."),
+    ("GOV_001", 404, "Policy not found", "The governance policy does not exist."),
+    ("GOV_002", 422, "Policy invalid",
+     "A rule does not compile, or names an attribute the policy's context does not have; `details.errors` gives "
+     "each problem with its rule, line and column."),
+    ("GOV_003", 403, "Blocked by policy",
+     "An enforced governance policy refuses this action; `details` names the policy, the failing rule and its "
+     "condition, and the violation recorded. An admin may waive the violation to let the action through."),
+    ("GOV_004", 404, "Violation not found", "The policy violation does not exist."),
+    ("GOV_005", 409, "Violation state conflict",
+     "The violation's status refuses the action (only an open violation is waived or resolved)."),
+    ("COMPLIANCE_001", 404, "Compliance record not found",
+     "The framework, control, assessment, attestation or certification request does not exist."),
+    ("COMPLIANCE_002", 409, "Compliance state conflict",
+     "A certification request is already pending or decided, or no assessment covers the framework yet."),
     ("SYS_001", 500, "Internal error", "Something failed on the server; quote the requestId to an admin."),
     ("SYS_002", 503, "Service unavailable", "The database or another backing service is unavailable."),
 )

@@ -14,6 +14,7 @@ from backend.catalog.model_registry import service as registry
 from backend.catalog.model_registry.models import RegisteredModel
 from backend.endpoints import demo, service
 from backend.endpoints.models import Endpoint
+from backend.lineage import service as lineage
 
 ENDPOINT_NAME = "wine-classifier"
 MODEL_NAME = "Wine classifier (demo endpoint)"
@@ -36,6 +37,12 @@ def seed_demo_endpoint(session: Session) -> str:
             "datasetId": dataset.id, "name": dataset.name, "type": "tabular", "version": dataset.current_version})
         model_id, version = demo.register(session, SYSTEM, weights=weights, config=config, version="1.0.0",
                                           name=MODEL_NAME)
+        # Provenance of the in-process training (as a training job records its own): Wine vN -> training -> 1.0.0.
+        lineage.record_activity(
+            session=session, actor=SYSTEM, kind="train", key=f"seed:{model_id}@{version}",
+            used=[lineage.dataset_version_ref(dataset.id, dataset.current_version)],
+            generated=[lineage.model_version_ref(model_id, version)],
+            label=f"Training of {MODEL_NAME} {version} on {dataset.name} v{dataset.current_version} (seed)")
         registry.promote_version(session=session, actor=SYSTEM, model_id=model_id, version=version,
                                  stage="production", reason="demo endpoint")
     else:

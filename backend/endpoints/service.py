@@ -22,6 +22,7 @@ from backend.auth import service as auth_service
 from backend.auth.models import ApiKey
 from backend.auth.principal import Principal
 from backend.catalog.model_registry import service as registry
+from backend.core.actions import check_action
 from backend.core.authorization import authorize
 from backend.core.config import get_settings
 from backend.core.errors import AISystemError, InvalidRequest
@@ -219,6 +220,9 @@ def deploy(*, session: Session, actor: Principal, endpoint_id: str, data: Deploy
         if version is None:
             raise conflict(f"Model {data.model_id} has no version in stage '{data.stage}'",
                            modelId=data.model_id, stage=data.stage)
+    # Governance: policies on deployments (GOV_003 refuses; see backend/core/actions.py).
+    check_action(session=session, actor=actor, action="endpoint.deploy", entity=endpoint,
+                 details={"modelId": data.model_id, "version": version, "stage": data.stage})
     _servable(session, actor, data.model_id, version, _scaling(endpoint))
     previous = (endpoint.model_id, endpoint.version)
     endpoint.model_id, endpoint.version = data.model_id, version

@@ -27,6 +27,9 @@ class EntityRead(ReadModel):
     ref: str = Field(description="The id the owning domain knows it by", examples=["dataset_1@2"])
     label: str
     href: str | None = Field(default=None, description="The page that shows it, where there is one")
+    content_hash: str | None = Field(default=None, description="sha256 of its content as recorded by its domain "
+                                     "(a dataset version's Parquet blob, a model version's artifact); null for "
+                                     "runs, jobs, endpoints and apps", examples=["3f1c…"])
 
 
 class ActivityRead(ReadModel):
@@ -48,6 +51,7 @@ class GraphNode(ReadModel):
     hidden: bool = Field(default=False, description="You may not read it: its label is withheld")
     depth: int = Field(description="Steps from the entity asked about; negative for ancestors, 0 for it")
     detail: str | None = Field(default=None, description="For activities: who and when")
+    content_hash: str | None = Field(default=None, description="sha256 of an entity's recorded content, where it has one")
 
 
 class GraphEdge(ReadModel):
@@ -69,6 +73,7 @@ class LineageGraph(ReadModel):
 
 class RelatedEntity(EntityRead):
     distance: int = Field(description="Steps from the entity asked about")
+    recorded_at: UtcDateTime | None = Field(default=None, description="When the lineage first recorded it")
 
 
 class ProvenanceQuery(InputModel):
@@ -77,6 +82,8 @@ class ProvenanceQuery(InputModel):
     depth: Depth = 3
     kinds: list[EntityKind] = Field(default_factory=list, max_length=8,
                                     description="Only these kinds in the answer (all when empty)")
+    since: UtcDateTime | None = Field(default=None, description="Only entities recorded at or after this instant")
+    until: UtcDateTime | None = Field(default=None, description="Only entities recorded before this instant")
 
 
 class ProvenanceQueryResult(ReadModel):
@@ -104,3 +111,24 @@ class ProvenanceRecord(ActivityRead):
     used: list[EntityRead] = Field(description="What it used (PROV used)")
     generated: list[EntityRead] = Field(description="What it produced (PROV wasGeneratedBy)")
     withheld: int = Field(default=0, description="Entities it touched that you may not read, left out")
+
+
+class IntegrityFinding(ReadModel):
+    """One dataset version a model version was trained from, re-hashed now."""
+
+    model_version: EntityRead
+    dataset_version: EntityRead
+    recorded_hash: str | None = Field(description="The sha256 recorded when the dataset version was made "
+                                      "(and so when the model was trained from it)")
+    current_hash: str | None = Field(description="The sha256 of the stored file now; null when it is missing")
+    status: Literal["ok", "mismatch", "missing", "unchecked"] = Field(
+        description="`mismatch`: the file's bytes changed; `missing`: no file; `unchecked`: over the check's limit")
+
+
+class IntegrityReport(ReadModel):
+    """Whether the data models were trained from is still the data the lineage recorded."""
+
+    checked_at: UtcDateTime
+    intact: bool = Field(description="True when every finding is `ok`")
+    files_checked: int = Field(description="Distinct dataset files re-hashed")
+    findings: list[IntegrityFinding]

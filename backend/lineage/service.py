@@ -490,14 +490,22 @@ def query(*, session: Session, actor: Principal, request: ProvenanceQuery) -> Pr
                                  items=items)
 
 
-def list_records(*, session: Session, actor: Principal, params: PageParams,
-                 kind: str | None = None) -> tuple[list[ProvenanceRecord], str | None]:
-    """Provenance records, newest first: each activity (of `kind`, or any) with who ran it, what it used
-    and what it generated. Entities the caller may not read are left out and counted in `withheld`."""
+def list_records(*, session: Session, actor: Principal, params: PageParams, kind: str | None = None,
+                 since: datetime | None = None, until: datetime | None = None,
+                 agent: str | None = None) -> tuple[list[ProvenanceRecord], str | None]:
+    """Provenance records, newest first: each activity (of `kind`, or any; started in [`since`, `until`);
+    run by the user named `agent`) with who ran it, what it used and what it generated. Entities the
+    caller may not read are left out and counted in `withheld`."""
     authorize(actor, LINEAGE_READ)
     query = select(LineageActivity)
     if kind is not None:
         query = query.where(LineageActivity.kind == kind)
+    if since is not None:
+        query = query.where(LineageActivity.started_at >= since)
+    if until is not None:
+        query = query.where(LineageActivity.started_at < until)
+    if agent:
+        query = query.where(LineageActivity.agent_name == agent)
     rows, cursor = paginate(session, query, params=params, order=[LineageActivity.started_at, LineageActivity.id],
                             descending=True, parse=[datetime.fromisoformat, str])
     ids = [row.id for row in rows]

@@ -74,6 +74,11 @@ class Specifications(ReadModel):
     max_input_size: str | None = None
     parameters: int | None = Field(default=None, description="Parameter count")
     context_length: int | None = Field(default=None, description="Context window in tokens")
+    # Read by model comparison (backend.comparison): list prices per token, capabilities, published scores.
+    price_per_thousand_input_tokens: float | None = Field(default=None, description="List price, USD per 1,000 input tokens")
+    price_per_thousand_output_tokens: float | None = Field(default=None, description="List price, USD per 1,000 output tokens")
+    capabilities: list[str] | None = None
+    benchmarks: dict[str, float] | None = Field(default=None, description="Published scores as fractions, e.g. mmlu")
 
 
 class PricingTierRead(ReadModel):
@@ -297,6 +302,11 @@ class SpecificationsInput(InputModel):
     max_input_size: _text(40) | None = None
     parameters: int | None = Field(default=None, ge=0, le=10**13)
     context_length: int | None = Field(default=None, ge=0, le=10**9)
+    price_per_thousand_input_tokens: float | None = Field(default=None, ge=0, le=1000, allow_inf_nan=False)
+    price_per_thousand_output_tokens: float | None = Field(default=None, ge=0, le=1000, allow_inf_nan=False)
+    capabilities: list[_text(40)] | None = Field(default=None, max_length=30)
+    benchmarks: dict[_text(40), Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]] | None = Field(
+        default=None, max_length=20)
 
 
 class PricingTierInput(InputModel):

@@ -220,6 +220,31 @@ LISTINGS = [
     _m("Gemma 2 27B", "google", "generative-ai", "2024-06-27", license="gemma", version="2", params=27 * B,
        context=8_192, tags=["llm", "chat", "open-weights"], popularity=2, latency=350,
        description="The 27B Gemma 2 model, sized to run on a single accelerator."),
+    # The design's comparison example (GPT-4 / Claude-3 / Llama-2): list prices per 1K tokens from the
+    # providers' price pages, MMLU (5-shot) from the GPT-4 technical report, Anthropic's Claude 3 model card
+    # and the Llama 2 paper (70B pretrained model).
+    _m("GPT-4", "openai", "generative-ai", "2023-03-14", updated="2023-06-13", license="commercial-api",
+       pricing="api-premium", version="0613", context=8_192, tags=["llm", "chat", "api"], popularity=4, latency=900,
+       features=["Chat and instruction following", "Function calling", "Multilingual"],
+       specs={"pricePerThousandInputTokens": 0.03, "pricePerThousandOutputTokens": 0.06, "benchmarks": {"mmlu": 0.864},
+              "capabilities": ["text_generation", "code_generation", "function_calling", "reasoning",
+                               "multilingual"]},
+       description="OpenAI's GPT-4 (gpt-4-0613) over the API: 8,192-token context, $0.03 per 1K input and $0.06 "
+                   "per 1K output tokens."),
+    _m("Claude 3 Opus", "anthropic", "generative-ai", "2024-03-04", license="commercial-api", pricing="api-premium",
+       version="20240229", context=200_000, tags=["llm", "chat", "api", "vision"], popularity=4, latency=1000,
+       features=["200K-token context", "Vision", "Tool use"],
+       specs={"pricePerThousandInputTokens": 0.015, "pricePerThousandOutputTokens": 0.075, "benchmarks": {"mmlu": 0.868},
+              "capabilities": ["text_generation", "code_generation", "tool_use", "vision", "reasoning",
+                               "multilingual", "long_context"]},
+       description="Anthropic's most capable Claude 3 model: 200K-token context, image input, $15 per million "
+                   "input and $75 per million output tokens."),
+    _m("Llama 2 70B Chat", "meta", "generative-ai", "2023-07-18", license="llama2", version="2", params=70 * B,
+       context=4_096, tags=["llm", "chat", "open-weights"], popularity=4, latency=700,
+       features=["Chat and instruction following", "Open weights"],
+       specs={"benchmarks": {"mmlu": 0.689}, "capabilities": ["text_generation", "chat", "code_generation"]},
+       description="Meta's 70B Llama 2 model fine-tuned for dialogue, with a 4,096-token context; open weights "
+                   "under the Llama 2 Community License."),
     _m("GPT-4o", "openai", "generative-ai", "2024-05-13", license="commercial-api", pricing="api-premium",
        version="2024-08-06", updated="2024-08-06", context=128_000, tags=["llm", "chat", "vision", "api"],
        popularity=5, hot=True,

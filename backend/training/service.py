@@ -30,6 +30,7 @@ from backend.catalog.experiments.models import Experiment
 from backend.catalog.model_registry import service as models_service
 from backend.catalog.model_registry.schemas import ModelCreate, VersionCreate
 from backend.core import artifacts
+from backend.core.actions import check_action
 from backend.core.authorization import authorize
 from backend.core.config import get_settings
 from backend.core.errors import AISystemError
@@ -207,6 +208,9 @@ def _create(session: Session, actor: Principal, *, plan: Any, options: dict[str,
             model_id: str | None, model_name: str | None, experiment_id: str | None, start: bool,
             kind: str = "training", base: tuple[str, str] | None = None,
             prepared_config: dict[str, Any] | None = None) -> TrainingJob:
+    # Governance: policies on training from a dataset (GOV_003 refuses; see backend/core/actions.py).
+    check_action(session=session, actor=actor, action="dataset.train", entity=plan.dataset_id,
+                 details={"datasetVersion": plan.version, "family": plan.family, "kind": kind})
     if start:
         _check_cap(session, actor)
     now = utcnow()

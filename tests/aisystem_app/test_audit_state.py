@@ -56,7 +56,8 @@ async def test_filters_live_in_the_url(root_state, demo_users) -> None:
                                                                              "outcome": "bogus"}))
     assert path == "?actor=bot001&action=test.%2A"
     assert [row["actor"] for row in state.rows] == ["bot001"]
-    assert state.filters == {"actor": "bot001", "action": "test.*", "outcome": "all"}
+    assert state.filters == {"actor": "bot001", "action": "test.*", "outcome": "all", "entity_type": "",
+                             "entity_id": "", "since": "", "until": ""}
     await follow(state, AuditState.apply_filters.fn(state, {"outcome": "denied"}))
     assert state.rows == [] and state.filters["outcome"] == "denied"
 
@@ -70,3 +71,30 @@ async def test_sorting_orders_the_page_and_flips(root_state, demo_users) -> None
     assert actors == sorted(actors)
     AuditState.sort_by.fn(state, "actor")
     assert [row["actor"] for row in state.sorted_rows] == sorted(actors, reverse=True)
+
+
+async def test_entity_history_time_window_and_export(root_state, demo_users) -> None:
+    with session_scope() as session:
+        audit.record(session=session, actor=None, actor_name="bot", action="model.update", entity_type="model",
+                     entity_id="model_1", summary={"field": "licence"})
+        audit.record(session=session, actor=None, actor_name="bot", action="model.update", entity_type="model",
+                     entity_id="model_2")
+    await signed_in_as(root_state, demo_users["admin"])
+    state = await root_state.get_state(AuditState)
+    await AuditState.load.fn(state)
+    path, _replace = await follow(state, AuditState.show_entity.fn(state, "model model_1"))
+    assert path == "?entity_type=model&entity_id=model_1"
+    assert [row["entity"] for row in state.rows] == ["model model_1"] and state.entity_history == "model model_1"
+    await follow(state, AuditState.apply_filters.fn(state, {"since": "2999-01-01", "until": "not a date"}))
+    assert state.rows == [] and state.filters["until"] == ""
+    from aisystem_app.state.governance.audit import export_text
+    from backend.auth.principal import SYSTEM
+
+    with session_scope() as session:
+        text = export_text(session, SYSTEM, {"entity_type": "model", "entity_id": "model_1"}, "csv")
+        document = export_text(session, SYSTEM, {"actor": "bot"}, "json")
+    lines = text.strip().splitlines()
+    assert lines[0].startswith("seq,id,occurredAt") and len(lines) == 2 and "licence" in lines[1]
+    import json
+
+    assert json.loads(document)["count"] == 2

@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # Separate from `.web/` so a `make run` serving at the same time keeps its build.
 WEB_DIR = os.environ.get("AISYSTEM_E2E_WEB_DIR", ".web-test")
 BUILD_TIMEOUT_S = float(os.environ.get("AISYSTEM_E2E_BUILD_TIMEOUT", "900"))
+# The seed trains and measures demo models: minutes when other work shares the cores.
+CLI_TIMEOUT_S = float(os.environ.get("AISYSTEM_E2E_CLI_TIMEOUT", "600"))
 DEMO_PASSWORD = "e2e-demo-password-42"
 
 
@@ -68,7 +70,7 @@ def server_env(port: int, data_dir: Path, **overrides: str) -> dict[str, str]:
 def run_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
     """Run the backend CLI; fail loudly with its output."""
     result = subprocess.run([sys.executable, "-m", "backend.cli", *args], cwd=ROOT, env=env, input=stdin,
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
     if result.returncode != 0:
         raise RuntimeError(f"backend.cli {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result.stdout

@@ -1,7 +1,8 @@
 """Endpoints in the browser, on the seeded demo endpoint (wine-classifier, following production): it is
 listed from the sidebar with its status and version; "Try it" predicts a stored example and shows the
 explanation chart (tab kept in the URL over a reload); an ML ops engineer creates a model key (shown once,
-it works over REST), revokes it (it stops working), and sends 10 % of the traffic to a second version.
+it works over REST), revokes it (it stops working), sends 10 % of the traffic to a second version, and an
+ML engineer promotes that version (the endpoint follows it) and rolls it back.
 Screenshots at laptop and phone widths go to /tmp/ui14/."""
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from backend.cli import ROOT
-from backend.endpoints.seed import ENDPOINT_NAME
-from tests.e2e.conftest import sign_in
+from backend.endpoints.seed import ENDPOINT_NAME, MODEL_NAME
+from tests.e2e.conftest import sign_in, sign_out
 from tests.e2e.server import Server
+from tests.e2e.test_models import card, move
 
 pytestmark = pytest.mark.e2e
 
@@ -156,6 +158,35 @@ def test_keys_and_canary(page: Page, server: Server) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
     shot(page, "canary-phone")
     page.set_viewport_size({"width": 1366, "height": 900})
-    # Back to one version, so other tests see the demo as seeded.
-    page.locator("#single").click()
+    # Promote the candidate (an ML engineer): the endpoint follows production, so it now serves 1.0.1 alone
+    # (seen by ML ops); roll back and it serves 1.0.0 again (the demo as seeded, for the other tests).
+    as_user(page, "ml_engineer")
+    page.goto("/catalog/models")
+    page.get_by_role("link", name=MODEL_NAME, exact=True).first.click()
+    page.locator("#tab-versions").click()
+    model_page = page.url
+    move(page, card(page, "1.0.1").locator("[data-move=production]"), "canary looked good")
+    expect(page.locator("#production-version")).to_have_text("1.0.1")
+    as_user(page, "ml_ops")
+    _expect_serving(page, endpoint_id, "1.0.1 (follows production)")
     expect(page.locator("#traffic-text")).to_have_text("All traffic to one version")
+    shot(page, "promoted")
+    as_user(page, "ml_engineer")
+    page.goto(model_page)
+    move(page, page.locator("#rollback"), "e2e: back to the seeded version")
+    expect(page.locator("#production-version")).to_have_text("1.0.0")
+    as_user(page, "ml_ops")
+    _expect_serving(page, endpoint_id, "1.0.0 (follows production)")
+
+
+def as_user(page: Page, username: str) -> None:
+    sign_out(page)
+    sign_in(page, username)
+
+
+def _expect_serving(page: Page, endpoint_id: str, version_text: str) -> None:
+    page.goto("/catalog/endpoints")
+    row = page.locator(f'.endpoint-row[data-endpoint="{endpoint_id}"]')
+    expect(row.locator(".endpoint-version")).to_have_text(version_text)
+    row.locator(".endpoint-link").click()
+    expect(page.locator("#endpoint-name")).to_have_text(ENDPOINT_NAME)

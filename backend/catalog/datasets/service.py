@@ -50,6 +50,7 @@ from backend.catalog.datasets.schemas import (
     ValidateRequest,
 )
 from backend.core import artifacts
+from backend.core.actions import check_action
 from backend.core.authorization import authorize
 from backend.core.config import get_settings
 from backend.core.db import session_scope
@@ -900,6 +901,9 @@ def share(*, session: Session, actor: Principal, dataset_id: str, entry: AccessE
     entry = _as(AccessEntry, entry)
     dataset = get_dataset(session=session, actor=actor, dataset_id=dataset_id, need="share")
     _check_subject(session, entry)
+    # Governance: policies on sharing (GOV_003 refuses; see backend/core/actions.py).
+    check_action(session=session, actor=actor, action="dataset.share", entity=dataset,
+                 details={"entries": [entry.model_dump(by_alias=True)]})
     _upsert(session, actor, dataset.id, entry)
     session.flush()
     audit.record(session=session, actor=actor, action="dataset.share", entity_type="dataset", entity_id=dataset.id,
@@ -929,6 +933,8 @@ def set_access(*, session: Session, actor: Principal, dataset_id: str,
         raise InvalidRequest("A subject appears twice", {"entries": "one entry per subject"})
     for entry in entries:
         _check_subject(session, entry)
+    check_action(session=session, actor=actor, action="dataset.share", entity=dataset,
+                 details={"entries": [e.model_dump(by_alias=True) for e in entries]})
     for row in session.exec(select(DatasetAccess).where(DatasetAccess.dataset_id == dataset.id)).all():
         if (row.subject_type, row.subject) not in keys:
             session.delete(row)

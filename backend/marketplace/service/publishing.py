@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 from backend.audit import service as audit
 from backend.auth.principal import Principal
 from backend.catalog.model_registry import service as registry_service
+from backend.core.actions import check_action
 from backend.core.authorization import authorize
 from backend.core.ids import new_id
 from backend.core.timeutil import utcnow
@@ -118,6 +119,13 @@ def publish_listing(*, session: Session, actor: Principal, data: s.ListingCreate
         provider = resolve_provider(session, actor, data.provider)
     if data.featured_rank is not None:
         authorize(actor, WRITE)
+    # Governance: policies on publishing (GOV_003 refuses; see backend/core/actions.py).
+    listing_doc = data.model_dump(by_alias=True, mode="json", exclude_none=True)
+    if data.source_model_id:
+        check_action(session=session, actor=actor, action="model.publish", entity=model,
+                     details={"listing": listing_doc})
+    else:
+        check_action(session=session, actor=actor, action="marketplace.publish", entity=listing_doc)
     listing_id = new_id("market_model")
     category = resolve_category(session, data.category)
     listing = Listing(

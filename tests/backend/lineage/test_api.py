@@ -31,8 +31,10 @@ def test_lineage_graph_of_a_model(api, auth, model_on_data):
     assert {"source", "target", "relation"} == set(graph["edges"][0])
     assert {"source": f"model_version:{model_id}@1.0.0", "target": f"dataset_version:{dataset_id}@2",
             "relation": "wasDerivedFrom"} in graph["edges"]
-    # The model page's route answers the same document.
     same = api.get(f"/api/v1/catalog/models/{model_id}/lineage?depth=2", headers=auth.headers("data_scientist"))
+    # The model page's route answers the same document (the governance route adds content hashes).
+    for node in graph["nodes"]:
+        node["contentHash"] = None
     assert same.status_code == 200 and same.json() == graph
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import reflex as rx
-from reflex_components_radix.themes.components.checkbox import Checkbox
 
 from aisystem_app.components.tone_badge import tone_badge
 
@@ -22,8 +21,3 @@ def run_status(value: rx.Var[str]) -> rx.Component:
     color = rx.match(value, *RUN_COLORS.items(), "gray")
     text = rx.match(value, *RUN_WORDS.items(), value)
     return rx.badge(text, color_scheme=color, variant="soft", radius="full", data_value=value)
-
-
-def bare_checkbox(**props) -> rx.Component:
-    """A checkbox alone (`rx.checkbox` wraps it in a label holding a div, which HTML does not allow)."""
-    return Checkbox.create(**props)

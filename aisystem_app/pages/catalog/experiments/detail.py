@@ -8,9 +8,10 @@ from aisystem_app import routes, styles
 from aisystem_app.components.charts import chart
 from aisystem_app.components.dialogs import dialog_frame
 from aisystem_app.components.feedback import empty_state, loading_rows
+from aisystem_app.components.forms import bare_checkbox
 from aisystem_app.components.layout import protected_page
 from aisystem_app.components.tabs import page_tabs
-from aisystem_app.pages.catalog.experiments.common import bare_checkbox, experiment_status, run_status
+from aisystem_app.pages.catalog.experiments.common import experiment_status, run_status
 from aisystem_app.pages.catalog.experiments.optimise import optimise_button, optimise_dialog, study_panel
 from aisystem_app.state.catalog.experiments.detail import ExperimentState
 from aisystem_app.state.catalog.experiments.view import EXPERIMENTS

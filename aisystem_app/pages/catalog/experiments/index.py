@@ -8,9 +8,9 @@ from aisystem_app import routes, styles
 from aisystem_app.components.data_table import Column, _header, table_frame
 from aisystem_app.components.dialogs import field_error, form_dialog, text_area_field
 from aisystem_app.components.feedback import empty_state, not_permitted
-from aisystem_app.components.forms import choice, form_field
+from aisystem_app.components.forms import bare_checkbox, choice, form_field
 from aisystem_app.components.layout import page_header, protected_page
-from aisystem_app.pages.catalog.experiments.common import bare_checkbox, experiment_status
+from aisystem_app.pages.catalog.experiments.common import experiment_status
 from aisystem_app.state.catalog.experiments.index import ALL, STATUSES, TYPES, ExperimentsState
 
 S = ExperimentsState
