@@ -465,8 +465,7 @@ class _Call:
     def start(cls, endpoint: EndpointView, actor: Principal, instances: list[dict[str, Any]],
               started: float) -> _Call:
         """The call of a deployed endpoint, its answering version picked by the traffic split."""
-        if endpoint.status != "running" or endpoint.version is None:
-            raise serving.unavailable("The endpoint is not deployed", endpointId=endpoint.id, status=endpoint.status)
+        _check_deployed(endpoint)
         return cls(endpoint, actor, instances, started, *_choose(endpoint))
 
     @property
@@ -487,6 +486,12 @@ class _Call:
              outputs=outputs, latency_ms=latency)
         return {"predictions": outputs, "model_id": self.endpoint.model_id, "version": self.version,
                 "role": self.role, "latency_ms": round(latency, 3)}
+
+
+def _check_deployed(endpoint: EndpointView | Endpoint) -> None:
+    """INFER_005 unless the endpoint is running a version."""
+    if endpoint.status != "running" or endpoint.version is None:
+        raise serving.unavailable("The endpoint is not deployed", endpointId=endpoint.id, status=endpoint.status)
 
 
 def _take_token(actor: Principal, endpoint: EndpointView | Endpoint) -> None:
@@ -608,8 +613,7 @@ async def _answered(call: _Call) -> dict[str, Any]:
 
 
 def _served_primary(session: Session, actor: Principal, endpoint: Endpoint) -> serving.Served:
-    if endpoint.status != "running" or endpoint.version is None:
-        raise serving.unavailable("The endpoint is not deployed", endpointId=endpoint.id, status=endpoint.status)
+    _check_deployed(endpoint)
     return serving.CACHE.get(session=session, actor=actor, model_id=endpoint.model_id, version=endpoint.version,
                              replicas=_scaling(endpoint))
 
@@ -818,8 +822,7 @@ def batch_predict(*, session: Session, actor: Principal, endpoint_id: str, datas
 def _batch_endpoint(session: Session, actor: Principal, endpoint_id: str, *, limit: bool = True) -> Endpoint:
     """The deployed endpoint a batch prediction runs on, after taking the caller's token."""
     endpoint = get_endpoint(session=session, actor=actor, endpoint_id=endpoint_id, need="invoke")
-    if endpoint.status != "running" or endpoint.version is None:
-        raise serving.unavailable("The endpoint is not deployed", endpointId=endpoint.id, status=endpoint.status)
+    _check_deployed(endpoint)
     if limit:
         _take_token(actor, endpoint)
     return endpoint
