@@ -65,6 +65,9 @@ class BenchmarkResult(SQLModel, table=True):
     per_class: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     device: str = Field(max_length=8)  # cpu | cuda
     device_name: str = Field(max_length=200)
+    # The per-row outcomes in the artifact store (`backend.benchmarks.samples`): {"key", "sha256", "size",
+    # "rows", "format"}. None for results measured before samples were kept.
+    samples: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_by: str = Field(max_length=40)
     created_at: datetime = Field(default_factory=utcnow)
 

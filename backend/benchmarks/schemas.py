@@ -77,6 +77,15 @@ class PerClass(ReadModel):
     support: int
 
 
+class SamplesRead(ReadModel):
+    """Where a result's per-row outcomes (true and predicted label or value per row) are kept."""
+
+    key: str = Field(description="Artifact store key of the .npz")
+    sha256: str
+    size: int
+    rows: int
+
+
 class ResultRead(ReadModel):
     id: str
     run_id: str
@@ -94,6 +103,8 @@ class ResultRead(ReadModel):
     per_class: list[PerClass] = Field(default_factory=list)
     device: Literal["cpu", "cuda"]
     device_name: str
+    samples: SamplesRead | None = Field(default=None, description="The per-row outcomes kept for resampling "
+                                        "(the comparison's bootstrap); null for results measured before they were kept")
     created_at: UtcDateTime
 
 

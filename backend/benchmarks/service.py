@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 
 from backend.audit import service as audit
 from backend.auth.principal import Principal
-from backend.benchmarks import measure
+from backend.benchmarks import measure, samples
 from backend.benchmarks.models import BenchmarkResult, BenchmarkRun, LeaderboardEntry
 from backend.catalog.datasets import service as datasets
 from backend.catalog.datasets.models import Dataset
@@ -268,13 +268,15 @@ def measure_run(*, session: Session, actor: Principal, run: BenchmarkRun,
         step(0.1, f"scoring {frame.height} rows")
         outputs = loaded.family.predict_frame(loaded.module, config, typed)
         metrics, per_class = measure.quality(config, outputs, frame[label])
+        kept = samples.from_outputs(config, outputs, frame[label].cast(pl.String if config["task"] == "classification"
+                                                                         else pl.Float64).to_list())
         if cancelled():
             return None
         step(0.3, "timing single predictions")
         metrics.update(measure.speed(loaded, typed, repetitions=repetitions, warmup=warmup,
                                      on_step=lambda done, message, step=step: step(0.5 + 0.5 * done, message)))
         results.append({"versionId": row.id, "modelId": row.model_id, "version": row.version, "rows": frame.height,
-                        "metrics": metrics, "perClass": per_class})
+                        "metrics": metrics, "perClass": per_class, "samples": kept})
         del loaded
         if cancelled():
             return None
@@ -299,12 +301,16 @@ def store_results(*, session: Session, actor: Principal, run_id: str, measured: 
         raise not_found(run_id)
     rows = []
     for item in measured["results"]:
-        result = BenchmarkResult(id=new_id("bres"), run_id=run.id, model_version_id=item["versionId"],
+        result_id = new_id("bres")
+        kept = item.get("samples")
+        # The per-row outcomes go to the artifact store first: a row never names a file that is not there.
+        reference = samples.store(kept, run_id=run.id, result_id=result_id) if kept is not None else None
+        result = BenchmarkResult(id=result_id, run_id=run.id, model_version_id=item["versionId"],
                                  model_id=item["modelId"], version=item["version"], dataset_id=run.dataset_id,
                                  dataset_version=run.dataset_version, task=run.task, split=run.split,
                                  rows=item["rows"], metrics=item["metrics"], per_class=item["perClass"],
                                  device=measured["device"], device_name=measured["deviceName"][:200],
-                                 created_by=run.created_by)
+                                 samples=reference, created_by=run.created_by)
         session.add(result)
         rows.append(result)
     run.status, run.finished_at = "succeeded", utcnow()
@@ -347,6 +353,7 @@ def result_document(result: BenchmarkResult, names: dict[str, str]) -> dict[str,
             "dataset_id": result.dataset_id, "dataset_version": result.dataset_version, "task": result.task,
             "split": result.split, "rows": result.rows, "metrics": dict(result.metrics),
             "per_class": list(result.per_class), "device": result.device, "device_name": result.device_name,
+            "samples": ({k: result.samples[k] for k in ("key", "sha256", "size", "rows")} if result.samples else None),
             "created_at": result.created_at}
 
 
@@ -596,6 +603,15 @@ def latest_results(session: Session, *, version_ids: list[str]) -> dict[str, dic
     results = session.exec(select(BenchmarkResult).where(col(BenchmarkResult.model_version_id).in_(list(version_ids)))).all()
     return {r.model_version_id: {k: float(v) for k, v in r.metrics.items() if v is not None}
             for r in _newest_per_version(results)}
+
+
+def latest_result_rows(session: Session, *, version_ids: list[str]) -> dict[str, BenchmarkResult]:
+    """Version id -> the newest result row, the one `latest_results` reports (the comparison reads its
+    dataset version, split and per-row samples reference). No authorization here, as `latest_results`."""
+    if not version_ids:
+        return {}
+    results = session.exec(select(BenchmarkResult).where(col(BenchmarkResult.model_version_id).in_(list(version_ids)))).all()
+    return {r.model_version_id: r for r in _newest_per_version(results)}
 
 
 def count_results(session: Session) -> int:

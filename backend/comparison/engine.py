@@ -8,6 +8,8 @@ Inputs are plain data: metric definitions (`MetricDef`), the raw values of each 
 - `evaluate`: scores + weights -> the comparison document's numeric parts: overall scores, rankings
   (ties: equal when equal at one decimal, the displayed precision; competition ranking 1, 1, 3),
   recommendations, the Pareto front, the weight sensitivity and insight sentences generated from the numbers.
+- `rank_confidence`: with raw values of sample-based metrics on bootstrap resamples (`Bootstrap`), how sure
+  the overall ranking is; each resample goes through `normalise`, `overall_scores` and `ranks` above.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 DIRECTIONS = ("higher", "lower")
 NORMALISATIONS = ("minmax", "reference")
@@ -48,6 +52,23 @@ class Subject:
     raw: dict[str, float | None] = field(default_factory=dict)  # metric key -> raw value
     sources: dict[str, str] = field(default_factory=dict)  # metric key -> the path the value came from
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Bootstrap:
+    """Raw values of sample-based metrics on paired bootstrap resamples (see `backend.comparison.bootstrap`):
+    `values[metric key][subject id]` holds one raw value per resample (the same resampled rows for every
+    subject); every other raw value stays as measured. `about` describes what was resampled (dataset,
+    rows, sources, subjects left fixed and why); `note` says in words why nothing was, when nothing was."""
+
+    resamples: int
+    seed: int
+    values: dict[str, dict[str, Sequence[float]]] = field(default_factory=dict)
+    about: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None
+
+
+CONFIDENCE_LEVEL = 0.95
 
 
 def r1(value: float | None) -> float | None:
@@ -231,6 +252,69 @@ def sensitivity(scores: Mapping[str, Mapping[str, float | None]], weights: Mappi
     return out
 
 
+def _interval(values: Sequence[float], *, whole: bool) -> list[float] | None:
+    """The central 95 % interval of draws (ranks: the lower and upper draw, so the ends are ranks)."""
+    if not len(values):
+        return None
+    tail = 100 * (1 - CONFIDENCE_LEVEL) / 2
+    if whole:
+        return [int(np.percentile(values, tail, method="lower")), int(np.percentile(values, 100 - tail, method="higher"))]
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return [r1(float(low)), r1(float(high))]
+
+
+def rank_confidence(*, metrics: Sequence[MetricDef], subjects: Sequence[Subject],
+                    scores: Mapping[str, Mapping[str, float | None]], weights: Mapping[str, float],
+                    bootstrap: Bootstrap) -> dict[str, Any]:
+    """How sure the overall ranking is, from paired bootstrap resamples of the sample-based metrics.
+
+    Each resample re-normalises those metrics (`normalise`), re-weights (`overall_scores`, with the same
+    normalised `weights` as the document) and ranks (`ranks`, ties at one decimal), exactly as `evaluate`
+    does once. Per subject: the share of resamples it ranks first (a tie for first shares the resample
+    equally, so the shares sum to 1), and the central 95 % interval of its overall rank and score. A subject
+    without an overall score has none of them."""
+    ids = [x.id for x in subjects]
+    by_key = {m.key: m for m in metrics}
+    resampled = {k: v for k, v in bootstrap.values.items() if k in by_key and v}
+    block: dict[str, Any] = {
+        "available": bool(resampled), "resamples": bootstrap.resamples if resampled else 0, "seed": bootstrap.seed,
+        "level": CONFIDENCE_LEVEL, "metrics": sorted(resampled, key=list(by_key).index), **bootstrap.about,
+        "models": [], "note": bootstrap.note}
+    if not resampled:
+        block["note"] = bootstrap.note or "No compared metric comes from benchmark samples: nothing was resampled"
+        return block
+    raw = {k: {x.id: x.raw.get(k) for x in subjects} for k in resampled}
+    first = dict.fromkeys(ids, 0.0)
+    drawn_ranks: dict[str, list[int]] = {i: [] for i in ids}
+    drawn_scores: dict[str, list[float]] = {i: [] for i in ids}
+    current = {k: scores.get(k, {}) for k in by_key}
+    for b in range(bootstrap.resamples):
+        for key, per_subject in resampled.items():
+            values = dict(raw[key])
+            values.update({i: float(v[b]) for i, v in per_subject.items()})
+            current[key] = normalise(by_key[key], values)
+        overall = overall_scores(current, weights, ids)
+        ranked = ranks(overall)
+        leaders = [i for i in ids if ranked[i] == 1]
+        for i in leaders:
+            first[i] += 1 / len(leaders)
+        for i in ids:
+            if ranked[i] is not None:
+                drawn_ranks[i].append(ranked[i])
+                drawn_scores[i].append(overall[i])
+    weight = sum(weights.get(k, 0.0) for k in resampled)
+    if weight <= 0:
+        block["note"] = "The resampled metrics carry no weight: the ranking cannot move between resamples"
+    for i in ids:
+        block["models"].append({
+            "modelId": i, "probabilityFirst": round(first[i] / bootstrap.resamples, 4),
+            "rankInterval": _interval(drawn_ranks[i], whole=True),
+            "scoreInterval": _interval(drawn_scores[i], whole=False),
+            "resampled": any(i in per_subject for per_subject in resampled.values())})
+    block["models"].sort(key=lambda m: (-m["probabilityFirst"], ids.index(m["modelId"])))
+    return block
+
+
 def _fmt(value: float | None, unit: str = "") -> str:
     if value is None:
         return "unknown"
@@ -260,8 +344,10 @@ def _best(scores: Mapping[str, float | None], names: Mapping[str, str]) -> str |
 
 
 def evaluate(*, metrics: Sequence[MetricDef], subjects: Sequence[Subject], scores: Mapping[str, Mapping[str, float | None]],
-             weights: Mapping[str, float], with_sensitivity: bool = True) -> dict[str, Any]:
-    """The comparison document's computed parts from per-metric scores and (raw, non-negative) weights."""
+             weights: Mapping[str, float], with_sensitivity: bool = True,
+             bootstrap: Bootstrap | None = None) -> dict[str, Any]:
+    """The comparison document's computed parts from per-metric scores and (raw, non-negative) weights;
+    with `bootstrap`, also `rankConfidence` (see `rank_confidence`)."""
     ids = [s.id for s in subjects]
     names = {s.id: s.name for s in subjects}
     weights = normalise_weights({m.key: weights.get(m.key, 0.0) for m in metrics})
@@ -303,6 +389,9 @@ def evaluate(*, metrics: Sequence[MetricDef], subjects: Sequence[Subject], score
         "sensitivity": sens,
         "missing": {i: keys for i, keys in missing.items() if keys},
     }
+    if bootstrap is not None:
+        document["rankConfidence"] = rank_confidence(metrics=metrics, subjects=subjects, scores=by_key,
+                                                     weights=weights, bootstrap=bootstrap)
     document["insights"] = insights(metrics=metrics, subjects=subjects, document=document, overall=overall)
     return document
 
@@ -369,6 +458,12 @@ def insights(*, metrics: Sequence[MetricDef], subjects: Sequence[Subject], docum
     if dominated:
         for loser, winner in dominated.items():
             out.append(f"{names[loser]} is beaten or matched on every metric by {names[winner]}")
+    confidence = document.get("rankConfidence") or {}
+    if confidence.get("available") and confidence["models"] and scored:
+        top = next((m for m in confidence["models"] if m["modelId"] == scored[0]["modelId"]), None)
+        if top is not None:
+            out.append(f"{names[top['modelId']]} ranks first in {100 * top['probabilityFirst']:.0f} % of "
+                       f"{confidence['resamples']:,} bootstrap resamples of the benchmark rows")
     sens = [s for s in document["sensitivity"] if s["minChange"] is not None]
     if sens:
         tight = min(sens, key=lambda s: s["minChange"])

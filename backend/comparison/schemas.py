@@ -93,6 +93,44 @@ class Sensitivity(ReadModel):
                                                  "changes the winner")
 
 
+class ModelConfidence(ReadModel):
+    model_id: str
+    probability_first: float = Field(description="Share of the bootstrap resamples in which the model ranks first "
+                                                 "overall (a tie for first shares its resample equally)")
+    rank_interval: list[int] | None = Field(description="Central 95 % interval [low, high] of its overall rank "
+                                                        "over the resamples; null without an overall score")
+    score_interval: list[float] | None = Field(description="Central 95 % interval [low, high] of its overall "
+                                                           "score (0–100, one decimal) over the resamples")
+    resampled: bool = Field(description="Whether any of its values was resampled (else they stay as measured)")
+
+
+class ConfidenceDataset(ReadModel):
+    dataset_id: str
+    dataset_version: int
+    split: str
+    rows: int = Field(description="Rows of the benchmark split; each resample draws this many with replacement")
+
+
+class RankConfidence(ReadModel):
+    """How sure the ranking is where scores come from benchmark samples: a paired bootstrap over the rows of
+    the benchmark split (the same drawn rows for every model). Each resample recomputes the sample-based
+    metrics, then normalises, weighs and ranks exactly as the comparison does."""
+
+    available: bool = Field(description="False when nothing could be resampled: `note` says why")
+    resamples: int = Field(description="Bootstrap resamples drawn (0 when none)")
+    seed: int = Field(description="Seed of the draws: the same inputs give the same confidence")
+    level: float = Field(default=0.95, description="Coverage of the intervals")
+    metrics: list[str] = Field(default_factory=list, description="Metric keys whose values were resampled")
+    sources: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="Metric key -> model id -> the benchmark metric resampled")
+    dataset: ConfidenceDataset | None = None
+    unsampled: dict[str, str] = Field(default_factory=dict,
+                                      description="Model id -> why its benchmark values stay fixed (e.g. a result "
+                                                  "measured before per-row samples were kept)")
+    models: list[ModelConfidence] = Field(default_factory=list, description="Most likely first first")
+    note: str | None = Field(default=None, description="In words, why there is no confidence (or what limits it)")
+
+
 class ComparisonResult(ReadModel):
     """The design's Model Comparison Result, plus the sensitivity, the Pareto front and what was missing."""
 
@@ -108,6 +146,9 @@ class ComparisonResult(ReadModel):
     dominated_by: dict[str, str] = Field(default_factory=dict)
     missing: dict[str, list[str]] = Field(default_factory=dict, description="Model id -> metric keys without a value")
     weighting: dict[str, Any] = Field(default_factory=dict)
+    rank_confidence: RankConfidence | None = Field(
+        default=None, description="Bootstrap confidence on the ranking where scores come from benchmark samples "
+                                  "(null in comparisons stored before it existed)")
     timestamp: UtcDateTime
 
 

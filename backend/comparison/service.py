@@ -173,6 +173,49 @@ def _benchmarks(session: Session, version_ids: Sequence[str]) -> dict[str, dict[
         return {}
 
 
+def _measured(session: Session, subjects: Sequence[Subject], metrics: Sequence[MetricDef]) -> dict[str, Any]:
+    """Subject id -> its newest benchmark result with its per-row samples (`bootstrap.Measured`), for the
+    subjects with a metric valued from a benchmark; empty without the benchmarks domain."""
+    wanted = {x.id: x.details["versionId"] for x in subjects if x.details.get("versionId")
+              and any((x.sources.get(m.key) or "").startswith("benchmark.") for m in metrics)}
+    if not wanted:
+        return {}
+    try:
+        from backend.benchmarks import samples as bench_samples
+        from backend.benchmarks.service import latest_result_rows
+        from backend.comparison.bootstrap import Measured
+    except ImportError:
+        return {}
+    try:
+        rows = latest_result_rows(session, version_ids=sorted(set(wanted.values())))
+    except Exception:  # noqa: BLE001 - as `_benchmarks`: no confidence, and the document says so
+        return {}
+    out = {}
+    for subject_id, version_id in wanted.items():
+        row = rows.get(version_id)
+        if row is None:
+            continue
+        kept, problem = None, None
+        if row.samples:
+            try:
+                kept = bench_samples.load(row.samples)
+            except bench_samples.SamplesUnavailable as exc:
+                problem = str(exc)
+        out[subject_id] = Measured(result_id=row.id, dataset_id=row.dataset_id, dataset_version=row.dataset_version,
+                                   split=row.split, samples=kept, problem=problem)
+    return out
+
+
+def confidence_inputs(session: Session, subjects: Sequence[Subject], metrics: Sequence[MetricDef]) -> engine.Bootstrap:
+    """The paired bootstrap of the subjects' sample-based metrics (`backend.comparison.bootstrap`), or an
+    empty one whose note says why nothing could be resampled."""
+    try:
+        from backend.comparison import bootstrap
+    except ImportError:  # the benchmarks domain is not installed
+        return engine.Bootstrap(0, 0, note="Benchmarks are not installed: there are no benchmark rows to resample")
+    return bootstrap.plan(subjects=subjects, metrics=metrics, measured=_measured(session, subjects, metrics))
+
+
 def _model_cost(pricing: dict[str, Any]) -> float | None:
     if pricing.get("model") == "free":
         return 0.0
@@ -391,14 +434,14 @@ def prepare(*, session: Session, actor: Principal, data: s.CompareRequest) -> di
         raise invalid("A model is named twice", duplicates=sorted({i for i in ids if ids.count(i) > 1}))
     fill_raw(subjects, metrics)
     return {"subjects": subjects, "metrics": metrics, "weights": raw_weights, "weighting": described,
-            "scores": score_matrix(subjects, metrics)}
+            "scores": score_matrix(subjects, metrics), "bootstrap": confidence_inputs(session, subjects, metrics)}
 
 
 def compare(*, session: Session, actor: Principal, data: s.CompareRequest) -> s.ComparisonResult:
     """Score 2–10 models under a weighting and store the result (fetch it later with `get_comparison`)."""
     prepared = prepare(session=session, actor=actor, data=data)
     document = engine.evaluate(metrics=prepared["metrics"], subjects=prepared["subjects"],
-                               scores=prepared["scores"], weights=prepared["weights"])
+                               scores=prepared["scores"], weights=prepared["weights"], bootstrap=prepared["bootstrap"])
     row = Comparison(id=new_id("comparison"), title=data.title, request=data.model_dump(mode="json", by_alias=True),
                      subject_ids=[x.id for x in prepared["subjects"]], created_by=actor.user_id)
     document |= {"id": row.id, "title": data.title, "weighting": prepared["weighting"],

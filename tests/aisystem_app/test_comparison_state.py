@@ -94,3 +94,66 @@ async def test_a_role_without_comparison_sees_no_page(root_state, demo_users, li
     state = await at(root_state, demo_users["data_engineer"])
     await ComparisonState.load.fn(state)
     assert not state.allowed
+
+
+@pytest.fixture
+def benchmarked(principals):
+    """Two catalog models whose versions were benchmarked on the same 1,000 rows, with per-row samples:
+    "Sharp" right on 92 % of them, "Blunt" on 80 %, at the same price."""
+    import numpy as np
+
+    from backend.catalog.model_registry import service as registry
+    from backend.catalog.model_registry.schemas import ModelCreate
+    from tests.backend.benchmarks.conftest import stored_result
+
+    engineer = principals["ml_engineer"]
+    rng = np.random.default_rng(11)
+    truth = rng.integers(0, 2, 1000)
+    ids = {}
+    with session_scope() as s:
+        for name, accuracy in (("Sharp", 0.92), ("Blunt", 0.80)):
+            model = registry.create_model(session=s, actor=engineer, embed=False, data=ModelCreate.model_validate({
+                "name": name, "type": "Tabular", "category": "Classification", "framework": "PyTorch",
+                "pricing": {"model": "per_request", "inputTokens": 0.000002, "outputTokens": 0.000004},
+                "version": "1.0.0"}))
+            version = registry.find_version(session=s, model_id=model.id, version="1.0.0")
+            predicted = np.where(rng.random(1000) < accuracy, truth, 1 - truth)
+            stored_result(s, version_id=version.id, truth=truth, predicted=predicted)
+            ids[name] = model.id
+    return ids
+
+
+async def test_rank_confidence_beside_the_ranking(root_state, demo_users, benchmarked, listings, monkeypatch):
+    state = await at(root_state, demo_users["business_user"],
+                     f"/compare?models={benchmarked['Sharp']},{benchmarked['Blunt']}")
+    await ComparisonState.load.fn(state)
+    await ComparisonState.run_comparison.fn(state)
+    assert state.winner == "Sharp" and state.has_confidence
+    rows = {r["name"]: r for r in state.rows}
+    first = round(100 * next(m["probabilityFirst"] for m in state.document["rankConfidence"]["models"]
+                             if m["modelId"] == benchmarked["Sharp"]))
+    assert first >= 95 and rows["Sharp"]["first"] == f"{first} %" and rows["Sharp"]["rank_interval"] == "#1"
+    assert rows["Blunt"]["rank_interval"].startswith("#")
+    assert state.confidence_caption.startswith("Bootstrap: 1,000 resamples of the 1,000 test rows")
+    assert "Performance recomputed on each" in state.confidence_caption
+    assert any("ranks first in" in line and "bootstrap resamples" in line for line in state.insights)
+    assert "p_first" in comparison_page.view.to_csv(state.document).splitlines()[0]
+
+    # A slider move re-ranks the same resamples in-process: on cost alone (the same price) the two tie on
+    # every resample and share it.
+    def no_query(*args, **kwargs):
+        raise AssertionError("a slider move must not query")
+
+    monkeypatch.setattr(comparison_page, "prepare", no_query)
+    for key in state.weights:
+        ComparisonState.set_weight.fn(state, key, [100 if key == "cost_efficiency" else 0])
+    rows = {r["name"]: r for r in state.rows}
+    assert rows["Blunt"]["first"] == "50 %" == rows["Sharp"]["first"] and rows["Blunt"]["rank_interval"] == "#1"
+    assert "carry no weight" in state.document["rankConfidence"]["note"]
+
+    # Listings have no benchmark rows: no confidence columns at all.
+    monkeypatch.undo()
+    state.selected = [listings["GPT-4"], listings["Claude 3 Opus"]]
+    await ComparisonState.run_comparison.fn(state)
+    assert not state.has_confidence and state.confidence_caption == ""
+    assert all(r["first"] == "" for r in state.rows)

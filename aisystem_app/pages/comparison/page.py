@@ -79,6 +79,9 @@ def ranking_table() -> rx.Component:
                                     align="center")),
             rx.table.cell(rx.text(r["overall"], weight="bold")),
             rx.table.cell(rx.text(r["coverage"], size="1")),
+            rx.cond(S.has_confidence, rx.table.cell(rx.text(r["first"], weight="medium", class_name="compare-first"))),
+            rx.cond(S.has_confidence, rx.table.cell(rx.text(r["rank_interval"], size="2", white_space="nowrap",
+                                                            class_name="compare-rank-interval"))),
             rx.foreach(r["cells"].to(list[str]), lambda c: rx.table.cell(rx.text(c, size="2", white_space="nowrap"))),
             class_name="compare-row", data_model=r["id"])
 
@@ -86,6 +89,12 @@ def ranking_table() -> rx.Component:
         rx.table.header(rx.table.row(
             rx.table.column_header_cell("Rank"), rx.table.column_header_cell("Model"),
             rx.table.column_header_cell("Overall"), rx.table.column_header_cell("Weight covered"),
+            rx.cond(S.has_confidence, rx.table.column_header_cell(
+                rx.tooltip(rx.text("P(first)"), content="Share of bootstrap resamples of the benchmark rows in which "
+                                                        "the model ranks first overall"))),
+            rx.cond(S.has_confidence, rx.table.column_header_cell(
+                rx.tooltip(rx.text("Rank (95 %)"), content="The range its overall rank stays in over 95 % of the "
+                                                           "bootstrap resamples"))),
             rx.foreach(S.metric_headers, lambda h: rx.table.column_header_cell(h)))),
         rx.table.body(rx.foreach(S.rows, row)),
         variant="surface", size="1", width="100%", id="compare-ranking")
@@ -114,7 +123,11 @@ def results() -> rx.Component:
                 spacing="2", width="100%"), width="100%"),
             # Side by side only on wide screens: the radar's axis labels need the width.
             columns=rx.breakpoints(initial="1", xl="2"), spacing="3", width="100%"),
-        rx.card(rx.box(ranking_table(), overflow_x="auto", width="100%"), width="100%"),
+        rx.card(rx.vstack(
+            rx.box(ranking_table(), overflow_x="auto", width="100%"),
+            rx.cond(S.has_confidence, rx.text(S.confidence_caption, size="1", color_scheme="gray",
+                                              id="compare-confidence-caption")),
+            spacing="2", width="100%"), width="100%"),
         rx.cond(S.missing_lines.length() > 0, rx.callout.root(
             # root, not rx.callout(): its text is a <p>, which may not hold the lines' block.
             rx.callout.icon(rx.icon("info")),

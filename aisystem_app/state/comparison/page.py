@@ -54,10 +54,15 @@ def prepare(ids: list[str]):
     def work(session: Session, principal: Principal) -> dict[str, Any]:
         prepared = comparison.prepare(session=session, actor=principal,
                                       data=CompareRequest(models=ids))
+        boot = prepared["bootstrap"]
         return {"metrics": [asdict(m) for m in prepared["metrics"]],
                 "subjects": [{"id": x.id, "name": x.name, "kind": x.kind, "raw": x.raw, "sources": x.sources}
                              for x in prepared["subjects"]],
-                "scores": prepared["scores"]}
+                "scores": prepared["scores"],
+                # The resampled values (not the rows): a slider move re-ranks them without the database.
+                "bootstrap": {"resamples": boot.resamples, "seed": boot.seed, "about": boot.about, "note": boot.note,
+                              "values": {k: {i: [float(v) for v in draws] for i, draws in per.items()}
+                                         for k, per in boot.values.items()}}}
 
     return work
 
@@ -80,7 +85,9 @@ def evaluate(prepared: dict[str, Any], weights: dict[str, float]) -> dict[str, A
                 for x in prepared["subjects"]]
     if sum(weights.get(m.key, 0.0) for m in metrics) <= 0:
         weights = dict.fromkeys((m.key for m in metrics), 1.0)
-    return engine.evaluate(metrics=metrics, subjects=subjects, scores=prepared["scores"], weights=weights)
+    boot = prepared.get("bootstrap")
+    return engine.evaluate(metrics=metrics, subjects=subjects, scores=prepared["scores"], weights=weights,
+                           bootstrap=engine.Bootstrap(**boot) if boot else None)
 
 
 def profile_weights(profile: str, keys: list[str]) -> dict[str, float]:
@@ -108,6 +115,7 @@ class ComparisonState(rx.State):
     cards: list[dict[str, str]] = []
     insights: list[str] = []
     missing_lines: list[str] = []
+    confidence_caption: str = ""
     winner: str = ""
     saved_id: str = ""
     _prepared: dict[str, Any] = {}
@@ -136,6 +144,11 @@ class ComparisonState(rx.State):
         return {key: p["label"] for key, p in PROFILES.items()}
 
     @rx.var
+    def has_confidence(self) -> bool:
+        """Whether the ranking shows bootstrap columns (only where benchmark samples were resampled)."""
+        return self.confidence_caption != ""
+
+    @rx.var
     def metric_headers(self) -> list[str]:
         return [m["label"] for m in self.document.get("metrics", [])]
 
@@ -147,6 +160,7 @@ class ComparisonState(rx.State):
         self.rows = view.ranking_rows(document) if document else []
         self.cards = view.recommendation_cards(document) if document else []
         self.insights = list(document.get("insights", [])) if document else []
+        self.confidence_caption = view.confidence_caption(document) if document else ""
         names = {m["modelId"]: m["modelName"] for m in document.get("models", [])} if document else {}
         winner = (document.get("recommendations") or {}).get("bestOverall") if document else None
         self.winner = names.get(winner or "", "")

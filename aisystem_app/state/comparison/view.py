@@ -94,9 +94,39 @@ def sensitivity_figure(document: dict[str, Any]) -> go.Figure:
     return figure
 
 
+def confidence_of(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Model id -> its bootstrap confidence entry; empty when the document has none to show."""
+    block = document.get("rankConfidence") or {}
+    if not block.get("available"):
+        return {}
+    return {m["modelId"]: m for m in block.get("models", [])}
+
+
+def confidence_caption(document: dict[str, Any]) -> str:
+    """What the P(first) and rank-interval columns mean, with this comparison's numbers; empty without them."""
+    block = document.get("rankConfidence") or {}
+    if not block.get("available"):
+        return ""
+    labels = {m["key"]: m["label"] for m in document.get("metrics", [])}
+    where = block.get("dataset") or {}
+    rows = f"the {fmt.count(where['rows'])} {where.get('split', '')} rows".replace("  ", " ") if where else "the rows"
+    level = f"{100 * block.get('level', 0.95):.0f} %"
+    text = (f"Bootstrap: {fmt.count(block['resamples'])} resamples of {rows} of the benchmark (drawn with replacement, "
+            f"the same rows for every model; seed {block['seed']}). {', '.join(labels.get(k, k) for k in block['metrics'])} "
+            f"recomputed on each, then weighted and ranked as above. P(first) is the share of resamples in which "
+            f"a model ranks first; the rank interval holds its rank in {level} of them.")
+    unsampled = block.get("unsampled") or {}
+    if unsampled:
+        names = {m["modelId"]: m["modelName"] for m in document.get("models", [])}
+        text += " Kept as measured: " + "; ".join(f"{names.get(i, i)} ({why})" for i, why in unsampled.items()) + "."
+    return text
+
+
 def ranking_rows(document: dict[str, Any]) -> list[dict[str, str]]:
-    """One row per model, best first: rank, name, kind, overall score and "rank (score)" per metric."""
+    """One row per model, best first: rank, name, kind, overall score and "rank (score)" per metric, and
+    its bootstrap P(first) and 95 % rank interval when the document has them (else empty)."""
     palette = colours(document)
+    confidence = confidence_of(document)
     rows = []
     for model in document.get("models", []):
         model_id = model["modelId"]
@@ -110,9 +140,18 @@ def ranking_rows(document: dict[str, Any]) -> list[dict[str, str]]:
             "rank": fmt.NONE if ranks.get("overall") is None else f"#{ranks['overall']}",
             "overall": fmt.NONE if model["overallScore"] is None else f"{model['overallScore']:.1f}",
             "coverage": fmt.percent(model.get("coverage"), 0), "colour": palette.get(model_id, "#8b8d98"),
-            "cells": cells,
+            "cells": cells, **_confidence_cells(confidence.get(model_id)),
         })
     return rows
+
+
+def _confidence_cells(entry: dict[str, Any] | None) -> dict[str, str]:
+    if entry is None:
+        return {"first": "", "rank_interval": ""}
+    low_high = entry.get("rankInterval")
+    interval = fmt.NONE if not low_high else (f"#{low_high[0]}" if low_high[0] == low_high[1]
+                                               else f"#{low_high[0]}–#{low_high[1]}")
+    return {"first": f"{100 * entry['probabilityFirst']:.0f} %", "rank_interval": interval}
 
 
 def recommendation_cards(document: dict[str, Any]) -> list[dict[str, str]]:
@@ -141,6 +180,9 @@ def to_csv(document: dict[str, Any]) -> str:
     writer = csv.writer(out)
     metrics = document.get("metrics", [])
     header = ["model_id", "model", "kind", "overall_score", "overall_rank"]
+    confidence = confidence_of(document)
+    if confidence:
+        header += ["p_first", "rank_low", "rank_high"]
     for m in metrics:
         header += [f"{m['key']}_value", f"{m['key']}_score", f"{m['key']}_rank"]
     writer.writerow(header)
@@ -148,6 +190,10 @@ def to_csv(document: dict[str, Any]) -> str:
         model_id = model["modelId"]
         ranks = document["rankings"].get(model_id, {})
         row = [model_id, model["modelName"], model.get("kind", ""), model["overallScore"], ranks.get("overall")]
+        if confidence:
+            entry = confidence.get(model_id) or {}
+            interval = entry.get("rankInterval") or [None, None]
+            row += [entry.get("probabilityFirst"), *interval]
         for m in metrics:
             row += [m.get("values", {}).get(model_id), m["scores"].get(model_id), ranks.get(m["key"])]
         writer.writerow(["" if v is None else v for v in row])

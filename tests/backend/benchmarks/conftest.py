@@ -18,6 +18,18 @@ from tests.backend.endpoints.conftest import iris_frame, iris_package
 FAST = {"repetitions": 5, "warmup": 0}
 
 
+def run_done(session, engineer, ids, dataset_id, **kw) -> dict:  # noqa: ANN001
+    """Run a benchmark of `ids` on the dataset to its end (the job in this process); its document."""
+    from backend.benchmarks import service
+
+    run = service.run_benchmark(session=session, actor=engineer, version_ids=ids, dataset_id=dataset_id,
+                                settings=FAST, **kw)
+    session.commit()
+    job_tasks.run_job(run.job_id)
+    session.expire_all()
+    return service.get_benchmark(session=session, actor=engineer, run_id=run.id)
+
+
 @functools.cache
 def iris_regressor() -> tuple[bytes, dict]:
     frame = iris_frame().drop("species")
@@ -72,3 +84,42 @@ def iris_versions(session, engineer):
 @pytest.fixture
 def iris_dataset(session, engineer):
     return upload(session, engineer, iris_frame(), "iris rows")
+
+
+def stored_result(session, *, version_id: str, truth, predicted, labels=("no", "yes"), dataset_id: str = "dataset_x",
+                  dataset_version: int = 1, split: str = "test", with_samples: bool = True, created_by: str = "user_x"):
+    """A benchmark result of a version as the job stores it (a run, its metrics from `measure.quality`, and the
+    per-row samples in the artifact store), from given true and predicted label codes, without running a model."""
+    import numpy as np
+    import polars as pl
+
+    from backend.benchmarks import measure, samples
+    from backend.benchmarks.models import BenchmarkResult, BenchmarkRun
+    from backend.catalog.model_registry.models import ModelVersion
+    from backend.core.ids import new_id
+
+    version = session.get(ModelVersion, version_id)
+    truth, predicted = np.asarray(truth), np.asarray(predicted)
+    config = {"task": "classification", "labelNames": list(labels)}
+    outputs = [{"label": labels[p], "probabilities": {label: float(label == labels[p]) for label in labels}}
+               for p in predicted]
+    truth_labels = [labels[t] for t in truth]
+    metrics, per_class = measure.quality(config, outputs, pl.Series(truth_labels))
+    run = BenchmarkRun(id=new_id("bench"), status="succeeded", dataset_id=dataset_id, dataset_version=dataset_version,
+                       task="classification", split=split, version_ids=[version_id], created_by=created_by)
+    session.add(run)
+    session.flush()
+    result_id = new_id("bres")
+    reference = samples.store(samples.from_outputs(config, outputs, truth_labels), run_id=run.id,
+                              result_id=result_id) if with_samples else None
+    row = BenchmarkResult(id=result_id, run_id=run.id, model_version_id=version_id, model_id=version.model_id,
+                          version=version.version, dataset_id=dataset_id, dataset_version=dataset_version,
+                          task="classification", split=split, rows=len(truth), metrics=metrics, per_class=per_class,
+                          device="cpu", device_name="test", samples=reference, created_by=created_by)
+    session.add(row)
+    session.flush()
+    from backend.audit import service as audit
+
+    audit.record(session=session, actor=None, action="benchmark.finish", entity_type="benchmark", entity_id=run.id,
+                 summary={"results": 1, "device": "cpu", "deviceName": "test"})
+    return row

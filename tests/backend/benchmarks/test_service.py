@@ -13,7 +13,7 @@ from backend.core.errors import AISystemError, PermissionDenied
 from backend.endpoints import demo
 from backend.jobs import tasks as job_tasks
 from backend.jobs.models import Job
-from tests.backend.benchmarks.conftest import FAST, iris_regressor, upload
+from tests.backend.benchmarks.conftest import FAST, iris_regressor, run_done, upload
 from tests.backend.endpoints.conftest import iris_frame
 
 
@@ -21,15 +21,6 @@ def code_of(call) -> str:  # noqa: ANN001
     with pytest.raises(AISystemError) as caught:
         call()
     return caught.value.code
-
-
-def run_done(session, engineer, ids, dataset_id, **kw) -> dict:
-    run = service.run_benchmark(session=session, actor=engineer, version_ids=ids, dataset_id=dataset_id,
-                                settings=FAST, **kw)
-    session.commit()
-    job_tasks.run_job(run.job_id)
-    session.expire_all()
-    return service.get_benchmark(session=session, actor=engineer, run_id=run.id)
 
 
 def test_run_measures_every_version(session, engineer, iris_versions, iris_dataset, sent):

@@ -59,6 +59,54 @@ def test_design_example(api, business, world):
         assert got.status_code == 200 and got.json() == doc
 
 
+def test_rank_confidence_from_benchmark_samples(api, business, world, session):
+    """Three versions benchmarked on the same rows (1.0.0 before samples were kept): the document carries
+    the bootstrap block, its insight, and the same block when read back."""
+    import numpy as np
+
+    from tests.backend.benchmarks.conftest import stored_result
+
+    rng = np.random.default_rng(5)
+    truth = rng.integers(0, 2, 1000)
+    right = {"1.1.0": 0.92, "1.2.0": 0.80, "1.0.0": 0.85}
+    for version, accuracy in right.items():
+        predicted = np.where(rng.random(1000) < accuracy, truth, 1 - truth)
+        stored_result(session, version_id=world.versions[version], truth=truth, predicted=predicted,
+                      with_samples=version != "1.0.0")
+    session.commit()
+    ids = [world.versions[v] for v in ("1.0.0", "1.1.0", "1.2.0")]
+    made = api.post(f"{BASE}/compare", json={"models": ids, "weights": {"performance": 3, "cost_efficiency": 1}},
+                    headers=business)
+    assert made.status_code == 201, made.text
+    doc = made.json()
+    perf = next(m for m in doc["metrics"] if m["key"] == "performance")
+    assert set(perf["sources"].values()) == {"benchmark.accuracy"}
+    block = doc["rankConfidence"]
+    assert block["available"] and block["resamples"] == 1000 and block["seed"] == 20261206
+    assert block["metrics"] == ["performance"] and block["level"] == 0.95
+    assert block["dataset"] == {"datasetId": "dataset_x", "datasetVersion": 1, "split": "test", "rows": 1000}
+    assert set(block["sources"]["performance"]) == {world.versions["1.1.0"], world.versions["1.2.0"]}
+    assert "before per-row samples were kept" in block["unsampled"][world.versions["1.0.0"]]
+    models = {m["modelId"]: m for m in block["models"]}
+    best = world.versions["1.1.0"]
+    assert doc["recommendations"]["bestOverall"] == best
+    assert models[best]["probabilityFirst"] > 0.95 and models[best]["rankInterval"][0] == 1
+    assert models[world.versions["1.2.0"]]["rankInterval"][1] == 3
+    assert not models[world.versions["1.0.0"]]["resampled"]
+    assert all(len(m["scoreInterval"]) == 2 for m in block["models"])
+    share = round(100 * models[best]["probabilityFirst"])
+    assert f"Churn classifier 1.1.0 ranks first in {share} % of 1,000 bootstrap resamples of the benchmark rows" \
+        in doc["insights"]
+    assert api.get(f"{BASE}/{doc['id']}", headers=business).json()["rankConfidence"] == block
+    # Listings have no benchmark rows: a note, no numbers.
+    listings = api.post(f"{BASE}/compare", json={"models": [world.gpt4, world.claude]}, headers=business).json()
+    assert listings["rankConfidence"]["available"] is False and listings["rankConfidence"]["models"] == []
+    assert "No compared metric takes its value from a benchmark result" in listings["rankConfidence"]["note"]
+    schema = api.get("/api/v1/openapi.json").json()["components"]["schemas"]
+    assert "probabilityFirst" in schema["ModelConfidence"]["properties"]
+    assert "rankConfidence" in schema["ComparisonResult"]["properties"]
+
+
 def test_profiles_change_the_winner(api, business, world):
     trio = [world.gpt4, world.claude, world.llama]
     cheap = api.post(f"{BASE}/compare", json={"models": trio, "profile": "cheapest_good_enough"}, headers=business)
