@@ -20,7 +20,7 @@ from backend.core.context import current_request
 from backend.core.ids import new_id
 from backend.core.pagination import PageParams, paginate
 from backend.core.timeutil import utcnow
-from backend.core.unit_of_work import after_commit
+from backend.core.unit_of_work import after_commit, transaction_memo
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +97,22 @@ def record(
     outcome: str = "success",
     actor_name: str | None = None,
 ) -> AuditRecord:
-    """Append one record to the chain inside the caller's transaction (so both commit, or neither)."""
-    _lock_chain(session)
-    # The head's two columns, not the row: building the ORM object (its summary JSON) cost more than the query.
-    last = session.exec(select(AuditRecord.seq, AuditRecord.hash).order_by(col(AuditRecord.seq).desc()).limit(1)).first()
+    """Append one record to the chain inside the caller's transaction (so both commit, or neither).
+
+    The record is flushed with the transaction's other changes; the chain's head is asked of the
+    database once per transaction and then remembered (`transaction_memo`)."""
+    head = transaction_memo(session, "audit_chain")
+    if "last" not in head:
+        _lock_chain(session)
+        # The head's two columns, not the row: building the ORM object (its summary JSON) cost more than the
+        # query. No autoflush: this transaction's own records are in the memo, not among its pending rows.
+        with session.no_autoflush:
+            head["last"] = session.exec(
+                select(AuditRecord.seq, AuditRecord.hash).order_by(col(AuditRecord.seq).desc()).limit(1)).first()
+    last = head["last"]
     request = current_request()
     row = AuditRecord(
-        seq=(last.seq + 1) if last else 1,
+        seq=(last[0] + 1) if last else 1,
         id=new_id("audit"),
         occurred_at=utcnow(),
         actor_id=actor.user_id if actor else None,
@@ -116,12 +125,12 @@ def record(
         outcome=outcome,
         request_id=request.request_id if request else None,
         client_ip=request.client_ip if request else None,
-        prev_hash=last.hash if last else GENESIS_HASH,
+        prev_hash=last[1] if last else GENESIS_HASH,
         hash="",
     )
     row.hash = chain_hash(row.prev_hash, row)
     session.add(row)
-    session.flush()
+    head["last"] = (row.seq, row.hash)
     after_commit(session, lambda: note_head(row.seq, row.hash))
     return row
 

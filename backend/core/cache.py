@@ -26,6 +26,7 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from backend.core.config import get_settings
 from backend.core.db import upsert
+from backend.core.unit_of_work import transaction_memo
 
 T = TypeVar("T")
 
@@ -66,12 +67,16 @@ def track_changes(name: str, *classes: type) -> None:
 
 @event.listens_for(OrmSession, "before_flush")
 def _bump_tracked(session: OrmSession, _context, _instances) -> None:  # noqa: ANN001
+    # Once per generation and transaction: readers see the bump and the data it announces commit
+    # together, so a second bump in the same transaction would tell them nothing more.
     if not _TRACKED:
         return
+    bumped = transaction_memo(session, "bumped_generations")
     changed = [*session.new, *session.deleted, *(o for o in session.dirty if session.is_modified(o))]
-    names = {name for obj in changed for name in _TRACKED.get(type(obj), ())}
+    names = {name for obj in changed for name in _TRACKED.get(type(obj), ())} - bumped.keys()
     for name in sorted(names):  # one order everywhere: PostgreSQL writers never wait on each other in a cycle
         bump_generation(session, name)
+        bumped[name] = True
 
 
 class GenerationCache:

@@ -33,6 +33,7 @@ _AFTER_COMMIT = "aisystem_after_commit"
 _EXEMPT = "aisystem_audit_exempt"
 _AFTER_ROLLBACK = "aisystem_after_rollback"
 _WROTE = "aisystem_wrote"
+_MEMO = "aisystem_memo"
 
 
 def after_commit(session: OrmSession, fn: Callable[[], None]) -> None:
@@ -49,6 +50,14 @@ def after_rollback(session: OrmSession, fn: Callable[[], None]) -> None:
     if not session.in_transaction():
         session.begin()  # no I/O yet; the transaction `fn` belongs to, so that its end is seen
     session.info.setdefault(_AFTER_ROLLBACK, []).append(fn)
+
+
+def transaction_memo(session: OrmSession, name: str) -> dict:
+    """A scratch dict named `name` that lives as long as the current transaction, for what a service
+    learned in it and need not ask the database again (a row it created, a counter it moved). It is
+    dropped whenever a transaction or savepoint ends, so nothing a rolled-back savepoint undid is
+    remembered."""
+    return session.info.setdefault(_MEMO, {}).setdefault(name, {})
 
 
 def has_pending_changes(session: OrmSession) -> bool:
@@ -120,6 +129,8 @@ def _run(callbacks: list[Callable[[], None]], stage: str) -> None:
 
 @event.listens_for(OrmSession, "after_transaction_end")
 def _reset(session: OrmSession, transaction: SessionTransaction) -> None:
+    if transaction.parent is None or transaction.nested:  # not the subtransaction each flush opens
+        session.info.pop(_MEMO, None)
     if transaction.parent is None:
         for key in (_NEEDS_AUDIT, _AUDITED, _AFTER_COMMIT, _WROTE):
             session.info.pop(key, None)

@@ -4,7 +4,8 @@ it and when, what derives from what; asked for ancestors and descendants to a de
 Entities are named `kind:ref` (`dataset_version:dataset_1@2`, `model_version:model_1@1.0.0`). The
 owning domain records them when it creates them and checks that the things it refers to exist;
 lineage then joins only entities it holds (a `Ref` without a label must be recorded already, or
-LINEAGE_002). Writes only flush and never audit: they accompany the audited action that caused them.
+LINEAGE_002). Writes only add rows (flushed with the caller's other changes) and never audit: they
+accompany the audited action that caused them.
 
 Call points for the domains (each returns the activity; keyword-only, session first, actor explicit):
 
@@ -38,6 +39,7 @@ from backend.core.errors import AISystemError, InvalidRequest, PermissionDenied
 from backend.core.ids import new_id
 from backend.core.pagination import PageParams, paginate
 from backend.core.timeutil import isoformat_z, utcnow
+from backend.core.unit_of_work import transaction_memo
 from backend.lineage.models import (
     ACTIVITY_KINDS,
     ENTITY_KINDS,
@@ -74,11 +76,13 @@ ACTIVITY_LABELS = {"upload": "Upload", "transform": "Transform", "restore": "Res
 
 @dataclass(frozen=True)
 class Ref:
-    """An entity named by kind and ref; with a label it is recorded (or renamed) when used."""
+    """An entity named by kind and ref; with a label it is recorded (or renamed) when used. `new` says
+    the thing was created in this transaction, so the lineage cannot hold it yet and is not asked."""
 
     kind: str
     ref: str
     label: str | None = None
+    new: bool = field(default=False, compare=False)
 
     @property
     def key(self) -> str:
@@ -89,8 +93,8 @@ def dataset_version_ref(dataset_id: str, number: int, label: str | None = None) 
     return Ref("dataset_version", f"{dataset_id}@{number}", label)
 
 
-def model_version_ref(model_id: str, version: str, label: str | None = None) -> Ref:
-    return Ref("model_version", f"{model_id}@{version}", label)
+def model_version_ref(model_id: str, version: str, label: str | None = None, *, new: bool = False) -> Ref:
+    return Ref("model_version", f"{model_id}@{version}", label, new)
 
 
 def href(kind: str, ref: str) -> str | None:
@@ -107,29 +111,46 @@ def not_found(entity_id: str) -> AISystemError:
 # --- writing ---------------------------------------------------------------------------------------------
 
 
+# Writers remember, for the rest of their transaction, the entities they found or created and the
+# relations they added: a registration names the same model several times and asks nothing twice.
+_ENTITIES = "lineage_entities"  # (kind, ref) → LineageEntity
+_CREATED = "lineage_created"  # ids of entities and activities created in this transaction
+_RELATIONS = "lineage_relations"  # (subject id, relation, object id) known to exist
+
+
 def find_entity(*, session: Session, kind: str, ref: str) -> LineageEntity | None:
-    return session.exec(select(LineageEntity).where(LineageEntity.ref == ref, LineageEntity.kind == kind)).first()
+    known = transaction_memo(session, _ENTITIES)
+    if (kind, ref) not in known:
+        # No autoflush: an entity this transaction created is in the memo, not only among its pending rows.
+        with session.no_autoflush:
+            row = session.exec(select(LineageEntity).where(LineageEntity.ref == ref, LineageEntity.kind == kind)).first()
+        if row is None:
+            return None
+        known[(kind, ref)] = row
+    return known[(kind, ref)]
 
 
-def record_entity(*, session: Session, kind: str, ref: str, label: str) -> LineageEntity:
-    """Record an entity, or rename it when its label changed (idempotent)."""
+def record_entity(*, session: Session, kind: str, ref: str, label: str, new: bool = False) -> LineageEntity:
+    """Record an entity, or rename it when its label changed (idempotent). With `new` the caller
+    created the thing in this transaction, so it is recorded without looking for it first."""
     if kind not in ENTITY_KINDS:
         raise AISystemError("LINEAGE_002", f"Unknown entity kind '{kind[:40]}'", {"kind": kind[:40]})
     label = (label or ref)[:200]
-    row = find_entity(session=session, kind=kind, ref=ref)
+    row = transaction_memo(session, _ENTITIES).get((kind, ref)) if new else find_entity(session=session, kind=kind, ref=ref)
     if row is None:
         row = LineageEntity(id=new_id("lent"), kind=kind, ref=ref[:160], label=label)
+        transaction_memo(session, _ENTITIES)[(kind, ref)] = row
+        transaction_memo(session, _CREATED)[row.id] = True
     elif row.label == label:
         return row
     row.label = label
     session.add(row)
-    session.flush()
     return row
 
 
 def _entity(session: Session, ref: Ref) -> LineageEntity:
-    if ref.label is not None:
-        return record_entity(session=session, kind=ref.kind, ref=ref.ref, label=ref.label)
+    if ref.label is not None or ref.new:
+        return record_entity(session=session, kind=ref.kind, ref=ref.ref, label=ref.label or ref.ref, new=ref.new)
     row = find_entity(session=session, kind=ref.kind, ref=ref.ref)
     if row is None:
         raise AISystemError("LINEAGE_002", f"{ref.key[:200]} is not recorded in the lineage", {"entity": ref.key[:200]})
@@ -137,17 +158,23 @@ def _entity(session: Session, ref: Ref) -> LineageEntity:
 
 
 def _relate(session: Session, subject_id: str, relation: str, object_id: str) -> None:
-    exists = session.exec(select(LineageRelation.id).where(
-        LineageRelation.subject_id == subject_id, LineageRelation.relation == relation,
-        LineageRelation.object_id == object_id)).first()
-    if exists is None and subject_id != object_id:
-        session.add(LineageRelation(subject_id=subject_id, relation=relation, object_id=object_id))
+    known = transaction_memo(session, _RELATIONS)
+    if subject_id == object_id or (subject_id, relation, object_id) in known:
+        return
+    known[(subject_id, relation, object_id)] = True
+    created = transaction_memo(session, _CREATED)
+    if subject_id not in created and object_id not in created:
+        with session.no_autoflush:  # the relations this transaction added are in the memo
+            if session.exec(select(LineageRelation.id).where(
+                    LineageRelation.subject_id == subject_id, LineageRelation.relation == relation,
+                    LineageRelation.object_id == object_id)).first() is not None:
+                return
+    session.add(LineageRelation(subject_id=subject_id, relation=relation, object_id=object_id))
 
 
 def add_member(*, session: Session, collection: Ref, member: Ref) -> None:
     """`collection` (a model or dataset) hadMember `member` (one of its versions)."""
     _relate(session, _entity(session, collection).id, "hadMember", _entity(session, member).id)
-    session.flush()
 
 
 def derive(*, session: Session, entity: Ref, sources: Iterable[Ref]) -> None:
@@ -155,22 +182,22 @@ def derive(*, session: Session, entity: Ref, sources: Iterable[Ref]) -> None:
     row = _entity(session, entity)
     for source in sources:
         _relate(session, row.id, "wasDerivedFrom", _entity(session, source).id)
-    session.flush()
 
 
 def record_activity(*, session: Session, actor: Principal | None, kind: str, used: Sequence[Ref] = (),
                     generated: Sequence[Ref] = (), key: str | None = None, label: str | None = None,
                     started_at: datetime | None = None, ended_at: datetime | None = None,
-                    derived: bool = True) -> LineageActivity:
+                    derived: bool = True, key_is_new: bool = False) -> LineageActivity:
     """Record that `actor` ran an activity that used and generated entities; the generated ones
     wasDerivedFrom the used ones unless `derived` is False. With a `key` a second call adds only
-    what is missing to the first one's activity."""
+    what is missing to the first one's activity; a key that names something created in this
+    transaction (`key_is_new`) cannot have an activity yet and is not looked up."""
     if kind not in ACTIVITY_KINDS:
         raise AISystemError("LINEAGE_002", f"Unknown activity kind '{kind[:40]}'", {"kind": kind[:40]})
     inputs = [_entity(session, ref) for ref in used]
     outputs = [_entity(session, ref) for ref in generated]
     activity = None
-    if key is not None:
+    if key is not None and not key_is_new:
         activity = session.exec(select(LineageActivity).where(LineageActivity.key == key,
                                                               LineageActivity.kind == kind)).first()
     if activity is None:
@@ -179,7 +206,7 @@ def record_activity(*, session: Session, actor: Principal | None, kind: str, use
             agent_id=getattr(actor, "user_id", None), agent_name=getattr(actor, "username", None),
             started_at=started_at or utcnow(), ended_at=ended_at)
         session.add(activity)
-        session.flush()
+        transaction_memo(session, _CREATED)[activity.id] = True
     for entity in inputs:
         _relate(session, activity.id, "used", entity.id)
     for entity in outputs:
@@ -187,7 +214,6 @@ def record_activity(*, session: Session, actor: Principal | None, kind: str, use
         for source in inputs if derived else ():
             if source.kind not in PROCESS_KINDS:
                 _relate(session, entity.id, "wasDerivedFrom", source.id)
-    session.flush()
     return activity
 
 

@@ -14,6 +14,7 @@ from backend.auth.deps import require
 from backend.auth.principal import Principal
 from backend.catalog.model_registry import artifacts, discovery, filters, search, service
 from backend.catalog.model_registry import tasks as _tasks  # noqa: F401  (registers the embedding job)
+from backend.catalog.model_registry.models import RegisteredModel
 from backend.catalog.model_registry.schemas import (
     LifecycleStatus,
     MetricsRead,
@@ -45,6 +46,7 @@ from backend.core.http import (
     hot_read,
     json_response,
     run_short_read,
+    run_short_write,
 )
 from backend.core.pagination import PageParams, page_params
 from backend.core.schemas import Page, UtcInstant
@@ -112,12 +114,16 @@ async def list_models(
 
 @router.post("", response_model=ModelRead, status_code=201, summary="Register a model",
              responses=error_responses(409))
-def create_model(body: ModelCreate, session: SessionDep, principal: Principal = require("model:create")) -> ModelRead:
+async def create_model(body: ModelCreate, session: SessionDep,
+                       principal: Principal = require("model:create")) -> ModelRead:
     """The AI Model document without `id`, timestamps and `createdBy`. `version`, if given, registers
     that first version. A live model with the same name (any case) is a conflict (MODEL_002)."""
-    model = service.create_model(session=session, actor=principal, data=body)
-    session.commit()
-    return service.model_read(model)
+    def register() -> RegisteredModel:
+        model = service.create_model(session=session, actor=principal, data=body)
+        session.commit()
+        return model
+
+    return service.model_read(await run_short_write(session, register))
 
 
 _CUT = search.SEMANTIC_CUTOFF
@@ -219,13 +225,16 @@ async def get_model(modelId: ModelId, session: SessionDep, background: Backgroun
 
 @router.put("/{modelId}", response_model=ModelRead, summary="Update a model",
             responses=error_responses(404, 409))
-def update_model(modelId: ModelId, body: ModelUpdate, session: SessionDep,  # noqa: N803
-                 principal: Principal = require("model:write")) -> ModelRead:
+async def update_model(modelId: ModelId, body: ModelUpdate, session: SessionDep,  # noqa: N803
+                       principal: Principal = require("model:write")) -> ModelRead:
     """Fields left out keep their value; nested objects given (metadata, training, performance,
     pricing, deployment) replace the stored ones."""
-    model = service.update_model(session=session, actor=principal, model_id=modelId, data=body)
-    session.commit()
-    return service.model_read(model)
+    def update() -> RegisteredModel:
+        model = service.update_model(session=session, actor=principal, model_id=modelId, data=body)
+        session.commit()
+        return model
+
+    return service.model_read(await run_short_write(session, update))
 
 
 @router.delete("/{modelId}", status_code=204, response_class=Response, summary="Delete a model (soft)",
@@ -270,16 +279,19 @@ def list_versions(modelId: ModelId, session: SessionDep,  # noqa: N803
 
 @router.post("/{modelId}/versions", response_model=VersionRead, status_code=201, summary="Register a version",
              responses=error_responses(404, 409))
-def create_version(modelId: ModelId, body: VersionCreate, session: SessionDep,  # noqa: N803
-                   principal: Principal = require("model:create")) -> VersionRead:
+async def create_version(modelId: ModelId, body: VersionCreate, session: SessionDep,  # noqa: N803
+                         principal: Principal = require("model:create")) -> VersionRead:
     """A new version in stage `none`. Its `source` (run, training job, datasets, parent) becomes
     lineage. A duplicate number is MODEL_002."""
-    row = service.create_version(session=session, actor=principal, model_id=modelId, data=body)
-    # Read before the commit: after it, the model's row (gone from the identity map) would be loaded
-    # in a new transaction, which on SQLite waits for the write lock again (half the route under load).
-    document = service.read_version(session=session, version=row)
-    session.commit()
-    return document
+    def register() -> VersionRead:
+        row = service.create_version(session=session, actor=principal, model_id=modelId, data=body)
+        # Read before the commit: after it, the model's row (gone from the identity map) would be loaded
+        # in a new transaction, which on SQLite waits for the write lock again.
+        document = service.read_version(session=session, version=row)
+        session.commit()
+        return document
+
+    return await run_short_write(session, register)
 
 
 @router.get("/{modelId}/versions/history", response_model=Page[StageHistoryRead],

@@ -97,12 +97,14 @@ def _rowid(model_id: str) -> int:
 # --- keeping the keyword index --------------------------------------------------------------------
 
 
-def index_model(session: Session, model: RegisteredModel) -> None:
-    """Write (or rewrite) the model's row of the keyword index, in the caller's transaction."""
+def index_model(session: Session, model: RegisteredModel, *, new: bool = False) -> None:
+    """Write (or rewrite) the model's row of the keyword index, in the caller's transaction; a model
+    created in this transaction (`new`) has no row to replace."""
     values = _fields(model) | {"model_id": model.id}
     if is_sqlite(session):
         # FTS5 rows are addressed by an integer rowid derived from the model id (deletes stay O(log n)).
-        session.execute(text(f"DELETE FROM {TABLE} WHERE rowid = :rowid"), {"rowid": _rowid(model.id)})
+        if not new:
+            session.execute(text(f"DELETE FROM {TABLE} WHERE rowid = :rowid"), {"rowid": _rowid(model.id)})
         session.execute(text(
             f"INSERT INTO {TABLE} (rowid, model_id, name, tags, capabilities, architecture, description) "
             "VALUES (:rowid, :model_id, :name, :tags, :capabilities, :architecture, :description)"),

@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, literal, or_
+from sqlalchemy import case, delete, func, literal, or_
 from sqlmodel import Session, col, select
 
 from backend import domains
@@ -67,7 +67,7 @@ from backend.core.ids import new_id
 from backend.core.pagination import PageParams, decode_cursor, paginate
 from backend.core.schemas import complete_document
 from backend.core.timeutil import isoformat_z, to_utc, utcnow
-from backend.core.unit_of_work import after_commit, after_rollback
+from backend.core.unit_of_work import after_commit, after_rollback, transaction_memo
 from backend.jobs import service as jobs_service
 from backend.jobs.models import Job
 from backend.lineage import service as lineage
@@ -217,8 +217,9 @@ def _check_name_free(session: Session, name: str, model_id: str | None = None) -
                             {"name": name, "modelId": other})
 
 
-def _sync_labels(session: Session, model: RegisteredModel) -> None:
-    session.exec(delete(ModelLabel).where(col(ModelLabel.model_id) == model.id))
+def _sync_labels(session: Session, model: RegisteredModel, *, new: bool = False) -> None:
+    if not new:
+        session.exec(delete(ModelLabel).where(col(ModelLabel.model_id) == model.id))
     labels = {("tag", t) for t in model.tags or []} | {("capability", c) for c in model.capabilities or []}
     labels |= {("endpoint", e) for e in (model.deployment or {}).get("endpoints", [])}
     session.add_all(ModelLabel(model_id=model.id, kind=k, value=v[:80]) for k, v in sorted(labels))
@@ -236,11 +237,11 @@ def create_model(*, session: Session, actor: Principal, data: ModelCreate, embed
                             created_at=now, updated_at=now)
     _apply_fields(model, data, set(type(data).model_fields) - {"version"})
     session.add(model)
-    session.flush()
-    _sync_labels(session, model)
+    session.flush()  # the labels' and lineage's rows refer to it: the unit of work orders by relationships only
+    _sync_labels(session, model, new=True)
     _model_lineage(session, actor, model, registered=True)
     _count_new_endpoints(session, actor, model, set())
-    search.index_model(session, model)
+    search.index_model(session, model, new=True)
     record_activity(session=session, model_id=model.id, user_id=actor.user_id, kind="create")
     audit.record(session=session, actor=actor, action="model.create", entity_type="model", entity_id=model.id,
                  summary={"name": model.name, "type": model.type, "status": model.status})
@@ -537,17 +538,14 @@ def update_metadata(*, session: Session, actor: Principal, model_id: str, metada
 
 
 def _refresh_current_version(session: Session, model: RegisteredModel) -> None:
-    """The model's `version`: the production version, else the highest one."""
-    production = _production_version(session, model.id)
-    if production is not None:
-        model.version = production.version
-        return
-    highest = session.exec(
+    """The model's `version`: the production version, else the highest one (one query for both)."""
+    in_production = case((col(ModelVersion.stage) == "production", 1), else_=0)
+    model.version = session.exec(
         select(ModelVersion.version).where(ModelVersion.model_id == model.id)
-        .order_by(col(ModelVersion.major).desc(), col(ModelVersion.minor).desc(), col(ModelVersion.patch).desc())
+        .order_by(in_production.desc(), col(ModelVersion.major).desc(), col(ModelVersion.minor).desc(),
+                  col(ModelVersion.patch).desc())
         .limit(1)
     ).first()
-    model.version = highest
 
 
 def _production_version(session: Session, model_id: str) -> ModelVersion | None:
@@ -604,17 +602,20 @@ def create_version(*, session: Session, actor: Principal, model_id: str, data: V
         metrics=dict(data.metrics), notes=data.notes, created_by=actor.user_id, created_at=now, updated_at=now,
     )
     session.add(row)
-    session.flush()
+    session.flush()  # before the history row that refers to it
     _open_history(session, row, stage="none", from_stage=None, action="register", actor=actor, at=now,
                   reason="registered")
-    version_ref = lineage.model_version_ref(model.id, row.version, f"{model.name} {row.version}")
+    version_ref = lineage.model_version_ref(model.id, row.version, f"{model.name} {row.version}", new=True)
     lineage.record_activity(session=session, actor=actor, kind="register", key=row.id, used=inputs,
                             generated=[version_ref], label=f"Registration of {model.name} {row.version}",
-                            started_at=now)
+                            started_at=now, key_is_new=True)
     lineage.add_member(session=session, collection=lineage.Ref("model", model.id, model.name), member=version_ref)
-    model.updated_at = now
     _refresh_current_version(session, model)
+    model.updated_at = now  # after the query above: one UPDATE of the model's row, not two
     session.add(model)
+    # The identity map holds clean objects weakly: keep the model until the transaction ends, so that
+    # reading the version's document (`read_version`) does not load it again.
+    transaction_memo(session, "models_written")[model.id] = model
     record_activity(session=session, model_id=model.id, user_id=actor.user_id, kind="version")
     audit.record(session=session, actor=actor, action="model.version.create", entity_type="model",
                  entity_id=model.id, summary={"version": row.version, "source": row.source})
@@ -1046,10 +1047,10 @@ def _dataset_ref(session: Session, actor: Principal, field: str, ds: DatasetRef)
 def _model_lineage(session: Session, actor: Principal, model: RegisteredModel, *, registered: bool) -> None:
     """The model as a lineage entity (renamed with it), the registration that made it, and a derivation
     from the dataset its document names when that exists and the actor may see it (the field is free text)."""
-    ref = lineage.Ref("model", model.id, model.name)
+    ref = lineage.Ref("model", model.id, model.name, new=registered)
     if registered:
         lineage.record_activity(session=session, actor=actor, kind="register", key=model.id, generated=[ref],
-                                label=f"Registration of {model.name}", started_at=model.created_at)
+                                label=f"Registration of {model.name}", started_at=model.created_at, key_is_new=True)
     else:
         lineage.record_entity(session=session, kind="model", ref=model.id, label=model.name)
     named = (model.training or {}).get("dataset")

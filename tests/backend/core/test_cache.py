@@ -107,3 +107,27 @@ def test_a_value_computed_while_a_write_committed_is_computed_again(db_backend):
         cached(cache, "a", compute_while_writing)
     assert len(calls) == 2  # the first result was never served again
     assert len(cache) == 2  # "other" and the second "a"; the stale "a" was not stored
+
+
+def test_a_transaction_moves_a_tracked_generation_once_however_often_it_flushes(principals):
+    from backend.catalog.model_registry import service as registry
+    from backend.catalog.model_registry.models import MODELS_GENERATION
+    from backend.catalog.model_registry.schemas import ModelCreate, VersionCreate
+
+    actor = principals["ml_engineer"]
+    with session_scope() as s:
+        model = registry.create_model(session=s, actor=actor, data=ModelCreate(
+            name="Flushes", type="NLP", category="classification", framework="PyTorch"))
+    with session_scope(write=False) as s:
+        before = current_generation(s, MODELS_GENERATION)
+    with session_scope() as s:  # a version and a rename: the model's row and labels flush several times
+        registry.create_version(session=s, actor=actor, model_id=model.id, data=VersionCreate(version="1.0.0"))
+        s.flush()
+        registry.create_version(session=s, actor=actor, model_id=model.id, data=VersionCreate(version="1.1.0"))
+    with session_scope(write=False) as s:
+        after = current_generation(s, MODELS_GENERATION)
+    assert after == (before[0], before[1] + 1)
+    with session_scope() as s:  # the next transaction moves it again
+        registry.create_version(session=s, actor=actor, model_id=model.id, data=VersionCreate(version="1.2.0"))
+    with session_scope(write=False) as s:
+        assert current_generation(s, MODELS_GENERATION)[1] == before[1] + 2

@@ -105,8 +105,10 @@ def test_has_pending_changes_sees_flushed_and_statement_writes(principals):
         assert not has_pending_changes(session), "a read is not a change"
         datasets_service.create_dataset(session=session, actor=principals["admin"],
                                         data={"name": "flushed", "type": "tabular"})
-        assert not (session.new or session.dirty), "the service flushed"
-        assert has_pending_changes(session)
+        assert has_pending_changes(session), "pending rows"
+        session.flush()
+        assert not (session.new or session.dirty)
+        assert has_pending_changes(session), "flushed rows"
     with session_scope() as session:
         session.exec(update(Job).where(Job.id == "job_none").values(message="x"))
         assert has_pending_changes(session)
@@ -131,3 +133,24 @@ def test_work_after_commit_waits_for_the_real_commit_not_a_savepoint(db_backend)
         assert ran == ["committed"]
     finally:
         session.close()
+
+
+def test_a_transaction_memo_outlives_flushes_but_not_its_transaction_or_savepoint(db_backend):
+    from backend.core.unit_of_work import transaction_memo
+
+    with session_scope() as s:
+        transaction_memo(s, "things")["a"] = 1
+        s.flush()  # a flush opens and ends a subtransaction of its own: the memo stays
+        assert transaction_memo(s, "things") == {"a": 1}
+        with s.begin_nested():
+            transaction_memo(s, "things")["b"] = 2
+        assert transaction_memo(s, "things") == {}, "a savepoint may have undone what it remembered"
+        transaction_memo(s, "things")["c"] = 3
+    with session_scope() as s:
+        assert transaction_memo(s, "things") == {}
+
+
+def test_default_factories_still_give_each_row_its_own_value():
+    # backend.core.db remembers which default factories take the validated data; they still run per row
+    first, second = Job(type="t", created_by="u"), Job(type="t", created_by="u")
+    assert first.payload == {} == second.payload and first.payload is not second.payload

@@ -38,7 +38,7 @@ def _fields(excinfo) -> dict[str, str]:
 
 def _audits(action: str) -> list[AuditRecord]:
     with session_scope(write=False) as s:
-        return list(s.exec(select(AuditRecord).where(AuditRecord.action == action)).all())
+        return list(s.exec(select(AuditRecord).where(AuditRecord.action == action).order_by(AuditRecord.seq)).all())
 
 
 # --- experiments ----------------------------------------------------------------------------------------
