@@ -27,7 +27,7 @@ from backend.comparison.engine import MetricDef, Subject
 from backend.comparison.metrics import BUILTIN_KEYS, BUILTIN_METRICS, PATH, PROFILES, raw_value
 from backend.comparison.models import Comparison, MetricDefinition, ModelScore
 from backend.core.authorization import authorize
-from backend.core.errors import AISystemError
+from backend.core.errors import AISystemError, PermissionDenied
 from backend.core.ids import new_id
 from backend.core.timeutil import isoformat_z, utcnow
 from backend.marketplace.models import License, Listing, PricingTier
@@ -35,6 +35,8 @@ from backend.marketplace.service.access import visible as listing_visible
 
 READ, CREATE, WRITE = "comparison:read", "comparison:create", "comparison:write"
 MIN_MODELS, MAX_MODELS = 2, 10
+# The comparison page's picker offers model versions too, bounded: see `version_choices`.
+VERSION_CHOICES, RECENT_MODELS = 200, 20
 MAX_WEIGHT = 1e9  # weights are relative; a bound keeps their sum finite
 # A token-priced model's prediction, for cost per 1,000 predictions: 750 input and 250 output tokens.
 INPUT_TOKENS, OUTPUT_TOKENS = 750, 250
@@ -407,6 +409,43 @@ def weighting(session: Session, *, profile: str | None, weights: dict[str, float
         raise invalid("At least one weight must be above zero")
     described["weights"] = {k: round(v, 6) for k, v in described["weights"].items()}
     return [catalogue[k] for k in keys], raw, described
+
+
+def version_choices(*, session: Session, actor: Principal, limit: int = VERSION_CHOICES,
+                    include: Sequence[str] = ()) -> list[tuple[RegisteredModel, ModelVersion]]:
+    """Model versions to offer as comparison subjects, of live models `actor` may read, by model name then
+    semantic version: the benchmarked versions first (most recently measured; only they can show a rank
+    confidence), then every version of the `RECENT_MODELS` most recently updated models, at most `limit`
+    in all; plus the versions named in `include` (a shared link's picks) whatever the bound."""
+    if not actor.can("model:read"):
+        return []
+    from backend.benchmarks.models import BenchmarkResult
+
+    measured = func.max(col(BenchmarkResult.created_at))
+    ranked: list[str] = list(session.exec(
+        select(BenchmarkResult.model_version_id).group_by(BenchmarkResult.model_version_id)
+        .order_by(measured.desc()).limit(limit)).all())
+    recent = select(RegisteredModel.id).where(col(RegisteredModel.deleted_at).is_(None)) \
+        .order_by(col(RegisteredModel.updated_at).desc()).limit(RECENT_MODELS)
+    ranked += session.exec(select(ModelVersion.id).where(col(ModelVersion.model_id).in_(recent.scalar_subquery()))
+                           .order_by(col(ModelVersion.created_at).desc())).all()
+    wanted = list(dict.fromkeys(ranked))[:limit]
+    wanted += [i for i in include if i not in wanted][:MAX_MODELS]
+    if not wanted:
+        return []
+    rows = session.exec(select(RegisteredModel, ModelVersion).join(ModelVersion,
+                                                                    col(ModelVersion.model_id) == RegisteredModel.id)
+                        .where(col(ModelVersion.id).in_(wanted), col(RegisteredModel.deleted_at).is_(None))).all()
+    readable: dict[str, bool] = {}
+    for model, _version in rows:
+        if model.id not in readable:
+            try:
+                authorize(actor, "model:read", model)
+                readable[model.id] = True
+            except PermissionDenied:
+                readable[model.id] = False
+    return sorted(((m, v) for m, v in rows if readable[m.id]),
+                  key=lambda row: (row[0].name_key, row[0].id, row[1].major, row[1].minor, row[1].patch))
 
 
 def _check_count(refs: Sequence[Any]) -> None:

@@ -218,7 +218,7 @@ async def writer_turn(session: Session) -> AsyncIterator[None]:
     loop, which meanwhile parses and authenticates the next requests, so the lock is held about twice as
     long as the work takes. Taken here and then worked through inline, the write has the GIL to itself."""
     writer = _WRITERS.get(str(session.get_bind().url)) if is_sqlite(session) and is_write_session(session) else None
-    if writer is None:
+    if writer is None or session.in_transaction():  # a transaction begun before holds the lock already
         yield
         return
     if not await writer.acquire_async(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):

@@ -1,5 +1,6 @@
 """The comparison page's state without a browser: the design's three listings are picked on a first visit,
-sliders re-weigh in-process (no query) and change the radar and the winner, presets, search, exports."""
+sliders re-weigh in-process (no query) and change the radar and the winner, presets, search, exports; model
+versions are offered, and two benchmarked versions show the bootstrap rank confidence."""
 
 from __future__ import annotations
 
@@ -157,3 +158,64 @@ async def test_rank_confidence_beside_the_ranking(root_state, demo_users, benchm
     await ComparisonState.run_comparison.fn(state)
     assert not state.has_confidence and state.confidence_caption == ""
     assert all(r["first"] == "" for r in state.rows)
+
+
+@pytest.fixture
+def versions(principals):
+    """As the demo seed: one classifier with versions 1.0.0 and 1.1.0, both benchmarked on the same 1,000 test
+    rows with per-row samples (1.1.0 right on 93 % of them, 1.0.0 on 85 %), and an unbenchmarked 2.0.0."""
+    import numpy as np
+
+    from backend.catalog.model_registry import service as registry
+    from backend.catalog.model_registry.schemas import ModelCreate, VersionCreate
+    from tests.backend.benchmarks.conftest import stored_result
+
+    engineer = principals["ml_engineer"]
+    rng = np.random.default_rng(7)
+    truth = rng.integers(0, 2, 1000)
+    ids = {}
+    with session_scope() as s:
+        model = registry.create_model(session=s, actor=engineer, embed=False, data=ModelCreate.model_validate({
+            "name": "Cellar classifier", "type": "Tabular", "category": "Classification", "framework": "PyTorch",
+            "version": "1.0.0"}))
+        for number in ("1.1.0", "2.0.0"):
+            registry.create_version(session=s, actor=engineer, model_id=model.id,
+                                    data=VersionCreate.model_validate({"version": number}))
+        for number, accuracy in (("1.0.0", 0.85), ("1.1.0", 0.93), ("2.0.0", None)):
+            version = registry.find_version(session=s, model_id=model.id, version=number)
+            ids[number] = version.id
+            if accuracy is not None:
+                predicted = np.where(rng.random(1000) < accuracy, truth, 1 - truth)
+                stored_result(s, version_id=version.id, truth=truth, predicted=predicted)
+        ids["model"] = model.id
+    return ids
+
+
+async def test_model_versions_are_offered(root_state, demo_users, versions):
+    state = await at(root_state, demo_users["business_user"])
+    await ComparisonState.load.fn(state)
+    offered = [o for o in state.options if o["group"] == "Model versions"]
+    assert [(o["value"], o["label"]) for o in offered if o["label"].startswith("Cellar classifier")] == [
+        (versions["1.0.0"], "Cellar classifier 1.0.0"), (versions["1.1.0"], "Cellar classifier 1.1.0"),
+        (versions["2.0.0"], "Cellar classifier 2.0.0")]
+    assert {"value": versions["model"], "label": "Cellar classifier", "group": "Catalog", "slug": ""} in state.options
+    ComparisonState.set_query.fn(state, "cellar 1.1")
+    assert [m["value"] for m in state.matches] == [versions["1.1.0"]]
+
+
+async def test_two_benchmarked_versions_show_the_rank_confidence(root_state, demo_users, versions):
+    # A shared link names the versions by id; a reload picks them again, labelled as versions.
+    state = await at(root_state, demo_users["business_user"],
+                     f"/compare?models={versions['1.0.0']},{versions['1.1.0']}")
+    await ComparisonState.load.fn(state)
+    assert state.selected == [versions["1.0.0"], versions["1.1.0"]]
+    assert [(c["label"], c["group"]) for c in state.chips] == [
+        ("Cellar classifier 1.0.0", "Model versions"), ("Cellar classifier 1.1.0", "Model versions")]
+    await ComparisonState.run_comparison.fn(state)
+    assert state.winner == "Cellar classifier 1.1.0" and state.has_confidence
+    rows = {r["name"]: r for r in state.rows}
+    assert rows["Cellar classifier 1.1.0"]["kind"] == "Model version"
+    assert rows["Cellar classifier 1.1.0"]["first"].endswith(" %") and rows["Cellar classifier 1.0.0"]["first"]
+    assert rows["Cellar classifier 1.1.0"]["rank_interval"] == "#1"
+    assert state.confidence_caption.startswith("Bootstrap: 1,000 resamples of the 1,000 test rows")
+

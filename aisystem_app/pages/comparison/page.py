@@ -1,4 +1,4 @@
-"""/compare: weighted multi-criteria comparison of catalog models and marketplace listings."""
+"""/compare: weighted multi-criteria comparison of catalog models, model versions and marketplace listings."""
 
 from __future__ import annotations
 
@@ -21,16 +21,18 @@ def picker() -> rx.Component:
         rx.text(c["label"]), rx.text(c["group"], size="1", color_scheme="gray"),
         rx.icon_button(rx.icon("x", size=12), size="1", variant="ghost", on_click=S.unpick(c["value"]),
                        aria_label="Remove " + c["label"].to(str), class_name="compare-unpick"),
-        size="2", variant="surface", class_name="compare-chip", data_model=c["value"])
+        # A version's label is long ("Wine classifier (demo endpoint) 1.1.0"): wrap inside the card, keep the ×.
+        size="2", variant="surface", class_name="compare-chip", data_model=c["value"], max_width="100%",
+        white_space="normal", height="auto", flex_wrap="wrap")
     option = lambda o: rx.button(  # noqa: E731
         rx.icon("plus", size=14), o["label"], rx.text(o["group"], size="1", color_scheme="gray"),
         size="1", variant="soft", on_click=S.pick(o["value"]), class_name="compare-option", data_model=o["value"])
     return rx.card(rx.vstack(
         rx.hstack(rx.text("Models", weight="medium"),
-                  rx.text("2 to 10, from the catalog and the marketplace", size="1", color_scheme="gray"),
+                  rx.text("2 to 10: catalog models or their versions, marketplace listings", size="1", color_scheme="gray"),
                   align="baseline", spacing="2"),
         rx.flex(rx.foreach(S.chips, chip), wrap="wrap", gap="2", id="compare-selected"),
-        rx.input(placeholder="Search models and listings to add…", value=S.query, on_change=S.set_query,
+        rx.input(placeholder="Search models, versions and listings to add…", value=S.query, on_change=S.set_query,
                  id="compare-search", width="100%", max_length=120),
         rx.cond(S.query != "", rx.flex(rx.foreach(S.matches, option), wrap="wrap", gap="2", id="compare-matches")),
         spacing="2", width="100%"), width="100%")
@@ -145,7 +147,7 @@ def comparison_body() -> rx.Component:
         rx.grid(
             rx.vstack(picker(), weights_panel(), spacing="3", width="100%"),
             rx.cond(S.rows.length() > 0, results(),
-                    empty_state("Pick two to ten models", "Search the catalog and the marketplace above.",
+                    empty_state("Pick two to ten models", "Search the catalog, model versions and the marketplace above.",
                                 icon="git-compare")),
             columns=rx.breakpoints(initial="1", lg="2"), spacing="4", width="100%",
             style={"grid_template_columns": rx.breakpoints(initial="1fr", lg="minmax(280px, 360px) 1fr")}),

@@ -1,4 +1,4 @@
-"""/compare: pick catalog models and marketplace listings, weigh the metrics, read the radar, the ranking,
+"""/compare: pick catalog models, model versions and marketplace listings, weigh the metrics, read the radar, the ranking,
 insights, recommendations and the weight sensitivity; export CSV, JSON (and PNG from the chart's mode bar).
 
 The database is read once per set of picked models (`service.prepare`: raw values and 0–100 scores);
@@ -8,7 +8,9 @@ so the radar and the winner follow the slider without a query. "Save" stores the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
+from functools import partial
 from typing import Any
 
 import plotly.graph_objects as go
@@ -35,8 +37,9 @@ MAX_OPTIONS = 12
 DEFAULT_SLUGS = ("gpt-4", "claude-3-opus", "llama-2-70b-chat")
 
 
-def read_options(session: Session, principal: Principal) -> list[dict[str, str]]:
-    """Every catalog model and marketplace listing the user may compare: {value, label, group}."""
+def read_options(session: Session, principal: Principal, wanted: Sequence[str] = ()) -> list[dict[str, str]]:
+    """Every catalog model and marketplace listing the user may compare, and a bounded choice of model versions
+    (`comparison.version_choices`, with the versions in `wanted`, a link's picks): {value, label, group, slug}."""
     authorize(principal, comparison.CREATE)
     options: list[dict[str, str]] = []
     if principal.can("model:read"):
@@ -45,6 +48,9 @@ def read_options(session: Session, principal: Principal) -> list[dict[str, str]]
     if principal.can("marketplace:read"):
         rows = session.exec(select(Listing).where(visible(principal)).order_by(col(Listing.name)).limit(2000)).all()
         options += [{"value": r.id, "label": r.name, "group": "Marketplace", "slug": r.slug} for r in rows]
+    # A version's id is what `CompareRequest(models=...)` takes for it; the label is the name the comparison gives it.
+    options += [{"value": v.id, "label": f"{m.name} {v.version}", "group": "Model versions", "slug": ""}
+                for m, v in comparison.version_choices(session=session, actor=principal, include=wanted)]
     return options
 
 
@@ -183,7 +189,8 @@ class ComparisonState(rx.State):
         async with self:
             self.loading = True
             wanted = self.router.url.query_parameters.get("models", "")
-        outcome = await invoke(self, read_options)
+        ids = [i for i in str(wanted).split(",") if i][:MAX_PICK]
+        outcome = await invoke(self, partial(read_options, wanted=ids))
         async with self:
             self.allowed = outcome.code != "AUTH_002"
             self.options = outcome.value if outcome.ok else []
