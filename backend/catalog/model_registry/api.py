@@ -14,7 +14,6 @@ from backend.auth.deps import require
 from backend.auth.principal import Principal
 from backend.catalog.model_registry import artifacts, discovery, filters, search, service
 from backend.catalog.model_registry import tasks as _tasks  # noqa: F401  (registers the embedding job)
-from backend.catalog.model_registry.models import RegisteredModel
 from backend.catalog.model_registry.schemas import (
     LifecycleStatus,
     MetricsRead,
@@ -46,7 +45,6 @@ from backend.core.http import (
     hot_read,
     json_response,
     run_short_read,
-    run_short_write,
 )
 from backend.core.pagination import PageParams, page_params
 from backend.core.schemas import Page, UtcInstant
@@ -114,16 +112,12 @@ async def list_models(
 
 @router.post("", response_model=ModelRead, status_code=201, summary="Register a model",
              responses=error_responses(409))
-async def create_model(body: ModelCreate, session: SessionDep,
-                       principal: Principal = require("model:create")) -> ModelRead:
+def create_model(body: ModelCreate, session: SessionDep, principal: Principal = require("model:create")) -> ModelRead:
     """The AI Model document without `id`, timestamps and `createdBy`. `version`, if given, registers
     that first version. A live model with the same name (any case) is a conflict (MODEL_002)."""
-    def register() -> RegisteredModel:
-        model = service.create_model(session=session, actor=principal, data=body)
-        session.commit()
-        return model
-
-    return service.model_read(await run_short_write(session, register))
+    model = service.create_model(session=session, actor=principal, data=body)
+    session.commit()
+    return service.model_read(model)
 
 
 _CUT = search.SEMANTIC_CUTOFF
@@ -225,16 +219,13 @@ async def get_model(modelId: ModelId, session: SessionDep, background: Backgroun
 
 @router.put("/{modelId}", response_model=ModelRead, summary="Update a model",
             responses=error_responses(404, 409))
-async def update_model(modelId: ModelId, body: ModelUpdate, session: SessionDep,  # noqa: N803
-                       principal: Principal = require("model:write")) -> ModelRead:
+def update_model(modelId: ModelId, body: ModelUpdate, session: SessionDep,  # noqa: N803
+                 principal: Principal = require("model:write")) -> ModelRead:
     """Fields left out keep their value; nested objects given (metadata, training, performance,
     pricing, deployment) replace the stored ones."""
-    def update() -> RegisteredModel:
-        model = service.update_model(session=session, actor=principal, model_id=modelId, data=body)
-        session.commit()
-        return model
-
-    return service.model_read(await run_short_write(session, update))
+    model = service.update_model(session=session, actor=principal, model_id=modelId, data=body)
+    session.commit()
+    return service.model_read(model)
 
 
 @router.delete("/{modelId}", status_code=204, response_class=Response, summary="Delete a model (soft)",
@@ -279,19 +270,16 @@ def list_versions(modelId: ModelId, session: SessionDep,  # noqa: N803
 
 @router.post("/{modelId}/versions", response_model=VersionRead, status_code=201, summary="Register a version",
              responses=error_responses(404, 409))
-async def create_version(modelId: ModelId, body: VersionCreate, session: SessionDep,  # noqa: N803
-                         principal: Principal = require("model:create")) -> VersionRead:
+def create_version(modelId: ModelId, body: VersionCreate, session: SessionDep,  # noqa: N803
+                   principal: Principal = require("model:create")) -> VersionRead:
     """A new version in stage `none`. Its `source` (run, training job, datasets, parent) becomes
     lineage. A duplicate number is MODEL_002."""
-    def register() -> VersionRead:
-        row = service.create_version(session=session, actor=principal, model_id=modelId, data=body)
-        # Read before the commit: after it, the model's row (gone from the identity map) would be loaded
-        # in a new transaction, which on SQLite waits for the write lock again.
-        document = service.read_version(session=session, version=row)
-        session.commit()
-        return document
-
-    return await run_short_write(session, register)
+    row = service.create_version(session=session, actor=principal, model_id=modelId, data=body)
+    # Read before the commit: after it, the model's row (gone from the identity map) would be loaded
+    # in a new transaction, which on SQLite waits for the write lock again.
+    document = service.read_version(session=session, version=row)
+    session.commit()
+    return document
 
 
 @router.get("/{modelId}/versions/history", response_model=Page[StageHistoryRead],

@@ -81,7 +81,8 @@ def test_deleted_datasets_lose_their_files_after_the_period_but_shared_files_sta
     assert session.get(Dataset, doomed).status == "purged"
     assert session.exec(select(DatasetVersion).where(DatasetVersion.dataset_id == doomed)).all() == []
     assert session.exec(profiled).all() == []
-    actions = session.exec(select(AuditRecord.action).where(AuditRecord.entity_id == doomed)).all()
+    actions = session.exec(select(AuditRecord.action).where(AuditRecord.entity_id == doomed)
+                           .order_by(AuditRecord.seq)).all()
     assert actions[-1] == "dataset.purge"
     # The dataset that shares the blob still reads.
     _row, page = service.read_rows(session=session, actor=actor, dataset_id=kept)
