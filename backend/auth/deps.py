@@ -79,8 +79,8 @@ def require(permission: str, *, accept_model_key: bool = False, read_only: bool 
             principal = await run_short_read(session, resolve_principal, request, session, accept_model_key)
         elif (request.headers.get("x-api-key") or request.headers.get("x-model-key")) and is_sqlite(session):
             if is_write_session(session):
-                # As for a token: the write session would hold SQLite's write lock from the key check on,
-                # and a route that takes its writer's turn on the event loop would wait for itself.
+                # As for a token: on the write session the key check would take SQLite's write lock and
+                # hold it through the hop to the route.
                 async with read_session() as reader:
                     principal = await _resolve_key_inline(request, reader, accept_model_key)
             else:

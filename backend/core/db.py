@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import fcntl
 import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
 
@@ -105,35 +103,14 @@ class WriterLock:
             pause = 0.0002
             while not self._try_flock():
                 if time.monotonic() >= deadline:
-                    break
+                    self._thread.release()
+                    return False
                 time.sleep(pause)
                 pause = min(pause * 2, 0.002)
-            else:
-                return True
+            return True
         except BaseException:
             self._thread.release()
             raise
-        self._thread.release()
-        return False
-
-    async def acquire_async(self, timeout: float) -> bool:
-        """`acquire` for the event loop: the same queue, waited for with `asyncio.sleep`."""
-        deadline, pause = time.monotonic() + timeout, 0.0002
-        while True:
-            if self._thread.acquire(blocking=False):
-                try:
-                    if self._path is None or self._try_flock():
-                        return True
-                except BaseException:
-                    self._thread.release()
-                    raise
-                self._thread.release()
-            if time.monotonic() >= deadline:
-                return False
-            # Polled more often than the threads do: a wake-up on the event loop costs tens of
-            # microseconds, and a lock left free between writers is throughput lost for all of them.
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.0005)
 
     def _try_flock(self) -> bool:
         try:
@@ -161,7 +138,6 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.close()
 
     writer = WriterLock(engine.url.database)
-    _WRITERS[str(engine.url)] = writer
 
     def _release_writer(conn) -> None:  # noqa: ANN001
         try:
@@ -179,9 +155,7 @@ def _configure_sqlite(engine: Engine) -> None:
         if not conn.get_execution_options().get(_WRITE_OPTION):
             conn.exec_driver_sql("BEGIN")
             return
-        if _TURN_TAKEN.get() is writer:  # taken beforehand on the event loop (`writer_turn`)
-            _TURN_TAKEN.set(None)
-        elif not writer.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+        if not writer.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
             raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
         conn.info[_HOLDS_WRITER] = True
         try:
@@ -200,36 +174,6 @@ def _configure_sqlite(engine: Engine) -> None:
 
     event.listen(engine.pool, "invalidate", _release_record)
     event.listen(engine.pool, "checkin", _release_record)
-
-
-_WRITERS: dict[str, WriterLock] = {}  # database URL → its writer lock
-# The writer lock this task took with `writer_turn` and has not yet handed to a transaction.
-_TURN_TAKEN: contextvars.ContextVar[WriterLock | None] = contextvars.ContextVar("aisystem_writer_turn", default=None)
-
-
-@asynccontextmanager
-async def writer_turn(session: Session) -> AsyncIterator[None]:
-    """Wait on the event loop for this SQLite database's writer lock; the session's next transaction
-    takes it over (and lets it go when it ends), so the work inside must not await before its first
-    statement. A lock left unused is released on the way out. Nothing to wait for on PostgreSQL, or for a
-    read session.
-
-    Why: a write run in the thread pool holds the lock while sharing its process's GIL with the event
-    loop, which meanwhile parses and authenticates the next requests, so the lock is held about twice as
-    long as the work takes. Taken here and then worked through inline, the write has the GIL to itself."""
-    writer = _WRITERS.get(str(session.get_bind().url)) if is_sqlite(session) and is_write_session(session) else None
-    if writer is None or session.in_transaction():  # a transaction begun before holds the lock already
-        yield
-        return
-    if not await writer.acquire_async(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
-        raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
-    token = _TURN_TAKEN.set(writer)
-    try:
-        yield
-    finally:
-        if _TURN_TAKEN.get() is writer:  # no transaction began inside
-            writer.release()
-        _TURN_TAKEN.reset(token)
 
 
 def load_json(text: str | bytes):  # noqa: ANN201

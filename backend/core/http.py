@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.core.config import get_settings
 from backend.core.context import current_request, new_request_id
-from backend.core.db import is_sqlite, is_write_session, new_session, writer_turn
+from backend.core.db import is_sqlite, is_write_session, new_session
 from backend.core.schemas import ErrorResponse
 
 API_PREFIX = "/api/v1"
@@ -68,21 +68,6 @@ async def run_short_read(session: Session, fn: Callable[..., T], *args: Any) -> 
     if is_sqlite(session) and not is_write_session(session):
         return fn(*args)
     return await run_in_threadpool(fn, *args)
-
-
-async def run_short_write(session: Session, fn: Callable[..., T], *args: Any) -> T:
-    """Run `fn(*args)`, a short write that commits (registering a model: milliseconds), from async code:
-    on SQLite, wait on the event loop for the writer lock (`writer_turn`), then run it inline, so the
-    lock is held only while the work runs, with the process's GIL to itself; in the thread pool on a
-    networked database. A failure rolls back at once, letting the lock go before the error answer."""
-    if not (is_sqlite(session) and is_write_session(session)):
-        return await run_in_threadpool(fn, *args)
-    async with writer_turn(session):
-        try:
-            return fn(*args)
-        except BaseException:
-            session.rollback()
-            raise
 
 
 async def hot_read(session: Session, build: Callable[..., Any], *args: Any) -> Response:
