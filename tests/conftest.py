@@ -71,8 +71,16 @@ BACKENDS = ["sqlite", "postgresql"]
 # Tests of training processes (Lightning runs, checkpoints, killed workers, DDP) run on SQLite only: what
 # they prove happens outside the database, their SQL is the training service's, which its API tests run
 # on both databases, and each costs 10-30 s, which twice over would push the suite past its time budget.
+# Likewise the worker-process tests whose subject is the broker or the worker, not the database: which
+# queues a worker consumes, a Redis restart, a refused pickle, a job's time limit, GPU placement (whose
+# claim-time SQL `tests/backend/jobs/test_placement.py` runs on both). The round trips, a killed worker's
+# lease and a duplicate delivery (the claim's row locking) still run on both databases.
 SQLITE_ONLY = ("tests/backend/ml/", "tests/backend/training/test_tasks.py", "tests/backend/training/test_worker.py",
-               "tests/backend/tuning/test_tasks.py", "tests/backend/tuning/test_worker.py")
+               "tests/backend/tuning/test_tasks.py", "tests/backend/tuning/test_worker.py",
+               *(f"tests/backend/jobs/test_worker.py::{name}" for name in (
+                   "test_round_trip_on_redis", "test_fault_03_", "test_deser_06_",
+                   "test_a_worker_takes_jobs_only_from_the_queues_it_serves", "test_a_gpu_job_waits_for_a_worker",
+                   "test_a_job_past_its_time_limit")))
 
 
 # Modules that start a server process in a module-scoped fixture (xdist keeps each on one worker).

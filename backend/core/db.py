@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import fcntl
 import json
 import os
@@ -82,6 +83,7 @@ class WriterLock:
 
     def __init__(self, database: str | None):
         self._thread = threading.Lock()
+        self._owner: int | None = None
         in_memory = not database or database == ":memory:" or database.startswith("file::memory:")
         self._path = None if in_memory or os.name != "posix" else f"{database}-writer.lock"
         self._fd: int | None = None
@@ -94,6 +96,20 @@ class WriterLock:
         return self._fd
 
     def acquire(self, timeout: float) -> bool:
+        ident = threading.get_ident()
+        _writing_threads[ident] += 1  # before waiting: see `thread_is_writing`
+        try:
+            taken = self._acquire(timeout)
+        except BaseException:
+            _left_writing(ident)
+            raise
+        if taken:
+            self._owner = ident
+        else:
+            _left_writing(ident)
+        return taken
+
+    def _acquire(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         if not self._thread.acquire(timeout=timeout):
             return False
@@ -120,9 +136,32 @@ class WriterLock:
             return False
 
     def release(self) -> None:
-        if self._path is not None and self._fd is not None and self._pid == os.getpid():
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-        self._thread.release()
+        owner, self._owner = self._owner, None
+        try:
+            if self._path is not None and self._fd is not None and self._pid == os.getpid():
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            self._thread.release()
+        finally:
+            if owner is not None:
+                _left_writing(owner)
+
+
+# Threads waiting for or holding a writer lock, and how many. An exception raised into a thread from
+# outside (a job's time limit) must not land there: a lock taken but not yet recorded as held, or let
+# go in SQLite but not here, would stay held and stop every writer on the machine.
+_writing_threads: collections.Counter[int] = collections.Counter()
+
+
+def _left_writing(ident: int) -> None:
+    _writing_threads[ident] -= 1
+    if _writing_threads[ident] <= 0:
+        del _writing_threads[ident]
+
+
+def thread_is_writing(ident: int) -> bool:
+    """Whether thread `ident` is waiting for or holding a SQLite writer lock (or in a transaction that
+    holds one)."""
+    return _writing_threads.get(ident, 0) > 0
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -164,8 +203,28 @@ def _configure_sqlite(engine: Engine) -> None:
             _release_writer(conn)
             raise
 
-    event.listen(engine, "commit", _release_writer)
-    event.listen(engine, "rollback", _release_writer)
+    def _end_then_release(end: str):  # noqa: ANN202
+        # SQLAlchemy announces a commit or rollback *before* it asks the driver for it. Let the lock go
+        # then and the next writer's BEGIN IMMEDIATE meets SQLite's lock still held, and SQLite's busy
+        # handler sleeps 1 ms or more inside that writer's turn. So end the transaction here first;
+        # SQLAlchemy's own call that follows finds none open and does nothing.
+        def listener(conn) -> None:  # noqa: ANN001
+            try:
+                holds = conn.info.get(_HOLDS_WRITER)
+            except SQLAlchemyError:  # an invalidated connection: its pool record lets go (below)
+                return
+            if not holds:
+                return
+            try:
+                getattr(conn.connection.driver_connection, end)()
+            except sqlite3.Error:
+                return  # SQLAlchemy's own call reports it; its rollback or the checkin lets the lock go
+            _release_writer(conn)
+
+        return listener
+
+    event.listen(engine, "commit", _end_then_release("commit"))
+    event.listen(engine, "rollback", _end_then_release("rollback"))
 
     def _release_record(_dbapi_connection, record, *_args) -> None:  # noqa: ANN001
         # A connection invalidated or returned without an ended transaction must not keep the lock.

@@ -19,7 +19,7 @@ from backend.audit.checkpoint import flush_checkpoint
 from backend.core import artifacts
 from backend.core.celery_app import RUN_JOB_TASK, broker_queue, purge_consumed_messages
 from backend.core.config import get_settings
-from backend.core.db import session_scope
+from backend.core.db import session_scope, thread_is_writing
 from backend.core.errors import AISystemError
 from backend.core.ids import new_id
 from backend.core.schemas import InputModel
@@ -54,23 +54,32 @@ class WorkerJobContext:
         self.result: dict[str, Any] | None = None
         self.finished = False
         self.lease_lost = threading.Event()
+        self.timed_out = threading.Event()
+
+    def _stop_if_timed_out(self) -> None:
+        # A clean stop: nothing is open at this point, so nothing is left half done.
+        if self.timed_out.is_set():
+            raise JobTimedOut()
 
     def checkpoint(self, state: dict[str, Any]) -> None:
         """Save the progress a later attempt resumes from if this worker is lost (JSON values)."""
         if not self.resumable:
             raise RuntimeError(f"job {self.job_id}: its type has no resume hook, so nothing would read a checkpoint")
+        self._stop_if_timed_out()
         with session_scope() as session:
             if not jobs_service.save_checkpoint(session=session, job_id=self.job_id, worker=self.worker,
                                                 state=state):
                 self.lease_lost.set()
 
     def progress(self, fraction: float, message: str | None = None) -> None:
+        self._stop_if_timed_out()
         with session_scope() as session:
             if not jobs_service.report_progress(session=session, job_id=self.job_id, worker=self.worker,
                                                 fraction=fraction, message=message):
                 self.lease_lost.set()
 
     def cancelled(self) -> bool:
+        self._stop_if_timed_out()
         with session_scope(write=False) as session:
             return jobs_service.is_cancel_requested(session=session, job_id=self.job_id)
 
@@ -93,18 +102,31 @@ class WorkerJobContext:
         self.finished = True
 
 
+# How long a handler past its time limit has to reach its next progress report, checkpoint or
+# cancellation check (where it stops cleanly) before it is interrupted wherever it is.
+STOP_GRACE_SECONDS = 10.0
+
+
 class _Stopper:
-    """Raises JobTimedOut in the thread running a handler, only while the handler runs."""
+    """Raises JobTimedOut in the thread running a handler, only while the handler runs, and never while
+    that thread waits for or holds the SQLite writer lock (it would stay taken: see `thread_is_writing`)."""
 
     def __init__(self) -> None:
         self._thread_id = threading.get_ident()
         self._lock = threading.Lock()
         self._armed = True
 
-    def stop(self) -> None:
-        with self._lock:
-            if self._armed:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread_id), ctypes.py_object(JobTimedOut))
+    def stop(self, done: threading.Event) -> None:
+        """Interrupt the handler at the first moment it holds no writer lock (unless `done` first)."""
+        while not done.is_set():
+            with self._lock:
+                if not self._armed:
+                    return
+                if not thread_is_writing(self._thread_id):
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread_id),
+                                                               ctypes.py_object(JobTimedOut))
+                    return
+            done.wait(0.01)
 
     def disarm(self) -> None:
         """The handler is done: never raise afterwards, and drop a JobTimedOut not raised yet."""
@@ -113,8 +135,9 @@ class _Stopper:
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread_id), None)
 
 
-def _stop_over_time(ctx: WorkerJobContext, stopper: _Stopper) -> None:
-    """Fail the job with JOB_003 and stop its handler (unless the handler finished first)."""
+def _stop_over_time(ctx: WorkerJobContext, stop: threading.Event, stopper: _Stopper) -> None:
+    """Fail the job with JOB_003, then stop its handler: at its next progress report, checkpoint or
+    cancellation check, or failing that, interrupted after a grace period (unless it finished first)."""
     try:
         with session_scope() as session:
             jobs_service.finish_job(session=session, job_id=ctx.job_id, worker=ctx.worker, status="failed",
@@ -123,8 +146,11 @@ def _stop_over_time(ctx: WorkerJobContext, stopper: _Stopper) -> None:
     except jobs_service.LeaseLost:
         return
     ctx.lease_lost.set()
+    ctx.timed_out.set()
     log.warning("job %s ran past its time limit of %s s; stopping it", ctx.job_id, ctx.time_limit_seconds)
-    stopper.stop()
+    if not stop.wait(STOP_GRACE_SECONDS):  # the handler did not come to a stop by itself
+        log.warning("job %s did not stop within %.0f s; interrupting it", ctx.job_id, STOP_GRACE_SECONDS)
+        stopper.stop(stop)
 
 
 def _keep_lease(ctx: WorkerJobContext, stop: threading.Event, stopper: _Stopper) -> None:
@@ -133,7 +159,7 @@ def _keep_lease(ctx: WorkerJobContext, stop: threading.Event, stopper: _Stopper)
     deadline = time.monotonic() + ctx.time_limit_seconds
     while not stop.wait(max(0.0, min(interval, deadline - time.monotonic()))):
         if time.monotonic() >= deadline:
-            _stop_over_time(ctx, stopper)
+            _stop_over_time(ctx, stop, stopper)
             return
         try:
             with session_scope() as session:

@@ -4,8 +4,13 @@ milliseconds of its release (not after SQLite's sleeps of up to 100 ms), and giv
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import time
 
+import pytest
+from sqlalchemy import text
+
+from backend.core import db
 from backend.core.db import WriterLock
 
 
@@ -62,3 +67,37 @@ def test_a_model_and_a_version_register_with_an_api_key(api, auth):
     version = api.post(f"/api/v1/catalog/models/{created.json()['id']}/versions", headers={"X-API-Key": key},
                        json={"version": "1.0.0"})
     assert version.status_code == 201, version.text
+
+
+@pytest.mark.parametrize("end", ["commit", "rollback"])
+def test_sqlite_is_free_for_the_next_writer_the_moment_the_lock_is_handed_on(tmp_path, monkeypatch, end):
+    """The next writer's BEGIN IMMEDIATE must not meet SQLite's own lock (whose busy handler sleeps
+    a millisecond or more): the transaction has ended before the writer lock is let go."""
+    path = tmp_path / "handoff.sqlite"
+    engine = db.engine_for(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    seen: list[str] = []
+    release = WriterLock.release
+
+    def release_and_probe(lock: WriterLock) -> None:
+        release(lock)
+        probe = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            seen.append("free")
+        except sqlite3.OperationalError as error:
+            seen.append(str(error))
+        finally:
+            probe.close()
+
+    monkeypatch.setattr(WriterLock, "release", release_and_probe)
+    with engine.connect().execution_options(**{db._WRITE_OPTION: True}) as conn:
+        transaction = conn.begin()
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+        getattr(transaction, end)()
+    engine.dispose()
+    assert seen == ["free"]
+    with sqlite3.connect(path) as check:
+        assert check.execute("SELECT count(*) FROM t").fetchone()[0] == (1 if end == "commit" else 0)

@@ -201,6 +201,73 @@ def test_a_job_past_its_time_limit_is_stopped_and_failed_with_job_003(principals
     assert read_job(follow).status == "succeeded"
 
 
+def _run_with_handler(monkeypatch, principals, handler) -> str:
+    """Run a self-test job whose handler is `handler`, with a 1 s time limit; returns its id."""
+    from backend.core import tasks as registry
+
+    original = registry.job_type("platform.selftest")
+    monkeypatch.setitem(registry._REGISTRY, "platform.selftest",
+                        registry.JobType(name=original.name, handler=handler, payload_model=original.payload_model))
+    job_id = create(principals["admin"], time_limit_seconds=1)
+    job_tasks.run_job(job_id)
+    return job_id
+
+
+def test_a_handler_that_never_reports_is_interrupted_after_the_grace_period(principals, sent, this_worker,
+                                                                            monkeypatch):
+    monkeypatch.setattr(job_tasks, "STOP_GRACE_SECONDS", 0.5)
+    spins: list[int] = []
+
+    def spins_forever(ctx):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # pure Python, no progress report: only an interrupt stops it
+            spins.append(1)
+            spins.clear()
+        return {"finished": True}
+
+    started = time.monotonic()
+    job_id = _run_with_handler(monkeypatch, principals, spins_forever)
+    assert time.monotonic() - started < 10
+    assert (read_job(job_id).status, read_job(job_id).error_code) == ("failed", "JOB_003")
+
+
+def test_an_interrupt_waits_until_the_handler_lets_the_writer_lock_go(tmp_path):
+    """Interrupted while it waits for or holds SQLite's writer lock, a handler could leave the lock taken,
+    and every later write on this machine would wait for it in vain: the interrupt waits for the release."""
+    from backend.core.db import WriterLock
+
+    lock = WriterLock(str(tmp_path / "db.sqlite"))
+    holding, stopper_ready, done = threading.Event(), threading.Event(), threading.Event()
+    seen: list[str] = []
+
+    def handler() -> None:
+        try:
+            stopper = job_tasks._Stopper()
+            assert lock.acquire(timeout=5)
+            holding.set()
+            stopper_ready.wait(5)
+            threading.Thread(target=stopper.stop, args=(done,)).start()
+            for _ in range(50):  # 0.5 s of bytecode while the lock is held: no interrupt may land here
+                time.sleep(0.01)
+            seen.append("held to the end")
+            lock.release()
+            for _ in range(500):
+                time.sleep(0.01)
+            seen.append("never interrupted")
+        except job_tasks.JobTimedOut:
+            seen.append("interrupted")
+
+    thread = threading.Thread(target=handler)
+    thread.start()
+    assert holding.wait(5)
+    stopper_ready.set()
+    thread.join(10)
+    done.set()
+    assert seen == ["held to the end", "interrupted"]
+    assert lock.acquire(timeout=0.5)  # and the lock is free
+    lock.release()
+
+
 def test_a_failing_handler_gets_job_004_and_a_domain_error_keeps_its_code(principals, sent, this_worker,
                                                                              monkeypatch):
     from backend.core import tasks as registry

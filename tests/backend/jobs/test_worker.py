@@ -466,7 +466,9 @@ def test_a_gpu_job_waits_for_a_worker_with_a_gpu(embedded_broker, principals, ap
     assert gpu.heartbeat().devices["gpus"] == [{"name": "test GPU", "memoryMb": 24576}]
     assert gpu.heartbeat().gpu_names == ["test GPU"]
     done = wait_for_job(gpu_job, FINISHED, timeout=30, describe=lambda: logs(cpu, gpu))
-    assert (done.status, done.attempts, done.result["worker"]) == ("succeeded", 1, gpu.name)
+    # Run by the GPU worker. (Attempts are not checked: on a loaded machine the 2 s test lease can lapse and
+    # the GPU worker claim it again; that the CPU worker never can is test_placement's claim-time check.)
+    assert (done.status, done.result["worker"]) == ("succeeded", gpu.name)
 
 
 def test_a_job_past_its_time_limit_is_stopped_and_the_worker_goes_on(embedded_broker, principals, start_worker):
