@@ -86,6 +86,9 @@ def sanitize_summary(value: Any, depth: int = 0) -> Any:
     return value
 
 
+_CHAIN_HEAD = select(AuditRecord.seq, AuditRecord.hash).order_by(col(AuditRecord.seq).desc()).limit(1)
+
+
 def record(
     *,
     session: Session,
@@ -104,11 +107,9 @@ def record(
     head = transaction_memo(session, "audit_chain")
     if "last" not in head:
         _lock_chain(session)
-        # The head's two columns, not the row: building the ORM object (its summary JSON) cost more than the
-        # query. No autoflush: this transaction's own records are in the memo, not among its pending rows.
-        with session.no_autoflush:
-            head["last"] = session.exec(
-                select(AuditRecord.seq, AuditRecord.hash).order_by(col(AuditRecord.seq).desc()).limit(1)).first()
+        # The head's two columns, not the row (building the ORM object, its summary JSON, cost more than the
+        # query), below the ORM: no autoflush, since this transaction's own records are in the memo.
+        head["last"] = session.connection().execute(_CHAIN_HEAD).first()
     last = head["last"]
     request = current_request()
     row = AuditRecord(

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
 from sqlmodel import Session, col, select
 
 from backend.audit import service as audit
@@ -64,6 +64,13 @@ def principal_for(user, *, credential_id: str | None, credential_type: str,  # n
 # What `principal_for` and the token checks read of an account.
 _PRINCIPAL_COLUMNS = (User.id, User.username, User.role, User.department, User.project, User.clearance_level,
                       User.cost_center, User.cost_center_commercial, User.is_active, User.password_changed_at)
+# One query for the account and the revocation of its token, built once and run below the ORM: it runs
+# before every request (built per call and run through the session it cost about 1 ms of CPU, a sixth of a
+# small write request's).
+_ACCOUNT_OF_TOKEN = select(
+    *_PRINCIPAL_COLUMNS,
+    select(RevokedToken.jti).where(RevokedToken.jti == bindparam("jti")).exists().label("revoked"),
+).where(User.id == bindparam("user_id"))
 
 
 def permissions_of(user: User) -> list[str]:
@@ -223,9 +230,7 @@ def principal_from_token(*, session: Session, token: str) -> Principal:
     claims = security.decode_access_token(token)
     if claims is None:
         raise NotAuthenticated("The access token is invalid or expired")
-    # One query for the account and the revocation: this runs before every request.
-    revoked = select(RevokedToken.jti).where(RevokedToken.jti == claims.jti).exists().label("revoked")
-    user = session.exec(select(*_PRINCIPAL_COLUMNS, revoked).where(User.id == claims.user_id)).first()
+    user = session.connection().execute(_ACCOUNT_OF_TOKEN, {"user_id": claims.user_id, "jti": claims.jti}).first()
     if user is not None and user.revoked:
         raise NotAuthenticated("The access token was revoked")
     if user is None or not user.is_active:
@@ -243,17 +248,22 @@ def principal_from_api_key(*, session: Session, key: str, expected_kind: str) ->
     return principal
 
 
+# The key and its account in one query, built once: this runs before every prediction.
+_KEY_AND_ACCOUNT = (
+    select(col(ApiKey.id).label("key_id"), ApiKey.key_hash, ApiKey.endpoint_id, ApiKey.expires_at,
+           ApiKey.revoked_at, ApiKey.last_used_at, *_PRINCIPAL_COLUMNS)
+    .join(User, col(User.id) == col(ApiKey.user_id))
+    .where(ApiKey.prefix == bindparam("prefix"), ApiKey.kind == bindparam("kind"))
+)
+
+
 def check_api_key(*, session: Session, key: str, expected_kind: str) -> tuple[Principal, bool]:
     """(principal, whether its last use is stale enough to record) of a key: one read, no write, so
     async code can run it inline and record the use (`touch_key`) in the thread pool when needed."""
     parsed = security.split_api_key(key)
     row = None
     if parsed and parsed[0] == expected_kind:
-        # The key and its account in one query: this runs before every prediction.
-        row = session.exec(select(col(ApiKey.id).label("key_id"), ApiKey.key_hash, ApiKey.endpoint_id, ApiKey.expires_at,
-                                  ApiKey.revoked_at, ApiKey.last_used_at, *_PRINCIPAL_COLUMNS)
-                           .join(User, col(User.id) == col(ApiKey.user_id))
-                           .where(ApiKey.prefix == parsed[1], ApiKey.kind == expected_kind)).first()
+        row = session.connection().execute(_KEY_AND_ACCOUNT, {"prefix": parsed[1], "kind": expected_kind}).first()
     # Compare even when no row matched, so a wrong prefix costs the same as a wrong secret.
     matches = security.keys_match(row.key_hash if row else "0" * 64, key)
     if row is None or not matches or not _key_is_live(row):

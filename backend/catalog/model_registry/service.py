@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import case, delete, func, literal, or_
+from sqlalchemy import bindparam, case, delete, func, literal, or_
 from sqlmodel import Session, col, select
 
 from backend import domains
@@ -208,10 +208,12 @@ def _apply_fields(model: RegisteredModel, data: ModelCreate | ModelUpdate, field
     model.sort_parameters = model.parameters if model.parameters is not None else -1
 
 
+_LIVE_MODEL_NAMED = select(RegisteredModel.id).where(RegisteredModel.name_key == bindparam("name_key"),
+                                                     col(RegisteredModel.deleted_at).is_(None))
+
+
 def _check_name_free(session: Session, name: str, model_id: str | None = None) -> None:
-    query = select(RegisteredModel.id).where(RegisteredModel.name_key == name.lower(),
-                                             col(RegisteredModel.deleted_at).is_(None))
-    other = session.exec(query).first()
+    other = session.exec(_LIVE_MODEL_NAMED, params={"name_key": name.lower()}).first()
     if other and other != model_id:
         raise AISystemError("MODEL_002", f"A model named '{name}' exists already",
                             {"name": name, "modelId": other})

@@ -41,7 +41,8 @@ def wait_for_checkpoint(seq: int, timeout: float) -> tuple[int, str] | None:
 
 
 def test_commits_move_the_checkpoint_within_its_interval_not_on_each_commit(db_backend, monkeypatch):
-    monkeypatch.setattr(get_settings(), "audit_checkpoint_seconds", 0.5)
+    interval = 2.0
+    monkeypatch.setattr(get_settings(), "audit_checkpoint_seconds", interval)
     writes: list[int] = []
     real_write = checkpoint.write_checkpoint
 
@@ -51,15 +52,17 @@ def test_commits_move_the_checkpoint_within_its_interval_not_on_each_commit(db_b
 
     monkeypatch.setattr(checkpoint, "write_checkpoint", counting_write)
     checkpoint.flush_checkpoint()  # start from a quiet spell: nothing pending, the interval over
-    time.sleep(0.5)
+    time.sleep(interval)
 
     first = append()
-    assert wait_for_checkpoint(first[0], timeout=0.4) == first  # after a quiet spell: at once
+    assert wait_for_checkpoint(first[0], timeout=interval / 2) == first  # after a quiet spell: at once
     started = time.monotonic()
     head = append(20)
-    assert time.monotonic() - started < 0.5, "20 commits should fit in one interval on any machine"
-    assert wait_for_checkpoint(head[0], timeout=1.5) == head  # within the interval (+ slack)
-    assert len(writes) <= 3, f"the checkpoint was written {len(writes)} times for 21 commits"
+    committing = time.monotonic() - started
+    assert wait_for_checkpoint(head[0], timeout=interval + 1.5) == head  # within the interval (+ slack)
+    # One write after the quiet spell, at most one per interval while the commits went on, and the last.
+    most = 2 + int(committing / interval) + 1
+    assert len(writes) <= min(most, 20), f"the checkpoint was written {len(writes)} times for 21 commits"
 
 
 def test_interval_zero_writes_the_checkpoint_at_every_commit(db_backend, monkeypatch):
