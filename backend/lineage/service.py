@@ -32,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from backend.core.authorization import Principal, authorize
@@ -118,12 +119,16 @@ _CREATED = "lineage_created"  # ids of entities and activities created in this t
 _RELATIONS = "lineage_relations"  # (subject id, relation, object id) known to exist
 
 
+# Built once: every write that records lineage looks entities up.
+_ENTITY_BY_REF = select(LineageEntity).where(LineageEntity.ref == bindparam("ref"), LineageEntity.kind == bindparam("kind"))
+
+
 def find_entity(*, session: Session, kind: str, ref: str) -> LineageEntity | None:
     known = transaction_memo(session, _ENTITIES)
     if (kind, ref) not in known:
         # No autoflush: an entity this transaction created is in the memo, not only among its pending rows.
         with session.no_autoflush:
-            row = session.exec(select(LineageEntity).where(LineageEntity.ref == ref, LineageEntity.kind == kind)).first()
+            row = session.exec(_ENTITY_BY_REF, params={"ref": ref, "kind": kind}).first()
         if row is None:
             return None
         known[(kind, ref)] = row

@@ -539,15 +539,17 @@ def update_metadata(*, session: Session, actor: Principal, model_id: str, metada
 # --- versions -------------------------------------------------------------------------------------
 
 
+_CURRENT_VERSION = (
+    select(ModelVersion.version).where(ModelVersion.model_id == bindparam("model_id"))
+    .order_by(case((col(ModelVersion.stage) == "production", 1), else_=0).desc(), col(ModelVersion.major).desc(),
+              col(ModelVersion.minor).desc(), col(ModelVersion.patch).desc())
+    .limit(1)
+)
+
+
 def _refresh_current_version(session: Session, model: RegisteredModel) -> None:
     """The model's `version`: the production version, else the highest one (one query for both)."""
-    in_production = case((col(ModelVersion.stage) == "production", 1), else_=0)
-    model.version = session.exec(
-        select(ModelVersion.version).where(ModelVersion.model_id == model.id)
-        .order_by(in_production.desc(), col(ModelVersion.major).desc(), col(ModelVersion.minor).desc(),
-                  col(ModelVersion.patch).desc())
-        .limit(1)
-    ).first()
+    model.version = session.exec(_CURRENT_VERSION, params={"model_id": model.id}).first()
 
 
 def _production_version(session: Session, model_id: str) -> ModelVersion | None:
@@ -556,10 +558,12 @@ def _production_version(session: Session, model_id: str) -> ModelVersion | None:
     ).first()
 
 
+_VERSION_OF_MODEL = select(ModelVersion).where(ModelVersion.model_id == bindparam("model_id"),
+                                               ModelVersion.version == bindparam("version"))
+
+
 def find_version(*, session: Session, model_id: str, version: str) -> ModelVersion | None:
-    return session.exec(
-        select(ModelVersion).where(ModelVersion.model_id == model_id, ModelVersion.version == version)
-    ).first()
+    return session.exec(_VERSION_OF_MODEL, params={"model_id": model_id, "version": version}).first()
 
 
 def get_version(*, session: Session, actor: Principal, model_id: str, version: str) -> ModelVersion:
