@@ -60,6 +60,16 @@ async def _resolve_key_inline(request: Request, session: Session, accept_model_k
     return _scoped(request, principal, accept_model_key)
 
 
+async def _resolve(request: Request, session: Session, accept_model_key: bool) -> Principal:
+    """The caller's principal, checked where it costs least: a token (one read) or, on SQLite, an API key
+    inline; otherwise in the thread pool (a networked database, or no credentials: AUTH_001)."""
+    if request.headers.get("authorization"):
+        return await run_short_read(session, resolve_principal, request, session, accept_model_key)
+    if _credentials(request) is not None and is_sqlite(session):  # an API or model key
+        return await _resolve_key_inline(request, session, accept_model_key)
+    return await run_in_threadpool(resolve_principal, request, session, accept_model_key)
+
+
 def require(permission: str, *, accept_model_key: bool = False, read_only: bool = False):
     """Dependency: the signed-in principal, who must hold `permission`.
 
@@ -69,24 +79,13 @@ def require(permission: str, *, accept_model_key: bool = False, read_only: bool 
 
     async def guard(request: Request,
                     session: Session = Depends(get_read_session if read_only else get_session)) -> Principal:
-        # A token check only reads (one query); an API key may also record its last use (a write).
-        if request.headers.get("authorization") and is_write_session(session) and is_sqlite(session):
-            # On a read session of its own: the write session's first statement takes SQLite's write
-            # lock, which every writer then held through the token check and the hop to the route.
+        if _credentials(request) is not None and is_sqlite(session) and is_write_session(session):
+            # Checked on a read session of its own: the write session's first statement takes SQLite's
+            # write lock, which every writer then held through the check and the hop to the route.
             async with read_session() as reader:
-                principal = await run_short_read(reader, resolve_principal, request, reader, accept_model_key)
-        elif request.headers.get("authorization"):
-            principal = await run_short_read(session, resolve_principal, request, session, accept_model_key)
-        elif (request.headers.get("x-api-key") or request.headers.get("x-model-key")) and is_sqlite(session):
-            if is_write_session(session):
-                # As for a token: on the write session the key check would take SQLite's write lock and
-                # hold it through the hop to the route.
-                async with read_session() as reader:
-                    principal = await _resolve_key_inline(request, reader, accept_model_key)
-            else:
-                principal = await _resolve_key_inline(request, session, accept_model_key)
+                principal = await _resolve(request, reader, accept_model_key)
         else:
-            principal = await run_in_threadpool(resolve_principal, request, session, accept_model_key)
+            principal = await _resolve(request, session, accept_model_key)
         if not principal.can(permission):
             raise PermissionDenied(permission)
         return principal

@@ -26,8 +26,8 @@ from backend.comparison import schemas as s
 from backend.comparison.engine import MetricDef, Subject
 from backend.comparison.metrics import BUILTIN_KEYS, BUILTIN_METRICS, PATH, PROFILES, raw_value
 from backend.comparison.models import Comparison, MetricDefinition, ModelScore
-from backend.core.authorization import authorize
-from backend.core.errors import AISystemError, PermissionDenied
+from backend.core.authorization import authorize, is_authorized
+from backend.core.errors import AISystemError
 from backend.core.ids import new_id
 from backend.core.timeutil import isoformat_z, utcnow
 from backend.marketplace.models import License, Listing, PricingTier
@@ -436,15 +436,9 @@ def version_choices(*, session: Session, actor: Principal, limit: int = VERSION_
     rows = session.exec(select(RegisteredModel, ModelVersion).join(ModelVersion,
                                                                     col(ModelVersion.model_id) == RegisteredModel.id)
                         .where(col(ModelVersion.id).in_(wanted), col(RegisteredModel.deleted_at).is_(None))).all()
-    readable: dict[str, bool] = {}
-    for model, _version in rows:
-        if model.id not in readable:
-            try:
-                authorize(actor, "model:read", model)
-                readable[model.id] = True
-            except PermissionDenied:
-                readable[model.id] = False
-    return sorted(((m, v) for m, v in rows if readable[m.id]),
+    models = {model.id: model for model, _version in rows}
+    readable = {i for i, model in models.items() if is_authorized(actor, "model:read", model)}
+    return sorted(((m, v) for m, v in rows if m.id in readable),
                   key=lambda row: (row[0].name_key, row[0].id, row[1].major, row[1].minor, row[1].patch))
 
 

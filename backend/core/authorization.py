@@ -60,3 +60,12 @@ def authorize(principal: Principal, permission: str, resource: object | None = N
         reason = rule(principal, permission, resource)
         if reason:
             raise PermissionDenied(permission, reason=reason)
+
+
+def is_authorized(principal: Principal, permission: str, resource: object | None = None) -> bool:
+    """Whether `authorize` would let `principal` do `permission` on `resource` (for filtering lists)."""
+    try:
+        authorize(principal, permission, resource)
+    except PermissionDenied:
+        return False
+    return True

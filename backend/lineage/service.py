@@ -35,7 +35,7 @@ from datetime import datetime
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
-from backend.core.authorization import Principal, authorize
+from backend.core.authorization import Principal, authorize, is_authorized
 from backend.core.errors import AISystemError, InvalidRequest, PermissionDenied
 from backend.core.ids import new_id
 from backend.core.pagination import PageParams, paginate
@@ -313,11 +313,7 @@ def get_entity(*, session: Session, actor: Principal, entity_id: str) -> Lineage
 
 
 def _may_read(actor: Principal, row: LineageEntity) -> bool:
-    try:
-        authorize(actor, READ_PERMISSION[row.kind], row)
-    except PermissionDenied:
-        return False
-    return True
+    return is_authorized(actor, READ_PERMISSION[row.kind], row)
 
 
 def entity_read(row: LineageEntity) -> EntityRead:
