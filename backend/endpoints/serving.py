@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from sqlmodel import Session
@@ -30,8 +30,10 @@ from backend.catalog.model_registry import service as registry
 from backend.catalog.model_registry.artifacts import artifact_path
 from backend.core.config import get_settings
 from backend.core.errors import AISystemError
-from backend.ml import packaging
 from backend.ml.base import rows_frame
+
+if TYPE_CHECKING:  # packaging brings Lightning (seconds of CPU): imported when a version is loaded
+    from backend.ml import packaging
 
 log = logging.getLogger(__name__)
 PACKAGE_FORMAT = "aisystem.ml/1"
@@ -77,6 +79,7 @@ def mark_web_process() -> None:
     applies once it serves. Workers keep torch's threads for batch predictions and training."""
     global _WEB_PROCESS
     _WEB_PROCESS = True
+    from backend.ml import packaging  # noqa: F401  (now, not in the first prediction)
 
 
 def _limit_torch_threads() -> None:
@@ -313,6 +316,8 @@ def load_version(*, session: Session, actor: Principal, row: Any) -> packaging.L
         raise AISystemError("ENDPOINT_002", f"Version {row.version} has no platform model package (safetensors "
                             "weights and their config) to serve", {"modelId": row.model_id, "version": row.version})
     registry.verify_artifact(session=session, actor=actor, row=row)
+    from backend.ml import packaging
+
     try:
         return packaging.load_package(artifact_path(row.artifact_id), config)
     except AISystemError as exc:

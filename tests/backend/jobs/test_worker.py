@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ FAST_TIMINGS = {
 }
 REDIS_SERVER = "/usr/bin/redis-server"
 TEST_REDIS_URL = os.environ.get("AISYSTEM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-STARTUP_TIMEOUT = 30
+STARTUP_TIMEOUT = 60  # a worker imports the whole platform: seconds, more on a loaded machine
 
 _process_groups: set[int] = set()  # a last resort if the interpreter exits before a finalizer ran
 
@@ -89,6 +90,12 @@ class Worker:
     def log_tail(self, lines: int = 40) -> str:
         return f"--- {self.log_path.name} ---\n" + "\n".join(self.log().splitlines()[-lines:])
 
+    def dump_stacks(self) -> None:
+        """Have the worker write every thread's stack to its log (Celery's worker does so on SIGUSR1)."""
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGUSR1)
+
     def alive(self) -> bool:
         return self.proc.poll() is None
 
@@ -111,6 +118,14 @@ class Worker:
             row = session.get(WorkerHeartbeat, self.name)
             assert row is not None, self.log_tail()
             return row
+
+
+@pytest.fixture(autouse=True)
+def no_warm_training_process(monkeypatch) -> None:
+    """None of this module's jobs trains, so its workers do not start the warm training process, whose
+    imports (torch, Lightning: seconds of CPU) slowed the workers' start beside it on a loaded machine.
+    (The warm process: tests/backend/training/test_warm.py.)"""
+    monkeypatch.setenv("AISYSTEM_TRAINING_WARM_RUNNER", "false")
 
 
 @pytest.fixture
@@ -149,6 +164,26 @@ def use_broker(fast_timings) -> Iterator:
     reset_settings()
 
 
+def writer_lock_holders() -> str:
+    """Which processes hold the SQLite writer lock's `flock` now (from /proc/locks), for a failure report."""
+    database = get_settings().sqlalchemy_url.partition("sqlite:///")[2]
+    path = Path(f"{database}-writer.lock")
+    if not database or not path.exists() or not Path("/proc/locks").exists():
+        return "writer lock: not in use"
+    inode = path.stat().st_ino
+    holders = [line.split()[4] for line in Path("/proc/locks").read_text().splitlines()
+               if line.split()[1] == "FLOCK" and line.split()[5].endswith(f":{inode}")]
+    return f"writer lock held by pid {', '.join(holders) or 'nobody'} (this test is pid {os.getpid()})"
+
+
+def stuck_report(workers: list[Worker]) -> str:
+    """Who holds the writer lock, and each worker's log tail with every thread's stack: why one waits."""
+    for worker in workers:
+        worker.dump_stacks()
+    time.sleep(1)
+    return "\n".join([writer_lock_holders(), *(worker.log_tail(lines=150) for worker in workers)])
+
+
 @pytest.fixture
 def start_worker(use_broker, tmp_path) -> Iterator:
     """`start_worker(name)` runs a worker (the project's worker command) and waits for its first heartbeat."""
@@ -162,7 +197,7 @@ def start_worker(use_broker, tmp_path) -> Iterator:
         worker = Worker(_spawn(worker_command(f"test-{name}", queues), log_path, env), log_path)
         started.append(worker)  # before waiting: a worker that never gets ready is killed too
         if wait:
-            wait_until(worker.has_beaten, timeout=STARTUP_TIMEOUT, describe=worker.log_tail)
+            wait_until(worker.has_beaten, timeout=STARTUP_TIMEOUT, describe=lambda: stuck_report(started))
         return worker
 
     yield start
@@ -358,7 +393,7 @@ def test_fault_05_a_duplicate_delivery_runs_the_job_once(embedded_broker, princi
     monkeypatch.setenv("AISYSTEM_JOB_LEASE_SECONDS", "30")
     workers = [start_worker("a", wait=False), start_worker("b", wait=False)]
     for worker in workers:
-        wait_until(worker.has_beaten, timeout=STARTUP_TIMEOUT, describe=worker.log_tail)
+        wait_until(worker.has_beaten, timeout=STARTUP_TIMEOUT, describe=lambda: stuck_report(workers))
     job_id = create_job_unsent(principals["admin"], "platform.selftest", {"durationSeconds": 1})
     celery_app.send_job(job_id)
     celery_app.send_job(job_id)
