@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -202,11 +203,30 @@ def measure(system: str, base: str, headers: dict[str, str], work: Callable, arg
     first = 0
     for clients in args.clients:
         profiler = start_profiler(args, system, clients, server_pid)
-        results[system][f"register | {clients}"] = phase(base, headers, work, clients=clients, first=first,
-                                                         total=args.models)
+        before = cpu_seconds(server_pid)
+        result = phase(base, headers, work, clients=clients, first=first, total=args.models)
+        # CPU per request, of the server's processes: what the machine's two cores can carry at most.
+        result["serverCpuMsPerRequest"] = round((cpu_seconds(server_pid) - before) * 1000 / (3 * args.models), 2)
+        results[system][f"register | {clients}"] = result
         stop_profiler(profiler)
         print_phase(system, f"register | {clients}", results[system][f"register | {clients}"])
         first += args.models
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and all its descendants (a server's workers)."""
+    import psutil
+
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        for proc in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system
+    except psutil.Error:
+        return 0.0
+    return total
 
 
 def start_profiler(args: argparse.Namespace, system: str, clients: int, pid: int) -> subprocess.Popen | None:
@@ -227,7 +247,8 @@ def stop_profiler(profiler: subprocess.Popen | None) -> None:
 
 def print_phase(system: str, key: str, result: dict) -> None:
     routes = "  ".join(f"{route}: p50 {r['p50']} ms p99 {r['p99']} ms" for route, r in result["routes"].items())
-    print(f"{system:8s} {key:14s} {result['perSecond']:7.1f}/s  {routes}", flush=True)
+    cpu = f"  server CPU {result['serverCpuMsPerRequest']} ms/request" if "serverCpuMsPerRequest" in result else ""
+    print(f"{system:8s} {key:14s} {result['perSecond']:7.1f}/s  {routes}{cpu}", flush=True)
 
 
 # --- report ----------------------------------------------------------------------------------------

@@ -112,12 +112,13 @@ async def list_models(
 
 @router.post("", response_model=ModelRead, status_code=201, summary="Register a model",
              responses=error_responses(409))
-def create_model(body: ModelCreate, session: SessionDep, principal: Principal = require("model:create")) -> ModelRead:
+def create_model(body: ModelCreate, session: SessionDep, principal: Principal = require("model:create")) -> Response:
     """The AI Model document without `id`, timestamps and `createdBy`. `version`, if given, registers
     that first version. A live model with the same name (any case) is a conflict (MODEL_002)."""
     model = service.create_model(session=session, actor=principal, data=body)
     session.commit()
-    return service.model_read(model)
+    # Written as the GET route writes it: the document comes from the row just validated on its way in.
+    return json_response(service.model_document(model), status_code=201)
 
 
 _CUT = search.SEMANTIC_CUTOFF
@@ -220,12 +221,12 @@ async def get_model(modelId: ModelId, session: SessionDep, background: Backgroun
 @router.put("/{modelId}", response_model=ModelRead, summary="Update a model",
             responses=error_responses(404, 409))
 def update_model(modelId: ModelId, body: ModelUpdate, session: SessionDep,  # noqa: N803
-                 principal: Principal = require("model:write")) -> ModelRead:
+                 principal: Principal = require("model:write")) -> Response:
     """Fields left out keep their value; nested objects given (metadata, training, performance,
     pricing, deployment) replace the stored ones."""
     model = service.update_model(session=session, actor=principal, model_id=modelId, data=body)
     session.commit()
-    return service.model_read(model)
+    return json_response(service.model_document(model))
 
 
 @router.delete("/{modelId}", status_code=204, response_class=Response, summary="Delete a model (soft)",
@@ -271,7 +272,7 @@ def list_versions(modelId: ModelId, session: SessionDep,  # noqa: N803
 @router.post("/{modelId}/versions", response_model=VersionRead, status_code=201, summary="Register a version",
              responses=error_responses(404, 409))
 def create_version(modelId: ModelId, body: VersionCreate, session: SessionDep,  # noqa: N803
-                   principal: Principal = require("model:create")) -> VersionRead:
+                   principal: Principal = require("model:create")) -> Response:
     """A new version in stage `none`. Its `source` (run, training job, datasets, parent) becomes
     lineage. A duplicate number is MODEL_002."""
     row = service.create_version(session=session, actor=principal, model_id=modelId, data=body)
@@ -279,7 +280,8 @@ def create_version(modelId: ModelId, body: VersionCreate, session: SessionDep,  
     # in a new transaction, which on SQLite waits for the write lock again.
     document = service.read_version(session=session, version=row)
     session.commit()
-    return document
+    # Dumped here as FastAPI would, without its second validation of what `read_version` just built.
+    return json_response(document.model_dump(mode="json", by_alias=True), status_code=201)
 
 
 @router.get("/{modelId}/versions/history", response_model=Page[StageHistoryRead],
