@@ -76,7 +76,7 @@ class WriterLock:
     sleeps on long after it was freed: under concurrent writes the waiting cost more than the writes
     (4 clients registering models on 2 server processes: p99 0.5-2.5 s). Writers therefore take this lock
     first — a thread lock for this process's own writers, then an exclusive `flock` on a file beside the
-    database for the others (web workers, job workers), polled every 0.2-2 ms — and only then BEGIN
+    database for the others (web workers, job workers), polled every 0.2-0.5 ms — and only then BEGIN
     IMMEDIATE, which then rarely waits. They wait as long as SQLite's busy timeout would. Writers that do
     not come through here (a migration, the sqlite3 shell) still meet SQLite's own lock and busy handler.
     """
@@ -122,7 +122,7 @@ class WriterLock:
                     self._thread.release()
                     return False
                 time.sleep(pause)
-                pause = min(pause * 2, 0.002)
+                pause = min(pause * 2, 0.0005)  # a handoff to another process waits at most this long
             return True
         except BaseException:
             self._thread.release()
