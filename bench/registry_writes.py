@@ -266,8 +266,8 @@ def render(args: argparse.Namespace, results: dict, note: str | None, load_befor
     if note:
         lines += [note, ""]
     lines += ["| phase | clients | system | models/s (updates/s) | create model p50 / p99 ms | "
-              "create version p50 / p99 ms | update p50 / p99 ms |",
-              "| --- | ---: | --- | ---: | ---: | ---: | ---: |"]
+              "create version p50 / p99 ms | update p50 / p99 ms | server CPU ms / request |",
+              "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
     systems = [("platform", "platform")]
     if "mlflow" in results:
         systems.append(("mlflow", f"MLflow {results.get('mlflowVersion', '')}".strip()))
@@ -282,7 +282,10 @@ def render(args: argparse.Namespace, results: dict, note: str | None, load_befor
             for route in ("create model", "create version", "update model"):
                 r = result["routes"].get(route)
                 cells.append(f"{r['p50']} / {r['p99']}" if r else "–")
+            cells.append(str(result.get("serverCpuMsPerRequest", "–")))
             lines.append(f"| {name} | {clients} | {label} | {result['perSecond']} | {' | '.join(cells)} |")
+    lines += ["", "Server CPU: user + system CPU of all the server's processes during the phase, per request "
+              "(MLflow's include its background job processes)."]
     if "mlflow" in results and "platform" in results:
         lines.append("")
         for clients in args.clients:
