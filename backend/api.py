@@ -24,7 +24,7 @@ from backend.core.context import (
     sane_request_id,
     set_request_context,
 )
-from backend.core.errors import ERROR_CATALOGUE, AISystemError, TooManyAttempts
+from backend.core.errors import ERROR_CATALOGUE, AISystemError
 from backend.core.http import API_PREFIX, error_body
 
 log = logging.getLogger("aisystem.api")
@@ -157,13 +157,11 @@ def _audit_denial(request: Request, exc: AISystemError) -> None:
 
 
 async def _domain_error(request: Request, exc: AISystemError) -> JSONResponse:
-    headers = {}
+    headers = exc.response_headers()
     if exc.code in ("AUTH_001", "AUTH_002"):
         _audit_denial(request, exc)
         if exc.code == "AUTH_001":
             headers["WWW-Authenticate"] = "Bearer"
-    if isinstance(exc, TooManyAttempts) or getattr(exc, "retry_after", None) is not None:
-        headers["Retry-After"] = str(exc.retry_after)
     return error_response(exc.code, exc.message, exc.details, headers=headers or None)
 
 

@@ -170,6 +170,11 @@ class AISystemError(Exception):
     def status(self) -> int:
         return ERROR_CATALOGUE[self.code].status
 
+    def response_headers(self) -> dict[str, str]:
+        """Headers every edge sends with this error: `Retry-After` when the caller should wait."""
+        retry_after = getattr(self, "retry_after", None)
+        return {"Retry-After": str(retry_after)} if retry_after is not None else {}
+
 
 class NotAuthenticated(AISystemError):
     def __init__(self, message: str = "Authentication required", details: dict[str, Any] | None = None):

@@ -184,9 +184,7 @@ class PredictFastLane:
             answer = await service.predict_known(actor=lane_pass.principal, endpoint=lane_pass.endpoint,
                                                  instances=instances)
         except AISystemError as exc:
-            extra = []
-            if getattr(exc, "retry_after", None) is not None:
-                extra.append((b"retry-after", str(exc.retry_after).encode()))
+            extra = [(name.lower().encode(), value.encode()) for name, value in exc.response_headers().items()]
             await _send_json(send, ERROR_CATALOGUE[exc.code].status,
                              orjson.dumps(error_body(exc.code, exc.message, exc.details)), extra)
             return True
