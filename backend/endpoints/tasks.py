@@ -18,6 +18,7 @@ from backend.catalog.datasets import service as datasets
 from backend.core.db import session_scope
 from backend.core.errors import AISystemError
 from backend.core.tasks import job_handler
+from backend.endpoints import serving
 from backend.endpoints.service import BATCH_PREDICT_JOB
 from backend.lineage import service as lineage
 
@@ -45,10 +46,6 @@ def _prediction_columns(config: dict[str, Any], outputs: list[dict[str, Any]]) -
 @job_handler(BATCH_PREDICT_JOB, description="Predict a dataset version with an endpoint's model",
              payload_model=BatchPayload, queue="inference", time_limit_seconds=6 * 3600)
 def batch_predict(ctx) -> dict | None:  # noqa: ANN001
-    # Imported here: serving brings torch and Lightning (~6 s of CPU), which a worker need not pay at
-    # start, nor one that never serves the inference queue.
-    from backend.endpoints import serving
-
     p = ctx.payload
     with session_scope(write=False) as session:
         user = session.get(User, ctx.created_by)
