@@ -69,6 +69,12 @@ _WRITE_OPTION = "aisystem_write"
 _HOLDS_WRITER = "aisystem_holds_writer"
 
 
+def writer_lock_path(database: str | None) -> str | None:
+    """The file beside a SQLite database whose `flock` its writers queue on (None: in memory, or not POSIX)."""
+    in_memory = not database or database == ":memory:" or database.startswith("file::memory:")
+    return None if in_memory or os.name != "posix" else f"{database}-writer.lock"
+
+
 class WriterLock:
     """Where the writers of every process on this machine queue before they ask SQLite for its write lock.
 
@@ -84,8 +90,7 @@ class WriterLock:
     def __init__(self, database: str | None):
         self._thread = threading.Lock()
         self._owner: int | None = None
-        in_memory = not database or database == ":memory:" or database.startswith("file::memory:")
-        self._path = None if in_memory or os.name != "posix" else f"{database}-writer.lock"
+        self._path = writer_lock_path(database)
         self._fd: int | None = None
         self._pid = 0
 

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.auth.principal import Principal
 from backend.core.config import get_settings
-from backend.core.errors import ERROR_CATALOGUE, AISystemError
+from backend.core.errors import AISystemError
 from backend.core.http import API_PREFIX, error_body
 
 _PREDICT_PATH = re.compile(r"/catalog/endpoints/([A-Za-z0-9_-]{1,64})/predict")
@@ -185,7 +185,7 @@ class PredictFastLane:
                                                  instances=instances)
         except AISystemError as exc:
             extra = [(name.lower().encode(), value.encode()) for name, value in exc.response_headers().items()]
-            await _send_json(send, ERROR_CATALOGUE[exc.code].status,
+            await _send_json(send, exc.status,
                              orjson.dumps(error_body(exc.code, exc.message, exc.details)), extra)
             return True
         if answer is None:

@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import make_url
 from sqlmodel import col, select
 
 from backend.audit.models import AuditRecord
 from backend.cli import ROOT, worker_command
 from backend.core import celery_app
 from backend.core.config import get_settings, reset_settings
-from backend.core.db import session_scope
+from backend.core.db import session_scope, writer_lock_path
 from backend.core.tasks import Needs
 from backend.jobs import sender
 from backend.jobs import service as jobs_service
@@ -166,13 +167,14 @@ def use_broker(fast_timings) -> Iterator:
 
 def writer_lock_holders() -> str:
     """Which processes hold the SQLite writer lock's `flock` now (from /proc/locks), for a failure report."""
-    database = get_settings().sqlalchemy_url.partition("sqlite:///")[2]
-    path = Path(f"{database}-writer.lock")
-    if not database or not path.exists() or not Path("/proc/locks").exists():
+    url = make_url(get_settings().sqlalchemy_url)
+    path = writer_lock_path(url.database) if url.get_backend_name() == "sqlite" else None
+    if path is None or not Path(path).exists() or not Path("/proc/locks").exists():
         return "writer lock: not in use"
-    inode = path.stat().st_ino
-    holders = [line.split()[4] for line in Path("/proc/locks").read_text().splitlines()
-               if line.split()[1] == "FLOCK" and line.split()[5].endswith(f":{inode}")]
+    inode = Path(path).stat().st_ino
+    # /proc/locks: "1: FLOCK ADVISORY WRITE <pid> <major>:<minor>:<inode> 0 EOF"
+    entries = [line.split() for line in Path("/proc/locks").read_text().splitlines()]
+    holders = [e[4] for e in entries if e[1] == "FLOCK" and e[5].endswith(f":{inode}")]
     return f"writer lock held by pid {', '.join(holders) or 'nobody'} (this test is pid {os.getpid()})"
 
 
