@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, Column, event
+from sqlalchemy import BigInteger, Column, bindparam, event
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -49,10 +49,18 @@ def current_generation(session: Session, name: str) -> tuple[str, int]:
 
 def bump_generation(session: Session, name: str) -> None:
     """Move `name` on, in the caller's transaction (an upsert: the first bump creates the row)."""
-    statement = upsert(session, Generation.__table__).values(name=name, epoch=secrets.token_hex(16), value=1)
-    statement = statement.on_conflict_do_update(index_elements=["name"],
-                                                set_={"value": Generation.__table__.c.value + 1})
-    session.connection().execute(statement)
+    connection = session.connection()
+    statement = _BUMPS.get(connection.dialect.name)
+    if statement is None:
+        # Built once per dialect: building and keying the upsert cost more than running it (every write bumps).
+        table = Generation.__table__
+        statement = upsert(session, table).values(name=bindparam("name"), epoch=bindparam("epoch"), value=1)
+        statement = _BUMPS[connection.dialect.name] = statement.on_conflict_do_update(
+            index_elements=["name"], set_={"value": table.c.value + 1})
+    connection.execute(statement, {"name": name, "epoch": secrets.token_hex(16)})
+
+
+_BUMPS: dict[str, Any] = {}
 
 
 _TRACKED: dict[type, set[str]] = {}
