@@ -20,7 +20,7 @@ from backend.core.context import current_request
 from backend.core.ids import new_id
 from backend.core.pagination import PageParams, paginate
 from backend.core.timeutil import utcnow
-from backend.core.unit_of_work import after_commit, transaction_memo
+from backend.core.unit_of_work import after_commit, append, transaction_memo
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +102,8 @@ def record(
 ) -> AuditRecord:
     """Append one record to the chain inside the caller's transaction (so both commit, or neither).
 
-    The record is flushed with the transaction's other changes; the chain's head is asked of the
-    database once per transaction and then remembered (`transaction_memo`)."""
+    The record is appended (`unit_of_work.append`: written with the transaction's other changes); the
+    chain's head is asked of the database once per transaction and then remembered (`transaction_memo`)."""
     head = transaction_memo(session, "audit_chain")
     if "last" not in head:
         _lock_chain(session)
@@ -130,7 +130,7 @@ def record(
         hash="",
     )
     row.hash = chain_hash(row.prev_hash, row)
-    session.add(row)
+    append(session, row)
     head["last"] = (row.seq, row.hash)
     after_commit(session, lambda: note_head(row.seq, row.hash))
     return row

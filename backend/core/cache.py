@@ -71,6 +71,7 @@ def track_changes(name: str, *classes: type) -> None:
     (ORM writes; a bulk Core statement on these tables must call `bump_generation` itself)."""
     for cls in classes:
         _TRACKED.setdefault(cls, set()).add(name)
+        cls.__generation_tracked__ = True  # `unit_of_work.append` bypasses the flush that bumps: refused
 
 
 @event.listens_for(OrmSession, "before_flush")

@@ -40,7 +40,7 @@ from backend.core.errors import AISystemError, InvalidRequest, PermissionDenied
 from backend.core.ids import new_id
 from backend.core.pagination import PageParams, paginate
 from backend.core.timeutil import isoformat_z, utcnow
-from backend.core.unit_of_work import transaction_memo
+from backend.core.unit_of_work import append, transaction_memo
 from backend.lineage.models import (
     ACTIVITY_KINDS,
     ENTITY_KINDS,
@@ -174,7 +174,7 @@ def _relate(session: Session, subject_id: str, relation: str, object_id: str) ->
                     LineageRelation.subject_id == subject_id, LineageRelation.relation == relation,
                     LineageRelation.object_id == object_id)).first() is not None:
                 return
-    session.add(LineageRelation(subject_id=subject_id, relation=relation, object_id=object_id))
+    append(session, LineageRelation(subject_id=subject_id, relation=relation, object_id=object_id))
 
 
 def add_member(*, session: Session, collection: Ref, member: Ref) -> None:

@@ -67,7 +67,7 @@ from backend.core.ids import new_id
 from backend.core.pagination import PageParams, decode_cursor, paginate
 from backend.core.schemas import complete_document
 from backend.core.timeutil import isoformat_z, to_utc, utcnow
-from backend.core.unit_of_work import after_commit, after_rollback, transaction_memo
+from backend.core.unit_of_work import after_commit, after_rollback, append, transaction_memo
 from backend.jobs import service as jobs_service
 from backend.jobs.models import Job
 from backend.lineage import service as lineage
@@ -827,7 +827,7 @@ def _open_history(session: Session, version: ModelVersion, *, stage: str, from_s
     row = StageHistory(id=new_id("stagehist"), model_id=version.model_id, version_id=version.id,
                        version=version.version, stage=stage, from_stage=from_stage, action=action, started_at=at,
                        moved_by=actor.user_id, moved_by_name=actor.username, reason=reason)
-    session.add(row)
+    append(session, row)
     return row
 
 
@@ -1090,7 +1090,7 @@ def record_activity(*, session: Session, model_id: str, user_id: str | None, kin
     when = to_utc(at) if at else utcnow()
     row = ModelActivity(model_id=model_id, user_id=user_id, kind=kind, count=max(1, int(count)),
                         occurred_at=when, hour_bucket=int(when.timestamp() // 3600))
-    session.add(row)
+    append(session, row)
     return row
 
 

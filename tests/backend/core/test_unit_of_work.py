@@ -154,3 +154,79 @@ def test_default_factories_still_give_each_row_its_own_value():
     # backend.core.db remembers which default factories take the validated data; they still run per row
     first, second = Job(type="t", created_by="u"), Job(type="t", created_by="u")
     assert first.payload == {} == second.payload and first.payload is not second.payload
+
+
+def _actions(prefix: str) -> list[str]:
+    with session_scope(write=False) as s:
+        return sorted(s.exec(select(AuditRecord.action).where(AuditRecord.action.startswith(prefix))).all())
+
+
+def _audit(session, action: str) -> None:  # noqa: ANN001
+    from backend.audit import service as audit
+
+    audit.record(session=session, actor=None, actor_name="tester", action=action)
+
+
+def test_appended_rows_are_written_like_pending_ones(db_backend):
+    """Audit records are appended (`unit_of_work.append`): a query that autoflushes sees them, the commit
+    writes them, and a rollback drops those it had not written."""
+    with session_scope() as s:
+        _audit(s, "append.first")
+        assert has_pending_changes(s)
+        assert s.exec(select(AuditRecord.action).where(AuditRecord.action == "append.first")).all() == ["append.first"]
+        with s.no_autoflush:
+            _audit(s, "append.second")
+            assert not s.exec(select(AuditRecord).where(AuditRecord.action == "append.second")).all(), \
+                "like a pending row, not written by a query that does not autoflush"
+    assert _actions("append.") == ["append.first", "append.second"]
+
+    session = new_session()
+    try:
+        _audit(session, "append.dropped")
+        session.rollback()
+    finally:
+        session.close()
+    assert _actions("append.dropped") == []
+
+
+def test_appended_rows_and_savepoints(principals):
+    """What was appended before a savepoint outlives the savepoint's rollback; what was appended inside
+    it does not; and the chain stays whole across both (each record's number follows the last)."""
+    from backend.audit import service as audit
+
+    with session_scope() as s:
+        _audit(s, "savepoint.before")
+        with pytest.raises(RuntimeError), s.begin_nested():
+            _audit(s, "savepoint.inside")
+            raise RuntimeError("roll the savepoint back")
+        with s.begin_nested():
+            _audit(s, "savepoint.released")
+        _audit(s, "savepoint.after")
+    assert _actions("savepoint.") == ["savepoint.after", "savepoint.before", "savepoint.released"]
+    with session_scope(write=False) as s:
+        assert audit.verify(session=s, actor=principals["admin"]).valid
+
+
+def test_an_appended_change_to_audited_data_needs_an_audit_record(principals):
+    from backend.core.errors import UnauditedChange
+    from backend.core.unit_of_work import append
+    from backend.lineage import service as lineage
+    from backend.lineage.models import LineageEntity, LineageRelation
+
+    with session_scope() as s:  # two entities to relate, recorded properly
+        first = lineage.record_entity(session=s, kind="dataset", ref="ds_append_1", label="one")
+        second = lineage.record_entity(session=s, kind="dataset", ref="ds_append_2", label="two")
+        _audit(s, "lineage.setup")
+    with pytest.raises(UnauditedChange), session_scope() as s:
+        append(s, LineageRelation(subject_id=first.id, relation="wasDerivedFrom", object_id=second.id))
+    with session_scope(write=False) as s:
+        assert not s.exec(select(LineageRelation).where(LineageRelation.subject_id == first.id)).all()
+        assert s.get(LineageEntity, first.id) is not None
+
+
+def test_rows_a_result_cache_tracks_cannot_be_appended(db_backend):
+    from backend.catalog.model_registry.models import ModelLabel
+    from backend.core.unit_of_work import append
+
+    with session_scope() as s, pytest.raises(TypeError, match="result-cache generation"):
+        append(s, ModelLabel(model_id="model_x", kind="tag", value="x"))
