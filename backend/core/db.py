@@ -5,12 +5,13 @@ from __future__ import annotations
 import collections
 import fcntl
 import json
+import logging
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,6 +36,7 @@ SQLModel.metadata.naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 metadata: MetaData = SQLModel.metadata
+log = logging.getLogger(__name__)
 
 
 def _remember_default_factory_signatures() -> None:
@@ -169,7 +171,71 @@ def thread_is_writing(ident: int) -> bool:
     return _writing_threads.get(ident, 0) > 0
 
 
+# Pages the WAL may hold before the committing writer copies them back into the database itself: the
+# background checkpointer (below) normally does it long before; this only bounds the WAL if it cannot.
+WAL_AUTOCHECKPOINT_PAGES = 10000
+
+
+class WalCheckpointer:
+    """Copies the WAL of each SQLite database this process writes back into the database, from a thread
+    of its own, every `interval` seconds when the WAL changed.
+
+    SQLite does it by default in the commit that fills the WAL past 1,000 pages, so every 30-40th write
+    spent 1-5 ms more holding the write lock (a registration's commit: p50 0.2 ms, p99 4.4 ms, half of
+    all commit time in those). A PASSIVE checkpoint runs beside readers and writers; several processes'
+    checkpointers take turns (one that finds another at work skips the round).
+    """
+
+    def __init__(self, interval: float = 0.5):
+        self.interval = interval
+        self._paths: dict[str, float] = {}  # database → the WAL's mtime at its last checkpoint
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._wake = threading.Event()
+
+    def watch(self, database: str) -> None:
+        with self._lock:
+            self._paths.setdefault(database, 0.0)
+            if self._pid != os.getpid():  # not yet started, or started by the parent of this forked process
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="sqlite-wal-checkpointer", daemon=True).start()
+
+    def checkpoint_now(self) -> None:
+        """Check every watched WAL at once (tests, shutdown)."""
+        with self._lock:
+            paths = list(self._paths)
+        for database in paths:
+            self._checkpoint(database)
+
+    def _run(self) -> None:
+        while not self._wake.wait(self.interval):
+            self.checkpoint_now()
+
+    def _checkpoint(self, database: str) -> None:
+        try:
+            changed = os.stat(f"{database}-wal").st_mtime
+        except OSError:  # no WAL (yet), or the database is gone (a test's copy): then stop watching it
+            if not os.path.exists(database):
+                with self._lock:
+                    self._paths.pop(database, None)
+            return
+        if changed == self._paths.get(database):
+            return
+        try:
+            with closing(sqlite3.connect(database, timeout=0)) as connection:
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self._paths[database] = changed
+        except sqlite3.Error:
+            log.debug("WAL checkpoint of %s skipped", database, exc_info=True)
+
+
+wal_checkpointer = WalCheckpointer()
+
+
 def _configure_sqlite(engine: Engine) -> None:
+    database = engine.url.database
+    in_file = writer_lock_path(database) is not None
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # noqa: ANN001
         # Let SQLAlchemy, not the driver, decide when a transaction begins (see _on_begin).
@@ -179,6 +245,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if in_file:
+            cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+            wal_checkpointer.watch(database)
         cursor.close()
 
     writer = WriterLock(engine.url.database)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -1125,7 +1125,19 @@ def _done_recently(session: Session, model_id: str, user_id: str, kind: str, sec
 # --- embeddings -----------------------------------------------------------------------------------
 
 
-EMBED_BATCH = 500  # models per embedding job (its payload allows 1,000)
+# Models per embedding job (its payload allows 1,000). Every model that joins a queued job rewrites the
+# job's list of ids inside the write turn: with 500 a registration's turn grew from 2.8 to 4.3 ms as the
+# list filled; with 50 it stays flat, and 50 registrations still make one job and one broker message.
+EMBED_BATCH = 50
+
+
+@lru_cache(maxsize=1)
+def _waiting_embedding_job():  # noqa: ANN202  (built once: every registration asks it)
+    from backend.catalog.model_registry.tasks import EMBED_JOB
+
+    return (select(Job).where(Job.type == EMBED_JOB, Job.status == "queued", Job.created_by == bindparam("user"),
+                              col(Job.cancel_requested).is_(False))
+            .order_by(col(Job.created_at).desc()).limit(1).with_for_update().execution_options(populate_existing=True))
 
 
 def schedule_embeddings(*, session: Session, actor: Principal, model_ids: list[str]) -> None:
@@ -1140,20 +1152,18 @@ def schedule_embeddings(*, session: Session, actor: Principal, model_ids: list[s
     ids = list(dict.fromkeys(model_ids))
     if not ids:
         return
-    waiting = session.exec(
-        select(Job).where(Job.type == EMBED_JOB, Job.status == "queued", Job.created_by == actor.user_id,
-                          col(Job.cancel_requested).is_(False))
-        .order_by(col(Job.created_at).desc()).limit(1).with_for_update().execution_options(populate_existing=True)
-    ).first()
+    waiting = session.exec(_waiting_embedding_job(), params={"user": actor.user_id}).first()
     if waiting is not None:
         authorize(actor, "job:write", waiting)
         queued = list((waiting.payload or {}).get("modelIds") or [])
-        joining = [i for i in ids if i not in set(queued)][:max(0, EMBED_BATCH - len(queued))]
+        known = set(queued)
+        joining = [i for i in ids if i not in known][:max(0, EMBED_BATCH - len(queued))]
         if joining:
             waiting.payload = {**waiting.payload, "modelIds": queued + joining}
             waiting.updated_at = utcnow()
             session.add(waiting)
-        ids = [i for i in ids if i not in set(queued) | set(joining)]
+        known.update(joining)
+        ids = [i for i in ids if i not in known]
     for start in range(0, len(ids), EMBED_BATCH):
         jobs_service.create_job(session=session, actor=actor, type=EMBED_JOB,
                                 payload={"modelIds": ids[start:start + EMBED_BATCH]})
