@@ -186,10 +186,12 @@ def _note_statement(state) -> None:  # noqa: ANN001
     session = state.session
     if state.is_insert or state.is_update or state.is_delete:
         session.info[_WROTE] = True
-    # The query's autoflush ran before this hook (a session without pending ORM rows skips it): the
-    # appended rows, like pending ones, are written before a query that autoflushes reads.
+    # The appended rows, like pending ones, are written before a query that autoflushes reads: after the
+    # pending rows they may refer to, so this flushes first (the query's own autoflush, which runs after this
+    # hook, then finds nothing to do).
     if (_APPENDS in session.info and session.autoflush and not session.in_nested_transaction()
             and state.execution_options.get("autoflush", True)):
+        session.flush()
         _write_appends(session)
 
 

@@ -608,7 +608,7 @@ def create_version(*, session: Session, actor: Principal, model_id: str, data: V
         metrics=dict(data.metrics), notes=data.notes, created_by=actor.user_id, created_at=now, updated_at=now,
     )
     session.add(row)
-    session.flush()  # before the history row that refers to it
+    # The history row refers to it: appended rows are written after the pending ones they may refer to.
     _open_history(session, row, stage="none", from_stage=None, action="register", actor=actor, at=now,
                   reason="registered")
     version_ref = lineage.model_version_ref(model.id, row.version, f"{model.name} {row.version}", new=True)

@@ -230,3 +230,28 @@ def test_rows_a_result_cache_tracks_cannot_be_appended(db_backend):
 
     with session_scope() as s, pytest.raises(TypeError, match="result-cache generation"):
         append(s, ModelLabel(model_id="model_x", kind="tag", value="x"))
+
+
+def test_an_appended_row_may_refer_to_a_pending_one(principals):
+    """Written after the pending rows it refers to, whether a query or the commit writes it."""
+    from backend.catalog.model_registry.models import ModelActivity
+    from backend.core.ids import new_id
+    from backend.core.timeutil import utcnow
+    from backend.core.unit_of_work import append
+
+    now, user = utcnow(), principals["ml_engineer"].user_id
+    ids = []
+    for query_first in (True, False):
+        with session_scope() as s:
+            model = RegisteredModel(id=new_id("model"), name=f"Pending {query_first}", name_key=f"pending {query_first}",
+                                    type="NLP", category="c", framework="PyTorch", created_by=user,
+                                    created_at=now, updated_at=now)
+            s.add(model)  # pending, not flushed
+            append(s, ModelActivity(model_id=model.id, user_id=user, kind="create", count=1, occurred_at=now,
+                                    hour_bucket=int(now.timestamp() // 3600)))
+            if query_first:
+                assert s.exec(select(ModelActivity).where(ModelActivity.model_id == model.id)).all()
+            _audit(s, "pending.model")
+            ids.append(model.id)
+    with session_scope(write=False) as s:
+        assert len(s.exec(select(ModelActivity).where(ModelActivity.model_id.in_(ids))).all()) == 2
