@@ -12,7 +12,9 @@ venv directory or the `mlflow` executable; MLflow is skipped with a note when it
 registration is three requests: create the model, then versions 1.0.0 and 1.1.0 (MLflow: create the
 registered model, then two model versions). The platform also times updating a model's description.
 No job worker runs (the platform queues embedding jobs; computing them is not part of a write).
-The load generator (`bench/loadgen.py`) is the same for both. Not a timed test.
+The load generator (`bench/loadgen.py`) is the same for both. Both servers run throughout and each phase
+is split into rounds (`--rounds`, 3) in which the two take turns, so that a slower spell of a shared
+machine (this one's speed varied by 1.5× within minutes) falls on both. Not a timed test.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -118,7 +121,19 @@ def phase(base: str, headers: dict[str, str], work: Callable, *, clients: int, f
 # --- the two servers -------------------------------------------------------------------------------
 
 
-def run_platform(args: argparse.Namespace, results: dict) -> None:
+@dataclass
+class Target:
+    """A running server and how to register models on it."""
+
+    system: str
+    base: str
+    headers: dict[str, str]
+    work: Callable
+    pid: int
+
+
+@contextmanager
+def platform_target(args: argparse.Namespace) -> Iterator[Target]:
     work = Path(tempfile.mkdtemp(prefix="aisystem-bench-writes-"))
     env = platform_env(work, AISYSTEM_RESULT_CACHE_ENTRIES="0", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     demo_actor()  # creates the demo users
@@ -127,14 +142,18 @@ def run_platform(args: argparse.Namespace, results: dict) -> None:
             with httpx.Client(base_url=base, timeout=60) as client:
                 headers = login(client, "ml_engineer", env["AISYSTEM_DEMO_PASSWORD"])
             prefix = urlsplit(base).path.rstrip("/")
-            measure("platform", base, headers, platform_registration(prefix), args, results, server.pid)
-            with httpx.Client(base_url=base, timeout=60, headers=headers) as client:
-                ids = [m["id"] for m in client.get("/catalog/models", params={"limit": 200}).json()["items"]]
-            results["platform"]["update | 1"] = phase(base, headers, platform_update(prefix, ids), clients=1,
-                                                      first=0, total=min(args.models, 500))
-            print_phase("platform", "update | 1", results["platform"]["update | 1"])
+            yield Target("platform", base, headers, platform_registration(prefix), server.pid)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def measure_updates(target: Target, args: argparse.Namespace, results: dict) -> None:
+    prefix = urlsplit(target.base).path.rstrip("/")
+    with httpx.Client(base_url=target.base, timeout=60, headers=target.headers) as client:
+        ids = [m["id"] for m in client.get("/catalog/models", params={"limit": 200}).json()["items"]]
+    results["platform"]["update | 1"] = phase(target.base, target.headers, platform_update(prefix, ids), clients=1,
+                                              first=0, total=min(args.models, 500))
+    print_phase("platform", "update | 1", results["platform"]["update | 1"])
 
 
 def mlflow_command(option: str) -> list[str] | None:
@@ -180,37 +199,61 @@ def mlflow_version(command: list[str]) -> str:
     return out.stdout.strip() or "?"
 
 
-def run_mlflow(args: argparse.Namespace, results: dict) -> str | None:
-    """Measure MLflow; returns a note when it was skipped."""
+@contextmanager
+def mlflow_target(args: argparse.Namespace, results: dict) -> Iterator[Target | str]:
+    """MLflow's server, or a note saying why it was skipped."""
     command = mlflow_command(args.mlflow)
     if command is None:
-        return (f"MLflow skipped: no `mlflow` executable at {args.mlflow} (install it in its own venv: "
-                "`python3.11 -m venv /tmp/mlflow-venv && /tmp/mlflow-venv/bin/pip install 'mlflow==3.17.*'`).")
+        yield (f"MLflow skipped: no `mlflow` executable at {args.mlflow} (install it in its own venv: "
+               "`python3.11 -m venv /tmp/mlflow-venv && /tmp/mlflow-venv/bin/pip install 'mlflow==3.17.*'`).")
+        return
     results["mlflowVersion"] = mlflow_version(command)
     work = Path(tempfile.mkdtemp(prefix="mlflow-bench-writes-"))
     try:
         with mlflow_server(command, work, args.workers) as (server, base):
-            measure("mlflow", base, {}, mlflow_registration(""), args, results, server.pid)
+            yield Target("mlflow", base, {}, mlflow_registration(""), server.pid)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return None
 
 
-def measure(system: str, base: str, headers: dict[str, str], work: Callable, args: argparse.Namespace,
-            results: dict, server_pid: int) -> None:
-    results[system] = {}
-    phase(base, headers, work, clients=4, first=900_000, total=20)  # warm-up: connections, caches
+def measure(targets: list[Target], args: argparse.Namespace, results: dict) -> None:
+    """Each phase in `args.rounds` rounds, the systems taking turns within each round, so that a slower
+    spell of a shared machine falls on both rather than on whichever ran then."""
+    for target in targets:
+        results[target.system] = {}
+        phase(target.base, target.headers, target.work, clients=4, first=900_000, total=20)  # warm-up
+    per_round = max(1, args.models // args.rounds)
     first = 0
     for clients in args.clients:
-        profiler = start_profiler(args, system, clients, server_pid)
-        before = cpu_seconds(server_pid)
-        result = phase(base, headers, work, clients=clients, first=first, total=args.models)
-        # CPU per request, of the server's processes: what the machine's two cores can carry at most.
-        result["serverCpuMsPerRequest"] = round((cpu_seconds(server_pid) - before) * 1000 / (3 * args.models), 2)
-        results[system][f"register | {clients}"] = result
-        stop_profiler(profiler)
-        print_phase(system, f"register | {clients}", results[system][f"register | {clients}"])
-        first += args.models
+        runs: dict[str, list[tuple[float, Timings, float]]] = {t.system: [] for t in targets}
+        for _round in range(args.rounds):
+            for target in targets:
+                profiler = start_profiler(args, target.system, clients, target.pid)
+                before = cpu_seconds(target.pid)
+                elapsed, timings = asyncio.run(_drive(target.base, target.headers, target.work, clients=clients,
+                                                      first=first, total=per_round))
+                runs[target.system].append((elapsed, timings, cpu_seconds(target.pid) - before))
+                stop_profiler(profiler)
+            first += per_round
+        for system, done in runs.items():
+            result = _combined(done, per_round)
+            results[system][f"register | {clients}"] = result
+            print_phase(system, f"register | {clients}", result)
+
+
+def _combined(runs: list[tuple[float, Timings, float]], per_round: int) -> dict:
+    """One phase's rounds as one: units/s over their whole time, latencies pooled, and each round's rate."""
+    elapsed = sum(run[0] for run in runs)
+    timings: Timings = {}
+    for _elapsed, round_timings, _cpu in runs:
+        for route, values in round_timings.items():
+            timings.setdefault(route, []).extend(values)
+    requests = 3 * per_round * len(runs)
+    return {"perSecond": round(per_round * len(runs) / elapsed, 1),
+            "rounds": [round(per_round / run[0], 1) for run in runs],
+            "routes": {route: summarise(values, 0, elapsed) for route, values in timings.items()},
+            # CPU per request, of the server's processes: what the machine's two cores can carry at most.
+            "serverCpuMsPerRequest": round(sum(run[2] for run in runs) * 1000 / requests, 2)}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -248,7 +291,8 @@ def stop_profiler(profiler: subprocess.Popen | None) -> None:
 def print_phase(system: str, key: str, result: dict) -> None:
     routes = "  ".join(f"{route}: p50 {r['p50']} ms p99 {r['p99']} ms" for route, r in result["routes"].items())
     cpu = f"  server CPU {result['serverCpuMsPerRequest']} ms/request" if "serverCpuMsPerRequest" in result else ""
-    print(f"{system:8s} {key:14s} {result['perSecond']:7.1f}/s  {routes}{cpu}", flush=True)
+    rounds = f"  rounds {result['rounds']}" if "rounds" in result else ""
+    print(f"{system:8s} {key:14s} {result['perSecond']:7.1f}/s  {routes}{cpu}{rounds}", flush=True)
 
 
 # --- report ----------------------------------------------------------------------------------------
@@ -260,7 +304,8 @@ def render(args: argparse.Namespace, results: dict, note: str | None, load_befor
         f"Measured {time.strftime('%Y-%m-%d %H:%M')} on {platform.machine()}, {os.cpu_count()} cores (shared with "
         f"other work: load average {load_before:.1f} before, {load[0]:.1f} / {load[1]:.1f} (1 / 5 min) at the end), "
         f"Python {platform.python_version()}. Both on SQLite with {args.workers} server workers, no job worker; "
-        f"N = {args.models:,} models × 2 versions per phase (3 requests each); the same load generator.",
+        f"N = {args.models:,} models × 2 versions per phase (3 requests each) in {args.rounds} rounds, the two systems "
+        f"taking turns within each round; the same load generator.",
         "",
     ]
     if note:
@@ -291,7 +336,11 @@ def render(args: argparse.Namespace, results: dict, note: str | None, load_befor
         for clients in args.clients:
             ours = results["platform"][f"register | {clients}"]["perSecond"]
             theirs = results["mlflow"][f"register | {clients}"]["perSecond"]
-            lines.append(f"Registration with {clients} client(s): {ours / theirs:.2f}× MLflow's rate.  ")
+            pairs = zip(results["platform"][f"register | {clients}"]["rounds"],
+                        results["mlflow"][f"register | {clients}"]["rounds"], strict=True)
+            each = ", ".join(f"{a / b:.2f}×" for a, b in pairs)
+            lines.append(f"Registration with {clients} client(s): {ours / theirs:.2f}× MLflow's rate "
+                         f"(round by round: {each}).  ")
     return "\n".join(lines)
 
 
@@ -304,14 +353,24 @@ def main() -> None:
                         help="MLflow's virtual environment (or its `mlflow` executable)")
     parser.add_argument("--skip-mlflow", action="store_true")
     parser.add_argument("--skip-platform", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds each phase is split into, systems alternating")
     parser.add_argument("--profile", type=Path, help="record py-spy flame graphs of the busiest phase here")
     parser.add_argument("--readme", action="store_true", help="write the figures into bench/README.md")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     results: dict = {}
-    if not args.skip_platform:
-        run_platform(args, results)
-    note = None if args.skip_mlflow else run_mlflow(args, results)
+    note = None
+    with contextlib.ExitStack() as servers:
+        targets = [] if args.skip_platform else [servers.enter_context(platform_target(args))]
+        if not args.skip_mlflow:
+            mlflow = servers.enter_context(mlflow_target(args, results))
+            if isinstance(mlflow, str):
+                note = mlflow
+            else:
+                targets.append(mlflow)
+        measure(targets, args, results)
+        if not args.skip_platform:
+            measure_updates(targets[0], args, results)
     report = render(args, results, note, load_before)
     print(report)
     if args.readme:

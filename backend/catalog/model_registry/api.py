@@ -14,6 +14,7 @@ from backend.auth.deps import require
 from backend.auth.principal import Principal
 from backend.catalog.model_registry import artifacts, discovery, filters, search, service
 from backend.catalog.model_registry import tasks as _tasks  # noqa: F401  (registers the embedding job)
+from backend.catalog.model_registry.models import RegisteredModel
 from backend.catalog.model_registry.schemas import (
     LifecycleStatus,
     MetricsRead,
@@ -276,11 +277,12 @@ def create_version(modelId: ModelId, body: VersionCreate, session: SessionDep,  
     """A new version in stage `none`. Its `source` (run, training job, datasets, parent) becomes
     lineage. A duplicate number is MODEL_002."""
     row = service.create_version(session=session, actor=principal, model_id=modelId, data=body)
-    # Read before the commit: after it, the model's row (gone from the identity map) would be loaded
-    # in a new transaction, which on SQLite waits for the write lock again.
-    document = service.read_version(session=session, version=row)
+    # Held across the commit (which drops the transaction's memo of it): the document, built after the
+    # commit so that the write lock is not held for it, needs the model's row without loading it again.
+    model = session.get(RegisteredModel, row.model_id)
     session.commit()
-    # Dumped here as FastAPI would, without its second validation of what `read_version` just built.
+    document = service.version_read(row, model.parameters if model is not None else None)
+    # Dumped here as FastAPI would, without its second validation of what `version_read` just built.
     return json_response(document.model_dump(mode="json", by_alias=True), status_code=201)
 
 
