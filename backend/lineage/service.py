@@ -32,7 +32,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, update
+from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Session, col, select
 
 from backend.core.authorization import Principal, authorize, is_authorized
@@ -144,12 +145,17 @@ def record_entity(*, session: Session, kind: str, ref: str, label: str, new: boo
     row = transaction_memo(session, _ENTITIES).get((kind, ref)) if new else find_entity(session=session, kind=kind, ref=ref)
     if row is None:
         row = LineageEntity(id=new_id("lent"), kind=kind, ref=ref[:160], label=label)
+        append(session, row)
         transaction_memo(session, _ENTITIES)[(kind, ref)] = row
         transaction_memo(session, _CREATED)[row.id] = True
-    elif row.label == label:
+        return row
+    if row.label == label:
         return row
     row.label = label
-    session.add(row)
+    if sa_inspect(row).transient:  # appended in this transaction, perhaps written already: say it in SQL
+        session.exec(update(LineageEntity).where(LineageEntity.id == row.id).values(label=label))
+    else:
+        session.add(row)
     return row
 
 
@@ -210,7 +216,7 @@ def record_activity(*, session: Session, actor: Principal | None, kind: str, use
             id=new_id("lact"), kind=kind, key=key, label=(label or ACTIVITY_LABELS[kind])[:200],
             agent_id=getattr(actor, "user_id", None), agent_name=getattr(actor, "username", None),
             started_at=started_at or utcnow(), ended_at=ended_at)
-        session.add(activity)
+        append(session, activity)
         transaction_memo(session, _CREATED)[activity.id] = True
     for entity in inputs:
         _relate(session, activity.id, "used", entity.id)

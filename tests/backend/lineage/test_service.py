@@ -261,3 +261,21 @@ def test_provenance_of_one_entity(engineer, trained, db_backend):
     assert [e.ref for e in doc.member_of] == [dataset_id]
     assert [a.kind for a in doc.used_by] == ["register"]
     assert [e.ref for e in doc.derivatives] == [f"{model_id}@1.0.0"]
+
+
+@pytest.mark.parametrize("written_before_rename", [False, True])
+def test_an_entity_recorded_and_relabelled_in_one_transaction_keeps_the_last_label(db_backend, written_before_rename):
+    """New entities are appended (written with the transaction's next flush or query); relabelling one in
+    the same transaction, before or after it was written, still leaves one row with the last label."""
+    from backend.audit import service as audit
+    from backend.lineage.models import LineageEntity
+
+    with session_scope() as s:
+        lineage.record_entity(session=s, kind="dataset", ref="ds_relabel", label="First", new=True)
+        if written_before_rename:
+            assert s.exec(select(LineageEntity).where(LineageEntity.ref == "ds_relabel")).all()
+        lineage.record_entity(session=s, kind="dataset", ref="ds_relabel", label="Second")
+        audit.record(session=s, actor=None, actor_name="tester", action="lineage.relabel")
+    with session_scope(write=False) as s:
+        rows = s.exec(select(LineageEntity).where(LineageEntity.ref == "ds_relabel")).all()
+    assert [r.label for r in rows] == ["Second"]
