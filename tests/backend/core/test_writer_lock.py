@@ -51,6 +51,19 @@ def test_a_writer_gives_up_after_its_timeout(tmp_path):
     lock.release()
 
 
+def test_a_wait_given_up_leaves_the_lock_to_the_others(tmp_path):
+    """The blocking wait a writer gave up is granted later, to this process's waiting thread, which must
+    let go at once: another process then takes the lock."""
+    holder = _holder(tmp_path, 0.5)
+    lock = WriterLock(str(tmp_path / "db.sqlite"))
+    assert lock.acquire(timeout=0.1) is False
+    holder.join(5)
+    time.sleep(0.2)  # the waiting thread has been granted the wait given up, and let it go
+    other = _holder(tmp_path, 0)  # asserts that it got the lock within 10 s
+    other.join(5)
+    assert other.exitcode == 0
+
+
 def test_threads_of_one_process_take_turns_and_memory_databases_need_no_file():
     lock = WriterLock(":memory:")
     assert lock.acquire(timeout=1)
