@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import fcntl
 import json
@@ -135,6 +136,7 @@ class WriterLock:
             raise
         if taken:
             self._owner = ident
+            _local_turns.begin()
         else:
             _left_writing(ident)
         return taken
@@ -209,6 +211,8 @@ class WriterLock:
 
     def release(self) -> None:
         owner, self._owner = self._owner, None
+        if owner is not None:
+            _local_turns.end()
         try:
             held, self._held_fd = self._held_fd, None
             if held is not None and self._pid == os.getpid():
@@ -217,6 +221,49 @@ class WriterLock:
         finally:
             if owner is not None:
                 _left_writing(owner)
+
+
+class _LocalTurns:
+    """How many of this process's threads hold a SQLite writer lock, and the event loops waiting for none."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held = 0
+        self._waiting: list[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = []
+
+    def begin(self) -> None:
+        with self._lock:
+            self._held += 1
+
+    def end(self) -> None:
+        with self._lock:
+            self._held -= 1
+            waiting, self._waiting = (self._waiting, []) if self._held == 0 else ([], self._waiting)
+        for loop, future in waiting:
+            loop.call_soon_threadsafe(_settle, future)
+
+    async def none_held(self, timeout: float) -> None:
+        with self._lock:
+            if self._held == 0:
+                return
+            loop = asyncio.get_running_loop()
+            future = loop.create_future()
+            self._waiting.append((loop, future))
+        with suppress(TimeoutError):  # then the caller queues for the lock itself, with its own timeout
+            await asyncio.wait_for(future, timeout)
+
+
+def _settle(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+_local_turns = _LocalTurns()
+
+
+async def no_local_write_turn() -> None:
+    """Until no thread of this process holds a SQLite writer lock (at most SQLite's busy timeout)."""
+    await _local_turns.none_held(SQLITE_BUSY_TIMEOUT_MS / 1000)
 
 
 # Threads waiting for or holding a writer lock, and how many. An exception raised into a thread from

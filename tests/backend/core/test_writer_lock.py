@@ -156,3 +156,27 @@ def test_the_checkpointer_runs_on_its_own_within_its_interval(tmp_path, monkeypa
     while _in_database_file(path) < 5 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _in_database_file(path) == 5
+
+
+def test_a_write_request_starts_once_no_thread_of_its_process_is_writing():
+    """`no_local_write_turn` (awaited by write requests) returns at once when no writer of this process
+    holds the lock, and otherwise when the last one lets go."""
+    import asyncio
+    import threading
+
+    lock = WriterLock(":memory:")
+
+    async def scenario() -> list[str]:
+        seen: list[str] = []
+        await asyncio.wait_for(db.no_local_write_turn(), 1)
+        seen.append("free at once")
+        assert lock.acquire(timeout=1)
+        waiting = asyncio.ensure_future(db.no_local_write_turn())
+        await asyncio.sleep(0.1)
+        seen.append("still waiting" if not waiting.done() else "did not wait")
+        threading.Timer(0.05, lock.release).start()  # a writer thread lets go
+        await asyncio.wait_for(waiting, 2)
+        seen.append("started after the release")
+        return seen
+
+    assert asyncio.run(scenario()) == ["free at once", "still waiting", "started after the release"]
