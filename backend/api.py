@@ -24,7 +24,6 @@ from backend.core.context import (
     sane_request_id,
     set_request_context,
 )
-from backend.core.db import no_local_write_turn
 from backend.core.errors import ERROR_CATALOGUE, AISystemError
 from backend.core.http import API_PREFIX, error_body
 
@@ -96,8 +95,6 @@ class RequestGuard:
                 await self._send_too_large(send, limit, request_id)
                 return
             try:
-                if scope.get("method") in _WRITE_METHODS:
-                    await no_local_write_turn()
                 await self.app(scope, counted_receive, guarded_send)
             except _BodyTooLarge:
                 pass
@@ -119,13 +116,6 @@ class RequestGuard:
             (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
             (b"x-request-id", request_id.encode()), (b"connection", b"close"), *_SECURITY_HEADERS]})
         await send({"type": "http.response.body", "body": body})
-
-
-# A write request starts once no thread of this process holds SQLite's write lock: its own Python work
-# (reading the body, signing the caller in) then runs beside the other processes' writes instead of
-# taking the GIL from this process's writer in the middle of its turn, which every writer on the
-# machine waits for. 4 clients registering models on 2 server processes: 49-64 -> 71-74 models/s.
-_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class _BodyTooLarge(Exception):
