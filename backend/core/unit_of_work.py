@@ -71,12 +71,13 @@ def append(session: OrmSession, row: SQLModel) -> None:
     """Insert `row`, a new record that nothing in this transaction changes or refers to afterwards.
 
     Appended rows are written when pending ORM rows would be: at the next flush (after the ORM's own
-    inserts, so they may refer to those), before a query that autoflushes, and before the commit. A
-    table's rows go in one INSERT, at a fifth of the cost of flushing them as ORM objects (a
-    registration appends five rows: a sixth of its time holding SQLite's write lock). The row stays
-    transient: changing it later writes nothing. Inside a savepoint it is written at once, so that the
-    savepoint's rollback undoes it; queries inside a savepoint do not see rows appended before it
-    until it ends. Not for tables a result-cache generation tracks (`core.cache.track_changes`).
+    inserts, so they may refer to those), before a query that autoflushes, before a savepoint begins,
+    and before the commit. A table's rows go in one INSERT, about 25 µs a row instead of the 120-160 µs
+    of flushing it as an ORM object (registering a version appends seven rows; its turn holding SQLite's
+    write lock went from 4.0-4.9 to 2.5-2.7 ms with these). The row stays transient: changing it later
+    writes nothing (say a change in SQL). Inside a savepoint it is written at once, so that the
+    savepoint's rollback undoes it. Not for tables a result-cache generation tracks
+    (`core.cache.track_changes`): refused.
     """
     cls = type(row)
     if getattr(cls, "__generation_tracked__", False):
