@@ -304,7 +304,6 @@ class WalCheckpointer:
         self._paths: dict[str, float] = {}  # database → the WAL's mtime at its last checkpoint
         self._lock = threading.Lock()
         self._pid = 0
-        self._wake = threading.Event()
 
     def watch(self, database: str) -> None:
         with self._lock:
@@ -314,14 +313,15 @@ class WalCheckpointer:
                 threading.Thread(target=self._run, name="sqlite-wal-checkpointer", daemon=True).start()
 
     def checkpoint_now(self) -> None:
-        """Check every watched WAL at once (tests, shutdown)."""
+        """Check every watched WAL now (what the thread does every `interval`; tests call it)."""
         with self._lock:
             paths = list(self._paths)
         for database in paths:
             self._checkpoint(database)
 
     def _run(self) -> None:
-        while not self._wake.wait(self.interval):
+        while True:
+            time.sleep(self.interval)
             self.checkpoint_now()
 
     def _checkpoint(self, database: str) -> None:
@@ -363,7 +363,7 @@ def _configure_sqlite(engine: Engine) -> None:
             wal_checkpointer.watch(database)
         cursor.close()
 
-    writer = WriterLock(engine.url.database)
+    writer = WriterLock(database)
 
     def _release_writer(conn) -> None:  # noqa: ANN001
         try:

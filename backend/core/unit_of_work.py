@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import cache
 
 from sqlalchemy import Table, event
 from sqlalchemy import inspect as sa_inspect
@@ -125,15 +126,12 @@ def _insert_values(row: SQLModel) -> tuple[Table, dict]:
     return mapper.local_table, values
 
 
-_INSERTS: dict[Table, object] = {}
 _ORDER: dict[int, dict[Table, int]] = {}
 
 
-def _insert(table: Table):  # noqa: ANN202
-    statement = _INSERTS.get(table)
-    if statement is None:
-        statement = _INSERTS[table] = table.insert()
-    return statement
+@cache
+def _insert(table: Table):  # noqa: ANN202  (built once a table: its compiled form is then cached too)
+    return table.insert()
 
 
 def _table_order() -> dict[Table, int]:
