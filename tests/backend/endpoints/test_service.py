@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from sqlmodel import select
 
 from backend.catalog.model_registry import artifacts as registry_artifacts
 from backend.catalog.model_registry import service as registry
@@ -18,6 +19,7 @@ from backend.core.config import get_settings
 from backend.core.errors import AISystemError
 from backend.core.pagination import PageParams
 from backend.endpoints import predlog, service, serving
+from backend.endpoints.models import PredictionLog
 from tests.backend.endpoints.conftest import iris_frame, rows
 
 PAGE = PageParams(limit=200, cursor=None)
@@ -424,6 +426,28 @@ def test_log_rows_survive_a_failed_write(session, ops, iris_model, monkeypatch):
     assert predlog.flush() == 0 and predlog.pending() >= 1  # kept for the next try
     monkeypatch.setattr(db, "session_scope", real)
     assert [r.instances for r in logged(session, ops, endpoint.id)] == [1]
+
+
+def test_logged_inputs_and_outputs_read_back_as_written(session, ops, iris_model):
+    endpoint = deployed(session, ops, iris_model)
+    sent = rows(2)
+    answer = service.predict(session=session, actor=ops, endpoint_id=endpoint.id, instances=sent)
+    (entry,) = logged(session, ops, endpoint.id)
+    assert entry.inputs == sent and entry.outputs == answer["predictions"]
+
+
+def test_values_beyond_json_are_logged_readably_and_hold_back_no_row(session, ops):
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 12, 6, 12, 30, tzinfo=UTC)
+    predlog.record(endpoint_id="ep_odd", role="primary", instances=1, inputs=[{"when": at}],
+                   outputs=[{"score": np.float32(0.5)}], latency_ms=1.0)
+    predlog.record(endpoint_id="ep_odd", role="primary", instances=1, inputs=[{"x": 1}], outputs=[], latency_ms=1.0)
+    assert predlog.flush() == 2 and predlog.pending() == 0
+    stored = session.exec(select(PredictionLog).where(PredictionLog.endpoint_id == "ep_odd")
+                          .order_by(PredictionLog.id)).all()
+    assert [row.inputs for row in stored] == [[{"when": "2026-12-06T12:30:00+00:00"}], [{"x": 1}]]
+    assert stored[0].outputs == [{"score": 0.5}]
 
 
 def test_stored_examples(session, ops, iris_model):

@@ -132,6 +132,9 @@ def test_a_parser_that_crashes_fails_only_that_upload(api, owner, monkeypatch):
     """A real polars stack overflow (the nesting cap bypassed): DATA_002 naming the cause, nothing stored,
     and the API answers the next request."""
     monkeypatch.setattr(ingest, "convert", _crash_in_polars)
+    # The overflow touches memory up to the parser's limit before it dies: 8 GB by default, 10-40 s here.
+    monkeypatch.setenv("AISYSTEM_PARSER_MEMORY_MB", "1024")
+    reset_settings()
     dataset_id = create(api, owner)
     before = data_files()
     response = upload(api, owner, dataset_id, b'{"a": 1}\n', "ok.jsonl")
