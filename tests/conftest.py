@@ -22,6 +22,9 @@ os.environ.update(
         "AISYSTEM_ARGON2_TIME_COST": "1",
         "AISYSTEM_ARGON2_MEMORY_KIB": "1024",
         "AISYSTEM_SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+        # The servers the tests start (and their children) load Lightning when they first serve, not as they
+        # start: most never predict, and each start would cost ~3 s of the suite's two cores.
+        "AISYSTEM_ENDPOINT_PRELOAD": "false",
     }
 )
 os.environ.pop("AISYSTEM_DATABASE_URL", None)
@@ -75,8 +78,14 @@ BACKENDS = ["sqlite", "postgresql"]
 # queues a worker consumes, a Redis restart, a refused pickle, a job's time limit, GPU placement (whose
 # claim-time SQL `tests/backend/jobs/test_placement.py` runs on both). The round trips, a killed worker's
 # lease and a duplicate delivery (the claim's row locking) still run on both databases.
+# So are the end-to-end flows that train models on the way (the endpoints issue's train → deploy → canary →
+# rollback, the demo benchmark's two trained versions: their SQL is the endpoint, registry and benchmark
+# services', which those packages' own tests run on both), and the OpenAPI document, which reads no table.
 SQLITE_ONLY = ("tests/backend/ml/", "tests/backend/training/test_tasks.py", "tests/backend/training/test_worker.py",
                "tests/backend/tuning/test_tasks.py", "tests/backend/tuning/test_worker.py",
+               "tests/backend/endpoints/test_done_means.py",
+               "tests/backend/benchmarks/test_service.py::test_seed_benchmarks_two_trained_versions",
+               "tests/backend/core/test_requests.py::test_openapi_documents_every_route",
                *(f"tests/backend/jobs/test_worker.py::{name}" for name in (
                    "test_round_trip_on_redis", "test_fault_03_", "test_deser_06_",
                    "test_a_worker_takes_jobs_only_from_the_queues_it_serves", "test_a_gpu_job_waits_for_a_worker",

@@ -79,7 +79,8 @@ def mark_web_process() -> None:
     applies once it serves. Workers keep torch's threads for batch predictions and training."""
     global _WEB_PROCESS
     _WEB_PROCESS = True
-    from backend.ml import packaging  # noqa: F401  (now, not in the first prediction)
+    if get_settings().endpoint_preload:
+        from backend.ml import packaging  # noqa: F401  (now, not in the first prediction)
 
 
 def _limit_torch_threads() -> None:

@@ -450,6 +450,26 @@ def test_values_beyond_json_are_logged_readably_and_hold_back_no_row(session, op
     assert stored[0].outputs == [{"score": 0.5}]
 
 
+def test_a_web_process_loads_the_serving_libraries_as_it_starts_unless_told_not_to():
+    import os
+    import subprocess
+    import sys
+
+    script = "\n".join([
+        "import os, sys",
+        "from backend.core.config import reset_settings",
+        "from backend.endpoints import serving",
+        "serving.mark_web_process()",
+        "print('lightning' in sys.modules)",
+        "os.environ['AISYSTEM_ENDPOINT_PRELOAD'] = 'true'",
+        "reset_settings()",
+        "serving.mark_web_process()",
+        "print('backend.ml.packaging' in sys.modules and 'lightning' in sys.modules)"])
+    done = subprocess.run([sys.executable, "-c", script], env={**os.environ, "AISYSTEM_ENDPOINT_PRELOAD": "false"},
+                          capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.split() == ["False", "True"]
+
+
 def test_stored_examples(session, ops, iris_model):
     row = rows(1)[0]
     endpoint = deployed(session, ops, iris_model, examples=[
