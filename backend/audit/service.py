@@ -20,7 +20,7 @@ from backend.core.context import current_request
 from backend.core.ids import new_id
 from backend.core.pagination import PageParams, paginate
 from backend.core.timeutil import utcnow
-from backend.core.unit_of_work import after_commit, append, transaction_memo
+from backend.core.unit_of_work import after_commit, append, new_row, transaction_memo
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,8 @@ def record(
         head["last"] = session.connection().execute(_CHAIN_HEAD).first()
     last = head["last"]
     request = current_request()
-    row = AuditRecord(
+    row = new_row(
+        AuditRecord,
         seq=(last[0] + 1) if last else 1,
         id=new_id("audit"),
         occurred_at=utcnow(),

@@ -18,16 +18,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import cache
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, event
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session as OrmSession
-from sqlalchemy.orm import SessionTransaction
+from sqlalchemy.orm import SessionTransaction, instrumentation
 from sqlmodel import SQLModel
 
 from backend.core.errors import UnauditedChange
 
 log = logging.getLogger(__name__)
+Row = TypeVar("Row", bound=SQLModel)
 
 _NEEDS_AUDIT = "aisystem_needs_audit"
 _AUDITED = "aisystem_audited"
@@ -94,6 +96,22 @@ def append(session: OrmSession, row: SQLModel) -> None:
     if session.in_nested_transaction():
         session.flush()  # the ORM rows it may refer to first
         _write_appends(session)
+
+
+def new_row(cls: type[Row], **values: Any) -> Row:
+    """A new row of `cls` with these column values (the others take their defaults), for `append`:
+    built without the ORM's per-attribute events. A table model's constructor sets each field through
+    pydantic's and SQLAlchemy's `__setattr__` (an audit record: ~64 µs; this: ~6 µs), which only
+    matters for rows a session tracks, and appended rows never are. The row is otherwise the same (its
+    values, fields set and instance state) and may be changed and read like any other."""
+    given = set(values)
+    for name, field in cls.model_fields.items():
+        if name not in given and not field.is_required():
+            values[name] = field.get_default(call_default_factory=True)
+    row = instrumentation.manager_of_class(cls).new_instance()
+    row.__dict__.update(values)
+    object.__setattr__(row, "__pydantic_fields_set__", given)
+    return row
 
 
 def _write_appends(session: OrmSession, transaction: SessionTransaction | None = None) -> None:

@@ -41,7 +41,7 @@ from backend.core.errors import AISystemError, InvalidRequest, PermissionDenied
 from backend.core.ids import new_id
 from backend.core.pagination import PageParams, paginate
 from backend.core.timeutil import isoformat_z, utcnow
-from backend.core.unit_of_work import append, transaction_memo
+from backend.core.unit_of_work import append, new_row, transaction_memo
 from backend.lineage.models import (
     ACTIVITY_KINDS,
     ENTITY_KINDS,
@@ -144,7 +144,7 @@ def record_entity(*, session: Session, kind: str, ref: str, label: str, new: boo
     label = (label or ref)[:200]
     row = transaction_memo(session, _ENTITIES).get((kind, ref)) if new else find_entity(session=session, kind=kind, ref=ref)
     if row is None:
-        row = LineageEntity(id=new_id("lent"), kind=kind, ref=ref[:160], label=label)
+        row = new_row(LineageEntity, id=new_id("lent"), kind=kind, ref=ref[:160], label=label)
         append(session, row)
         transaction_memo(session, _ENTITIES)[(kind, ref)] = row
         transaction_memo(session, _CREATED)[row.id] = True
@@ -180,7 +180,7 @@ def _relate(session: Session, subject_id: str, relation: str, object_id: str) ->
                     LineageRelation.subject_id == subject_id, LineageRelation.relation == relation,
                     LineageRelation.object_id == object_id)).first() is not None:
                 return
-    append(session, LineageRelation(subject_id=subject_id, relation=relation, object_id=object_id))
+    append(session, new_row(LineageRelation, subject_id=subject_id, relation=relation, object_id=object_id))
 
 
 def add_member(*, session: Session, collection: Ref, member: Ref) -> None:
@@ -212,8 +212,8 @@ def record_activity(*, session: Session, actor: Principal | None, kind: str, use
         activity = session.exec(select(LineageActivity).where(LineageActivity.key == key,
                                                               LineageActivity.kind == kind)).first()
     if activity is None:
-        activity = LineageActivity(
-            id=new_id("lact"), kind=kind, key=key, label=(label or ACTIVITY_LABELS[kind])[:200],
+        activity = new_row(
+            LineageActivity, id=new_id("lact"), kind=kind, key=key, label=(label or ACTIVITY_LABELS[kind])[:200],
             agent_id=getattr(actor, "user_id", None), agent_name=getattr(actor, "username", None),
             started_at=started_at or utcnow(), ended_at=ended_at)
         append(session, activity)

@@ -67,7 +67,7 @@ from backend.core.ids import new_id
 from backend.core.pagination import PageParams, decode_cursor, paginate
 from backend.core.schemas import complete_document
 from backend.core.timeutil import isoformat_z, to_utc, utcnow
-from backend.core.unit_of_work import after_commit, after_rollback, append, transaction_memo
+from backend.core.unit_of_work import after_commit, after_rollback, append, new_row, transaction_memo
 from backend.jobs import service as jobs_service
 from backend.jobs.models import Job
 from backend.lineage import service as lineage
@@ -824,9 +824,9 @@ def _instant() -> datetime:
 
 def _open_history(session: Session, version: ModelVersion, *, stage: str, from_stage: str | None, action: str,
                   actor: Principal, at: datetime, reason: str | None) -> StageHistory:
-    row = StageHistory(id=new_id("stagehist"), model_id=version.model_id, version_id=version.id,
-                       version=version.version, stage=stage, from_stage=from_stage, action=action, started_at=at,
-                       moved_by=actor.user_id, moved_by_name=actor.username, reason=reason)
+    row = new_row(StageHistory, id=new_id("stagehist"), model_id=version.model_id, version_id=version.id,
+                  version=version.version, stage=stage, from_stage=from_stage, action=action, started_at=at,
+                  moved_by=actor.user_id, moved_by_name=actor.username, reason=reason)
     append(session, row)
     return row
 
@@ -1088,8 +1088,8 @@ def record_activity(*, session: Session, model_id: str, user_id: str | None, kin
     if kind not in ACTIVITY_KINDS:
         raise InvalidRequest("Unknown activity kind", {"kind": f"use one of {', '.join(ACTIVITY_KINDS)}"})
     when = to_utc(at) if at else utcnow()
-    row = ModelActivity(model_id=model_id, user_id=user_id, kind=kind, count=max(1, int(count)),
-                        occurred_at=when, hour_bucket=int(when.timestamp() // 3600))
+    row = new_row(ModelActivity, model_id=model_id, user_id=user_id, kind=kind, count=max(1, int(count)),
+                  occurred_at=when, hour_bucket=int(when.timestamp() // 3600))
     append(session, row)
     return row
 

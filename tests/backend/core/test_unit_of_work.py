@@ -255,3 +255,23 @@ def test_an_appended_row_may_refer_to_a_pending_one(principals):
             ids.append(model.id)
     with session_scope(write=False) as s:
         assert len(s.exec(select(ModelActivity).where(ModelActivity.model_id.in_(ids))).all()) == 2
+
+
+def test_a_row_built_for_appending_is_the_row_the_constructor_builds():
+    from sqlalchemy import inspect as sa_inspect
+
+    from backend.audit.models import AuditRecord
+    from backend.core.timeutil import utcnow
+    from backend.core.unit_of_work import new_row
+    from backend.lineage.models import LineageRelation
+
+    values = dict(seq=7, id="audit_same", occurred_at=utcnow(), actor_id="user_1", actor_name="ada", action="x.y",
+                  summary={"a": 1}, outcome="success", prev_hash="0" * 64, hash="")
+    built, constructed = new_row(AuditRecord, **values), AuditRecord(**values)
+    assert built.model_dump() == constructed.model_dump()
+    assert built.__pydantic_fields_set__ == constructed.__pydantic_fields_set__
+    assert sa_inspect(built).transient
+    built.hash = "abc"  # still an instrumented object: a later change is seen as one
+    assert built.hash == "abc" and sa_inspect(built).attrs.hash.history.added == ["abc"]
+    relation = new_row(LineageRelation, subject_id="a", relation="used", object_id="b")
+    assert relation.id is None and relation.created_at is not None  # defaults and default factories filled
