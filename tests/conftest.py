@@ -79,13 +79,17 @@ BACKENDS = ["sqlite", "postgresql"]
 # claim-time SQL `tests/backend/jobs/test_placement.py` runs on both). The round trips, a killed worker's
 # lease and a duplicate delivery (the claim's row locking) still run on both databases.
 # So are the end-to-end flows that train models on the way (the endpoints issue's train → deploy → canary →
-# rollback, the demo benchmark's two trained versions: their SQL is the endpoint, registry and benchmark
-# services', which those packages' own tests run on both), and the OpenAPI document, which reads no table.
+# rollback, the demo benchmark's two trained versions, rank confidence from three benchmarked versions: their
+# SQL is the endpoint, registry, benchmark and comparison services', which those packages' own tests run on
+# both), the real sentence encoder's search quality (the search's SQL runs on both in the marketplace's other
+# tests) and the OpenAPI document, which reads no table.
 SQLITE_ONLY = ("tests/backend/ml/", "tests/backend/training/test_tasks.py", "tests/backend/training/test_worker.py",
                "tests/backend/tuning/test_tasks.py", "tests/backend/tuning/test_worker.py",
                "tests/backend/endpoints/test_done_means.py",
                "tests/backend/benchmarks/test_service.py::test_seed_benchmarks_two_trained_versions",
                "tests/backend/core/test_requests.py::test_openapi_documents_every_route",
+               "tests/backend/comparison/test_api.py::test_rank_confidence_from_benchmark_samples",
+               "tests/backend/marketplace/test_search.py::test_the_real_model_finds_the_issues_example",
                *(f"tests/backend/jobs/test_worker.py::{name}" for name in (
                    "test_round_trip_on_redis", "test_fault_03_", "test_deser_06_",
                    "test_a_worker_takes_jobs_only_from_the_queues_it_serves", "test_a_gpu_job_waits_for_a_worker",
