@@ -82,8 +82,9 @@ def clear() -> None:
         _passes.clear()
 
 
-def _pass_for(key: bytes, endpoint_id: str) -> Pass | None:
-    found = _passes.get((_key_digest(key), endpoint_id))
+def _pass_for(entry: tuple[bytes, str]) -> Pass | None:
+    """The live pass of (key digest, endpoint id), if any."""
+    found = _passes.get(entry)
     return found if found is not None and found.until > time.monotonic() else None
 
 
@@ -165,14 +166,16 @@ class PredictFastLane:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ticket = _lane_ticket(scope)
-        if ticket is None or _pass_for(*ticket) is None:
+        entry = (_key_digest(ticket[0]), ticket[1]) if ticket is not None else None
+        if entry is None or _pass_for(entry) is None:
             await self.app(scope, receive, send)
             return
         try:
             body = await _read_body(receive)
         except ConnectionAbortedError:
             return
-        lane_pass, instances = _pass_for(*ticket), _instances(body)
+        # Again: the pass may have been dropped while the body came in.
+        lane_pass, instances = _pass_for(entry), _instances(body)
         if lane_pass is None or instances is None or not await self._answer(lane_pass, instances, send):
             await self.app(scope, _replay(body, receive), send)
 

@@ -600,16 +600,29 @@ async def _answered(call: _Call) -> dict[str, Any]:
     endpoint's timeout)."""
     import asyncio
 
-    future = call.served.batcher.submit(call.checked)
+    future = call.served.batcher.submit_async(call.checked)
+    # A timer that fails the future, rather than asyncio.wait_for's waiter and callbacks: the batcher
+    # then sees the request is done and leaves it out.
+    timer = asyncio.get_running_loop().call_later(call.timeout_s, _time_out, future)
     try:
-        outputs = await asyncio.wait_for(asyncio.wrap_future(future), timeout=call.timeout_s)
-    except TimeoutError:
-        future.cancel()
+        outputs = await future
+    except _TimedOut:
         raise call.fail(AISystemError("INFER_003", f"The model did not answer within {call.endpoint.timeout_ms} ms",
                                       {"timeoutMs": call.endpoint.timeout_ms})) from None
     except AISystemError as exc:
         raise call.fail(exc) from None
+    finally:
+        timer.cancel()
     return call.answer(outputs)
+
+
+class _TimedOut(Exception):
+    pass
+
+
+def _time_out(future: Any) -> None:
+    if not future.done():
+        future.set_exception(_TimedOut())
 
 
 def _served_primary(session: Session, actor: Principal, endpoint: Endpoint) -> serving.Served:

@@ -11,6 +11,8 @@ with concurrency without a fixed wait on a lone request (BentoML's adaptive batc
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -56,8 +58,37 @@ def package_config(row: Any) -> dict[str, Any] | None:
 
 @dataclass
 class _Request:
+    """Rows waiting for a batch, and where their answer goes: a `concurrent.futures.Future` (a thread
+    waits on it), or an asyncio future of `loop` (a coroutine awaits it)."""
+
     rows: list[Mapping[str, Any]]
-    future: Future = field(default_factory=Future)
+    future: Any = field(default_factory=Future)
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def wanted(self) -> bool:
+        """Whether anyone still waits for the answer (an asyncio future that timed out is already done)."""
+        return not self.future.done() if self.loop is not None else self.future.set_running_or_notify_cancel()
+
+
+def _settle(items: Sequence[_Request], outcomes: Sequence[tuple[bool, Any]]) -> None:
+    """Give each request its outcome, (True, outputs) or (False, exception): a thread's future at once,
+    and every asyncio future of one event loop in a single call into that loop. One wake-up of the loop
+    per batch instead of one per request (each a write to the loop's self-pipe and a round of callbacks)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, bool, Any]]] = {}
+    for item, (ok, value) in zip(items, outcomes, strict=True):
+        if item.loop is None:
+            item.future.set_result(value) if ok else item.future.set_exception(value)
+        else:
+            by_loop.setdefault(item.loop, []).append((item.future, ok, value))
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+            loop.call_soon_threadsafe(_settle_on_loop, settled)
+
+
+def _settle_on_loop(settled: list[tuple[Any, bool, Any]]) -> None:
+    for future, ok, value in settled:
+        if not future.done():  # not timed out meanwhile
+            future.set_result(value) if ok else future.set_exception(value)
 
 
 @dataclass(frozen=True)
@@ -162,6 +193,14 @@ class Batcher:
         self.queue.put(request)
         return request.future
 
+    def submit_async(self, rows: list[Mapping[str, Any]]) -> asyncio.Future:
+        """`submit` from a coroutine: the answer arrives as a future of the running event loop. Setting an
+        exception on it first (a timeout) tells the batcher nobody waits any more."""
+        loop = asyncio.get_running_loop()
+        request = _Request(rows, loop.create_future(), loop)
+        self.queue.put(request)
+        return request.future
+
     def _gather(self, first: _Request) -> list[_Request]:
         items, rows = [first], len(first.rows)
         wait = get_settings().endpoint_batch_wait_ms / 1000
@@ -185,8 +224,7 @@ class Batcher:
             first = self.queue.get()
             if first is _STOP:
                 return
-            items = self._gather(first)
-            items = [i for i in items if i.future.set_running_or_notify_cancel()]
+            items = [i for i in self._gather(first) if i.wanted()]
             if not items:
                 continue
             began = time.monotonic()
@@ -197,21 +235,20 @@ class Batcher:
                 frame = rows_frame(self.loaded.config, rows)
                 outputs = self.loaded.family.predict_frame(self.loaded.module, self.loaded.config, frame)
             except AISystemError as exc:
-                for item in items:
-                    item.future.set_exception(exc)
+                _settle(items, [(False, exc)] * len(items))
                 continue
             except Exception as exc:  # the model itself failed: INFER_001 for everyone in the batch
                 log.exception("prediction failed")
                 error = AISystemError("INFER_001", f"The model failed: {type(exc).__name__}: {str(exc)[:200]}")
-                for item in items:
-                    item.future.set_exception(error)
+                _settle(items, [(False, error)] * len(items))
                 continue
             self.batches += 1
             self.rows += frame.height
-            start = 0
+            answers, start = [], 0
             for item in items:
-                item.future.set_result(outputs[start:start + len(item.rows)])
+                answers.append((True, outputs[start:start + len(item.rows)]))
                 start += len(item.rows)
+            _settle(items, answers)
             with self._lock:
                 self._adapt(time.monotonic() - began)
 

@@ -167,6 +167,37 @@ def test_timeout_is_infer_003(session, ops, iris_model, monkeypatch):
     assert [r.error_code for r in logged(session, ops, endpoint.id)] == ["INFER_003"]
 
 
+def test_an_awaited_prediction_times_out_with_infer_003_and_the_next_one_is_answered(session, ops, iris_model,
+                                                                                     monkeypatch):
+    import asyncio
+
+    endpoint = deployed(session, ops, iris_model, timeoutMs=50)
+    served = serving.CACHE.get(session=session, actor=ops, model_id=iris_model, version="1.0.0")
+    real, delays = served.loaded.family.predict_frame, [0.3]
+
+    def slow_once(module, config, frame):
+        time.sleep(delays.pop() if delays else 0)
+        return real(module, config, frame)
+
+    monkeypatch.setattr(served.loaded.family, "predict_frame", slow_once)
+
+    async def twice():  # one event loop, as a web process has
+        outcomes = []
+        for _ in range(2):
+            try:
+                outcomes.append(await service.predict_async(session=session, actor=ops, endpoint_id=endpoint.id,
+                                                            instances=rows(1)))
+            except AISystemError as exc:
+                outcomes.append(exc)
+            await asyncio.sleep(0.4)  # the slow batch ends meanwhile: its late answer goes nowhere
+        return outcomes
+
+    timed_out, answered = asyncio.run(twice())
+    assert isinstance(timed_out, AISystemError) and timed_out.code == "INFER_003"
+    assert answered["predictions"][0]["label"] == "setosa"
+    assert [r.error_code for r in logged(session, ops, endpoint.id)] == [None, "INFER_003"]
+
+
 def test_concurrent_requests_are_batched(session, ops, iris_model, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
