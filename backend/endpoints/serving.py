@@ -111,7 +111,11 @@ def mark_web_process() -> None:
     global _WEB_PROCESS
     _WEB_PROCESS = True
     if get_settings().endpoint_preload:
-        from backend.ml import packaging  # noqa: F401  (now, not in the first prediction)
+        _preload()
+
+
+def _preload() -> None:
+    from backend.ml import packaging  # noqa: F401  (now, not in the first prediction)
 
 
 def _limit_torch_threads() -> None:

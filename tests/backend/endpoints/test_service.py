@@ -481,24 +481,17 @@ def test_values_beyond_json_are_logged_readably_and_hold_back_no_row(session, op
     assert stored[0].outputs == [{"score": 0.5}]
 
 
-def test_a_web_process_loads_the_serving_libraries_as_it_starts_unless_told_not_to():
-    import os
-    import subprocess
-    import sys
+def test_a_web_process_loads_the_serving_libraries_as_it_starts_unless_told_not_to(monkeypatch):
+    from backend.core.config import Settings
 
-    script = "\n".join([
-        "import os, sys",
-        "from backend.core.config import reset_settings",
-        "from backend.endpoints import serving",
-        "serving.mark_web_process()",
-        "print('lightning' in sys.modules)",
-        "os.environ['AISYSTEM_ENDPOINT_PRELOAD'] = 'true'",
-        "reset_settings()",
-        "serving.mark_web_process()",
-        "print('backend.ml.packaging' in sys.modules and 'lightning' in sys.modules)"])
-    done = subprocess.run([sys.executable, "-c", script], env={**os.environ, "AISYSTEM_ENDPOINT_PRELOAD": "false"},
-                          capture_output=True, text=True, timeout=120, check=True)
-    assert done.stdout.split() == ["False", "True"]
+    loads = []
+    monkeypatch.setattr(serving, "_preload", lambda: loads.append("preloaded"))
+    monkeypatch.setattr(serving, "_WEB_PROCESS", False)
+    for preload in (False, True):
+        monkeypatch.setattr(serving, "get_settings", lambda preload=preload: Settings(endpoint_preload=preload))
+        serving.mark_web_process()
+        assert serving._WEB_PROCESS  # served batches take one torch thread either way
+    assert loads == ["preloaded"]  # only with the setting on
 
 
 def test_stored_examples(session, ops, iris_model):
