@@ -59,15 +59,16 @@ def package_config(row: Any) -> dict[str, Any] | None:
 @dataclass
 class _Request:
     """Rows waiting for a batch, and where their answer goes: a `concurrent.futures.Future` (a thread
-    waits on it), or an asyncio future of `loop` (a coroutine awaits it)."""
+    waits on it), or an asyncio future (a coroutine awaits it on that future's event loop)."""
 
     rows: list[Mapping[str, Any]]
-    future: Any = field(default_factory=Future)
-    loop: asyncio.AbstractEventLoop | None = None
+    future: Future | asyncio.Future = field(default_factory=Future)
 
     def wanted(self) -> bool:
         """Whether anyone still waits for the answer (an asyncio future that timed out is already done)."""
-        return not self.future.done() if self.loop is not None else self.future.set_running_or_notify_cancel()
+        if isinstance(self.future, asyncio.Future):
+            return not self.future.done()
+        return self.future.set_running_or_notify_cancel()
 
 
 def _settle(items: Sequence[_Request], outcomes: Sequence[tuple[bool, Any]]) -> None:
@@ -76,10 +77,10 @@ def _settle(items: Sequence[_Request], outcomes: Sequence[tuple[bool, Any]]) -> 
     per batch instead of one per request (each a write to the loop's self-pipe and a round of callbacks)."""
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, bool, Any]]] = {}
     for item, (ok, value) in zip(items, outcomes, strict=True):
-        if item.loop is None:
-            item.future.set_result(value) if ok else item.future.set_exception(value)
+        if isinstance(item.future, asyncio.Future):
+            by_loop.setdefault(item.future.get_loop(), []).append((item.future, ok, value))
         else:
-            by_loop.setdefault(item.loop, []).append((item.future, ok, value))
+            item.future.set_result(value) if ok else item.future.set_exception(value)
     for loop, settled in by_loop.items():
         with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
             loop.call_soon_threadsafe(_settle_on_loop, settled)
@@ -200,8 +201,7 @@ class Batcher:
     def submit_async(self, rows: list[Mapping[str, Any]]) -> asyncio.Future:
         """`submit` from a coroutine: the answer arrives as a future of the running event loop. Setting an
         exception on it first (a timeout) tells the batcher nobody waits any more."""
-        loop = asyncio.get_running_loop()
-        request = _Request(rows, loop.create_future(), loop)
+        request = _Request(rows, asyncio.get_running_loop().create_future())
         self.queue.put(request)
         return request.future
 
