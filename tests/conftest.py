@@ -135,7 +135,7 @@ def _migrate(url: str) -> None:
     command.upgrade(config, "head")
 
 
-def _use_database(url: str | None) -> None:
+def use_database(url: str | None) -> None:
     if url:
         os.environ["AISYSTEM_DATABASE_URL"] = url
     else:
@@ -183,7 +183,7 @@ def _reset_sqlite(url: str) -> None:
     shutil.copyfile(SQLITE_TEMPLATE, target)
 
 
-def _fresh_database(backend: str, migrated_backends: dict[str, str]) -> None:
+def fresh_database(backend: str, migrated_backends: dict[str, str]) -> None:
     if backend not in migrated_backends:
         pytest.skip("PostgreSQL tests need AISYSTEM_TEST_DATABASE_URL")
     url = migrated_backends[backend]
@@ -193,26 +193,26 @@ def _fresh_database(backend: str, migrated_backends: dict[str, str]) -> None:
     (DATA_DIR / "audit-checkpoint.json").unlink(missing_ok=True)
     if backend == "sqlite":
         _reset_sqlite(url)
-        _use_database(None)
+        use_database(None)
     else:
         _reset_postgres(url)
-        _use_database(url)
+        use_database(url)
 
 
 @pytest.fixture(params=BACKENDS)
 def db_backend(request, migrated_backends) -> Iterator[str]:
     """A clean, migrated database: SQLite always, PostgreSQL when configured."""
-    _fresh_database(request.param, migrated_backends)
+    fresh_database(request.param, migrated_backends)
     yield request.param
-    _use_database(None)
+    use_database(None)
 
 
 @pytest.fixture
 def sqlite_db(migrated_backends) -> Iterator[str]:
     """A clean SQLite database, for tests that need to run only once (fuzzing, benchmarks)."""
-    _fresh_database("sqlite", migrated_backends)
+    fresh_database("sqlite", migrated_backends)
     yield "sqlite"
-    _use_database(None)
+    use_database(None)
 
 
 @pytest.fixture
@@ -252,14 +252,39 @@ def principals(demo_users) -> dict:
                 for name, uid in demo_users.items()}
 
 
+_REST_APPS: dict[tuple, object] = {}
+
+
+def _rest_app_of_this_process():  # noqa: ANN202
+    """The /api/v1 app, built once per test process for the settings it is built from. FastAPI sets up an
+    included router's routes at their first request, ~0.1 s a router: a fresh app in every test paid it
+    again for each router the test reached. The app keeps no data of its own between requests."""
+    from backend import api as api_module
+    from backend.core.config import get_settings
+
+    settings = get_settings()
+    key = (settings.api_docs, tuple(settings.browser_origins()))
+    if key not in _REST_APPS:
+        _REST_APPS[key] = api_module.create_rest_api()
+    return _REST_APPS[key]
+
+
+def root_app():  # noqa: ANN201
+    """`create_api()` around the /api/v1 app of this test process."""
+    from backend import api as api_module
+
+    rest = _rest_app_of_this_process()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(api_module, "create_rest_api", lambda: rest)
+        return api_module.create_api()
+
+
 @pytest.fixture
 def api(db_backend):
     """An HTTP client for the whole ASGI app (API mounted at /api/v1), as a browser would reach it."""
     from fastapi.testclient import TestClient
 
-    from backend.api import create_api
-
-    with TestClient(create_api(), raise_server_exceptions=False) as client:
+    with TestClient(root_app(), raise_server_exceptions=False) as client:
         yield client
 
 
@@ -279,6 +304,10 @@ class Auth:
         if username not in self._cache:
             self._cache[username] = {"Authorization": f"Bearer {self.token(username)}"}
         return self._cache[username]
+
+    def forget_sign_ins(self) -> None:
+        """Sign in again at the next `headers` (after a request that ended a session)."""
+        self._cache.clear()
 
 
 @pytest.fixture

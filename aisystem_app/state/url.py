@@ -74,5 +74,10 @@ class TabsMixin(UrlStateMixin, mixin=True):
             return None
         # Shown at once: Radix calls on_change on both mouse-down and focus of a trigger, and the second
         # call must find the tab open, or it pushes the same URL again (back would then seem stuck).
+        return self._open_tab(tab)
+
+    def _open_tab(self, tab: str) -> rx.event.EventSpec:
+        """Show `tab` now and put it in the URL. Until the load that the navigation brings has run, the
+        tabs would otherwise still show the previous one, and a click on that one would be lost."""
         self.tab = tab
         return self._go_view({"tab": "" if tab == self._tabs[0] else tab})

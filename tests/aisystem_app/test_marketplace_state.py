@@ -185,6 +185,8 @@ async def test_the_upgrade_dialog_states_the_amount_that_is_then_billed(root_sta
     assert billed(market.alpha) == []  # asking charges nothing
     events = as_list(await ListingState.confirm_action.fn(listing))
     assert navigation(events) == (f"/marketplace/models/{market.alpha}?tab=usage", False)  # next: how to call it
+    # Shown before the navigation's load has run: a click on Pricing in that moment is not lost.
+    assert listing.tab == "usage"
 
     await ListingState.ask.fn(listing, "subscribe", "Pro")
     headline = listing.confirm.headline

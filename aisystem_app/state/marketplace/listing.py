@@ -739,7 +739,7 @@ class ListingState(TabsMixin, rx.State):
         events = [rx.toast.success(done_message(outcome.value.result)), *(await self._refresh() or [])]
         if started:  # the next step after subscribing: how to call it
             async with self:
-                events.append(self._go_view({"tab": "usage"}))
+                events.append(self._open_tab("usage"))
         return events
 
     # --- your review ---------------------------------------------------------------------------------

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 
 from backend.api import create_rest_api
 from backend.auth.deps import route_inventory
 from backend.auth.permissions import ROLES, has_permission
+from tests.conftest import Auth, fresh_database, root_app, use_database
 
 PUBLIC_ROUTES = {
     ("POST", "/auth/login"),
@@ -83,20 +85,48 @@ def _concrete(path: str) -> str:
 
 
 PROTECTED = [(m, p, perm) for m, p, perm in ROUTES if perm != "public"]
+# Routes that end the caller's own session: the walk signs in again after them.
+SESSION_ENDING = {("POST", "/auth/logout")}
+
+
+@pytest.fixture(scope="module")
+def walk(migrated_backends) -> Iterator[Auth]:
+    """One SQLite database and one sign-in per role for the whole walk over the routes (per test process).
+    Every route is decided before its handler reads anything, so the routes need no fresh database each (a
+    fresh one, a fresh app and six sign-ins per route took 9 of the suite's 60 minutes of test time). The
+    decision's SQL (the signed-in user's row) runs on both databases in the auth package's other tests."""
+    from fastapi.testclient import TestClient
+
+    from backend.auth import service as auth_service
+    from backend.core.db import session_scope
+
+    fresh_database("sqlite", migrated_backends)
+    with session_scope() as session:
+        auth_service.ensure_demo_users(session=session)
+    with TestClient(root_app(), raise_server_exceptions=False) as client:
+        yield Auth(client)
+    use_database(None)
+
+
+def _walk_request(walk: Auth, method: str, path: str, headers: dict[str, str] | None = None):  # noqa: ANN202
+    response = walk.client.request(method, "/api/v1" + _concrete(path), json={}, headers=headers)
+    if (method, path) in SESSION_ENDING:
+        walk.forget_sign_ins()
+    return response
 
 
 @pytest.mark.parametrize("method,path,permission", PROTECTED, ids=[f"{m} {p}" for m, p, _ in PROTECTED])
-def test_protected_routes_refuse_anonymous_callers(api, method, path, permission):
-    response = api.request(method, "/api/v1" + _concrete(path), json={})
+def test_protected_routes_refuse_anonymous_callers(walk, method, path, permission):
+    response = _walk_request(walk, method, path)
     assert response.status_code == 401, response.text
     assert response.json()["error"]["code"] == "AUTH_001"
     assert response.headers["www-authenticate"] == "Bearer"
 
 
 @pytest.mark.parametrize("method,path,permission", PROTECTED, ids=[f"{m} {p}" for m, p, _ in PROTECTED])
-def test_each_role_gets_exactly_what_the_policy_grants(api, auth, method, path, permission):
+def test_each_role_gets_exactly_what_the_policy_grants(walk, method, path, permission):
     for role in ROLES:
-        response = api.request(method, "/api/v1" + _concrete(path), json={}, headers=auth.headers(role))
+        response = _walk_request(walk, method, path, walk.headers(role))
         if has_permission(role, permission):
             assert response.status_code not in (401, 403), f"{role} refused {method} {path}: {response.text}"
         else:
