@@ -7,7 +7,7 @@ BUN := .tools/node_modules/.bin/bun
 CHROMIUM := /usr/bin/chromium
 PYTEST_ARGS ?=
 # Test processes (pytest-xdist): three on two cores, since many tests wait on subprocesses; the browser
-# tests stay together on one of them.
+# tests run on two of them, against a server each.
 PYTEST_WORKERS ?= 3
 
 .PHONY: install run worker test test-fast lint bench clean
@@ -51,4 +51,4 @@ lint: install
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf .web .web-test .states .pytest_cache
+	rm -rf .web .web-test .web-test-2 .web-test.lock .states .pytest_cache

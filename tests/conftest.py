@@ -98,19 +98,31 @@ SQLITE_ONLY = ("tests/backend/ml/", "tests/backend/training/test_tasks.py", "tes
 
 # Modules that start a server process in a module-scoped fixture (xdist keeps each on one worker).
 SERVER_MODULES = ("tests/backend/mcp/test_server.py",)
+# Under xdist the browser tests run on two servers, each on its own worker with its own build and database:
+# these modules on the second (half of the browser tests' time, as measured), every other one on the first.
+# On one server in turn they took ~15 of the suite's 17 minutes while the other workers sat idle.
+E2E_SECOND_SERVER = tuple(f"tests/e2e/{module}.py" for module in (
+    "test_tuning", "test_marketplace", "test_endpoints", "test_hydration", "test_benchmarks", "test_experiments",
+    "test_jobs", "test_governance_consoles", "test_comparison"))
+
+
+def e2e_server_of(nodeid: str) -> int:
+    """Which of the two browser-test servers a test runs against."""
+    return 2 if nodeid.startswith(E2E_SECOND_SERVER) else 1
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):  # noqa: ANN001, ANN201
-    """Under xdist the browser tests share one worker (one production build, one server); every other test
-    is scheduled on its own. (xdist's `loadgroup` does this by rewriting node ids, which pytest 9 ignores.)"""
+    """Under xdist the browser tests of one server share one worker (one production build, one server);
+    every other test is scheduled on its own. (xdist's `loadgroup` does this by rewriting node ids, which
+    pytest 9 ignores.) The scopes with the most tests go out first: the two servers' start at once."""
     from xdist.scheduler import LoadScopeScheduling
 
     class BrowserTestsTogether(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             if nodeid.startswith(SERVER_MODULES):  # one server process per module: its tests on one worker
                 return nodeid.split("::", 1)[0]
-            return "tests/e2e" if nodeid.startswith("tests/e2e/") else nodeid
+            return f"tests/e2e server {e2e_server_of(nodeid)}" if nodeid.startswith("tests/e2e/") else nodeid
 
     return BrowserTestsTogether(config, log)
 

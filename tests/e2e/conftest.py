@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import signal
@@ -13,7 +14,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from backend.cli import ROOT, worker_command
-from tests.e2e.server import DEMO_PASSWORD, Server, free_port, run_cli, serve, server_env
+from tests.conftest import e2e_server_of
+from tests.e2e.server import DEMO_PASSWORD, WEB_DIR, Server, free_port, run_cli, serve, server_env
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -27,17 +29,44 @@ XSS_USERNAME = "xss_probe"
 XSS_PASSWORD = "xss-probe-password-1"
 
 
+# The browser-test server this process serves: the second when xdist gave it the second server's tests
+# (tests/conftest.py), set from the first browser test it runs.
+_server_number: list[int] = []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if not _server_number:
+        _server_number.append(e2e_server_of(item.nodeid) if os.environ.get("PYTEST_XDIST_WORKER") else 1)
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The migrated, seeded app served by `reflex run --env prod --single-port` on a free port."""
-    env = server_env(free_port(), tmp_path_factory.mktemp("aisystem-e2e"))
+    number = _server_number[0] if _server_number else 1
+    web_dir = WEB_DIR if number == 1 else f"{WEB_DIR}-{number}"
+    env = server_env(free_port(), tmp_path_factory.mktemp("aisystem-e2e"), REFLEX_WEB_WORKDIR=web_dir)
     run_cli(env, "migrate")
     run_cli(env, "seed")
     # A stored-XSS probe: a user whose display name is markup.
     run_cli(env, "create-user", XSS_USERNAME, "--role", "business_user", "--display-name", XSS_PAYLOAD,
             "--password-stdin", stdin=XSS_PASSWORD + "\n")
-    with serve(env, "--single-port") as running:
+    with contextlib.ExitStack() as stack:
+        with one_build_at_a_time():
+            running = stack.enter_context(serve(env, "--single-port"))
         yield running
+
+
+@contextlib.contextmanager
+def one_build_at_a_time() -> Iterator[None]:
+    """Held while a server builds its frontend and starts: two builds at once would install the same
+    packages into Bun's shared cache side by side (and only contend for the cores)."""
+    with (ROOT / ".web-test.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager
