@@ -100,7 +100,7 @@ SQLITE_ONLY = ("tests/backend/ml/", "tests/backend/training/test_tasks.py", "tes
 SERVER_MODULES = ("tests/backend/mcp/test_server.py",)
 # Under xdist the browser tests run on two servers, each on its own worker with its own build and database:
 # these modules on the second (half of the browser tests' time, as measured), every other one on the first.
-# On one server in turn they took ~15 of the suite's 17 minutes while the other workers sat idle.
+# On one server in turn they took ~15 of the suite's 17 minutes, the one chain the rest of the suite waited on.
 E2E_SECOND_SERVER = tuple(f"tests/e2e/{module}.py" for module in (
     "test_tuning", "test_marketplace", "test_endpoints", "test_hydration", "test_benchmarks", "test_experiments",
     "test_jobs", "test_governance_consoles", "test_comparison"))
