@@ -277,8 +277,9 @@ def _skip_when_prefix_differs(router: APIRouter) -> None:
     router._aisystem_gated = True
 
 
-def create_api() -> FastAPI:
-    """The root ASGI app Reflex wraps (`rx.App(api_transformer=create_api())`): the API at /api/v1."""
+def create_api(rest_api: FastAPI | None = None) -> FastAPI:
+    """The root ASGI app Reflex wraps (`rx.App(api_transformer=create_api())`): the API at /api/v1,
+    `rest_api` when given (the tests build that once per process), else a new `create_rest_api()`."""
     problems = get_settings().production_problems()
     if problems:
         raise SystemExit("refusing to start in production: " + "; ".join(problems))
@@ -290,7 +291,7 @@ def create_api() -> FastAPI:
     root = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, lifespan=mcp.lifespan)
     root.state.mcp = mcp
     mcp.mount(root)
-    root.mount(API_PREFIX, create_rest_api())
+    root.mount(API_PREFIX, rest_api or create_rest_api())
     root.add_middleware(UnroutableApiPath)
     from backend.endpoints import serving
 

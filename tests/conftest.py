@@ -283,12 +283,9 @@ def _rest_app_of_this_process():  # noqa: ANN202
 
 def root_app():  # noqa: ANN201
     """`create_api()` around the /api/v1 app of this test process."""
-    from backend import api as api_module
+    from backend.api import create_api
 
-    rest = _rest_app_of_this_process()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(api_module, "create_rest_api", lambda: rest)
-        return api_module.create_api()
+    return create_api(_rest_app_of_this_process())
 
 
 @pytest.fixture

@@ -95,8 +95,9 @@ def _route_path(scope: Scope) -> str:
 
 
 def _lane_ticket(scope: Scope) -> tuple[bytes, str] | None:
-    """(model key, endpoint id) of a request the lane may take: a JSON POST to a predict route carrying
-    only a model key (a browser's request, with an Origin, keeps the full route and its CORS answer)."""
+    """The pass entry, (model key digest, endpoint id), of a request the lane may take: a JSON POST to a
+    predict route carrying only a model key (a browser's request, with an Origin, keeps the full route and
+    its CORS answer). The key is hashed here once; the request looks its pass up twice."""
     if scope["type"] != "http" or scope.get("method") != "POST" or not _passes:
         return None
     match = _PREDICT_PATH.fullmatch(_route_path(scope))
@@ -108,7 +109,7 @@ def _lane_ticket(scope: Scope) -> tuple[bytes, str] | None:
             key = value
         elif name in _FULL_ROUTE_HEADERS or (name == b"content-type" and not value.startswith(b"application/json")):
             return None
-    return (key, match.group(1)) if key else None
+    return (_key_digest(key), match.group(1)) if key else None
 
 
 def _instances(body: bytes) -> list[dict[str, Any]] | None:
@@ -165,8 +166,7 @@ class PredictFastLane:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ticket = _lane_ticket(scope)
-        entry = (_key_digest(ticket[0]), ticket[1]) if ticket is not None else None
+        entry = _lane_ticket(scope)
         if entry is None or _pass_for(entry) is None:
             await self.app(scope, receive, send)
             return
