@@ -63,9 +63,19 @@ def tree(root: Path) -> set[str]:
 BOOKKEEPING = re.compile(r"(aisystem\.db|template\.db|audit-checkpoint|broker|secret_key)")
 
 
+def store_folders() -> set[str]:
+    """The store's own folders: the first upload of a test process creates them, whatever its test is."""
+    return {str(get_settings().artifacts_dir), str(artifacts.temp_root()), str(artifacts.store_root())}
+
+
+def platform_files(root: Path) -> set[str]:
+    """What is under root, less the store's folders and the files that change on every write."""
+    return {p for p in tree(root) - store_folders() if not BOOKKEEPING.search(Path(p).name)}
+
+
 def outside(root: Path) -> set[str]:
-    """Files beside the artifact store, less the database's own files that change on every write."""
-    return {p for p in tree(root.parent) - tree(root) if not BOOKKEEPING.search(Path(p).name)}
+    """Files beside the artifact store (not in it)."""
+    return platform_files(root.parent) - tree(root)
 
 
 def temp_files() -> list[Path]:
@@ -155,13 +165,12 @@ def _zip(name: str, data: bytes = b"x") -> bytes:
     _tar([_member("hard", kind=tarfile.LNKTYPE, link="/etc/shadow")]), _zip("..\\x"), _zip("../../x"),
 ], ids=["dotdot", "absolute", "symlink", "hardlink", "zip-backslash", "zip-dotdot"])
 def test_path_04_archive_slip_bundles_are_refused_whole(api, auth, model_with_version, bundle):
-    before = tree(get_settings().artifacts_dir.parent)
+    data_dir = get_settings().artifacts_dir.parent
+    before = platform_files(data_dir)
     response = put_raw(api, auth, model_with_version, bundle, format="opaque")
     assert rejected(response), response.text
     assert not temp_files()
-    new = {p for p in tree(get_settings().artifacts_dir.parent) - before if not BOOKKEEPING.search(Path(p).name)}
-    # Only the store's folders may appear (when this is the first upload of the test process): no file.
-    assert new <= {str(artifacts.temp_root()), str(get_settings().artifacts_dir)}
+    assert platform_files(data_dir) == before
 
 
 # --- DESER ----------------------------------------------------------------------------------------------
