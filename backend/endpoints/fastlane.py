@@ -14,6 +14,11 @@ What the second buys, and costs: a key revoked, an account disabled or an endpoi
 process drops its passes at once (`forget`, called when an endpoint is locked for a change, and again
 after the change commits); in another web process the old pass answers for at most the pass's life.
 Setting the variable to 0 turns the lane off.
+
+A pass is renewed before it runs out: the first request in its last quarter (`RENEW_AT`) takes the full
+route, which leaves a fresh pass, while the others go on in the lane. Without that, every request in
+flight when a pass ran out took the full route at once: under load, a burst of full routes once a second
+that held up everything else (at 16 clients, most of the slowest 1 % of requests).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import hashlib
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -37,6 +42,7 @@ _PREDICT_PATH = re.compile(r"/catalog/endpoints/([A-Za-z0-9_-]{1,64})/predict")
 _JSON = (b"content-type", b"application/json")
 _FULL_ROUTE_HEADERS = frozenset({b"authorization", b"x-api-key", b"origin"})
 _MAX_PASSES = 10_000
+RENEW_AT = 0.75  # of a pass's life
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class Pass:
     principal: Principal
     endpoint: Any  # service.EndpointView
     until: float
+    renew_from: float  # from then on, one request renews the pass through the full route
 
 
 _passes: dict[tuple[bytes, str], Pass] = {}
@@ -67,7 +74,8 @@ def remember(*, key: str, principal: Principal, endpoint: Any) -> None:
     with _lock:
         if len(_passes) >= _MAX_PASSES:
             _passes.clear()  # many keys at once: start over rather than grow without bound
-        _passes[(_key_digest(key), endpoint.id)] = Pass(principal, endpoint, time.monotonic() + life)
+        now = time.monotonic()
+        _passes[(_key_digest(key), endpoint.id)] = Pass(principal, endpoint, now + life, now + RENEW_AT * life)
 
 
 def forget(endpoint_id: str) -> None:
@@ -82,10 +90,19 @@ def clear() -> None:
         _passes.clear()
 
 
-def _pass_for(entry: tuple[bytes, str]) -> Pass | None:
-    """The live pass of (key digest, endpoint id), if any."""
+def _pass_for(entry: tuple[bytes, str], *, may_renew: bool = False) -> Pass | None:
+    """The live pass of (key digest, endpoint id), if any. With `may_renew`, None also for the one request
+    that is to renew a pass in its last quarter (it takes the full route)."""
     found = _passes.get(entry)
-    return found if found is not None and found.until > time.monotonic() else None
+    now = time.monotonic()
+    if found is None or found.until <= now:
+        return None
+    if may_renew and found.renew_from <= now:
+        with _lock:
+            if _passes.get(entry) is found:  # no other request has taken the renewal
+                _passes[entry] = replace(found, renew_from=found.until)
+                return None
+    return found
 
 
 def _route_path(scope: Scope) -> str:
@@ -167,7 +184,7 @@ class PredictFastLane:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         entry = _lane_ticket(scope)
-        if entry is None or _pass_for(entry) is None:
+        if entry is None or _pass_for(entry, may_renew=True) is None:
             await self.app(scope, receive, send)
             return
         try:

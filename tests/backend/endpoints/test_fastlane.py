@@ -3,6 +3,9 @@ at once when the key or the endpoint changes in this process."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+
 import pytest
 
 from backend.core.config import reset_settings
@@ -62,6 +65,24 @@ def test_repeated_calls_skip_the_database_and_answer_the_same(api, ops, endpoint
     predlog.flush()
     logged = api.get(f"{BASE}/{endpoint['id']}/logs", headers=ops).json()["items"]
     assert [row["keyId"] for row in logged] == [key["id"], key["id"]]
+
+
+def test_one_request_renews_a_pass_before_it_runs_out_while_the_others_stay_in_the_lane(api, endpoint, key,
+                                                                                       endpoint_reads):
+    assert predict(api, endpoint, key).status_code == 200
+    ((entry, lane_pass),) = fastlane._passes.items()
+    fastlane._passes[entry] = replace(lane_pass, renew_from=time.monotonic() - 0.01)  # in its last quarter
+
+    assert fastlane._pass_for(entry, may_renew=True) is None  # this one renews it
+    assert fastlane._pass_for(entry, may_renew=True) is not None  # the ones beside it keep the lane
+    assert predict(api, endpoint, key).status_code == 200
+    assert endpoint_reads == [endpoint["id"]]  # through the lane: nobody has renewed it yet
+
+    fastlane._passes[entry] = replace(lane_pass, renew_from=time.monotonic() - 0.01)
+    assert predict(api, endpoint, key).status_code == 200  # renews it through the full route
+    assert predict(api, endpoint, key).status_code == 200  # the fresh pass
+    assert endpoint_reads == [endpoint["id"]] * 2
+    assert fastlane._passes[entry].renew_from > time.monotonic()
 
 
 def test_a_revoked_key_or_undeployed_endpoint_stops_at_once(api, ops, endpoint, key):

@@ -459,6 +459,22 @@ def test_log_rows_survive_a_failed_write(session, ops, iris_model, monkeypatch):
     assert [r.instances for r in logged(session, ops, endpoint.id)] == [1]
 
 
+def test_a_flush_of_many_slices_is_written_whole_or_not_at_all(session, monkeypatch):
+    monkeypatch.setattr(predlog, "_pending", [])  # this test's rows only
+    for i in range(2 * predlog.SLICE_ROWS + 50):
+        predlog.record(endpoint_id="ep_slices", role="primary", instances=1, inputs=[{"i": i}], outputs=[],
+                       latency_ms=1.0)
+    predlog._pending[2 * predlog.SLICE_ROWS + 10]["status"] = None  # the third slice fails
+    assert predlog.flush() == 0 and predlog.pending() == 2 * predlog.SLICE_ROWS + 50
+    stored = select(PredictionLog).where(PredictionLog.endpoint_id == "ep_slices")
+    assert session.exec(stored).all() == []  # the first two slices went back with the third
+    session.commit()  # the test's session is a writer: its turn ends before the flush's
+    predlog._pending[2 * predlog.SLICE_ROWS + 10]["status"] = "ok"
+    assert predlog.flush() == 2 * predlog.SLICE_ROWS + 50
+    assert [row.inputs[0]["i"] for row in session.exec(stored.order_by(PredictionLog.id))] == list(
+        range(2 * predlog.SLICE_ROWS + 50))
+
+
 def test_logged_inputs_and_outputs_read_back_as_written(session, ops, iris_model):
     endpoint = deployed(session, ops, iris_model)
     sent = rows(2)
