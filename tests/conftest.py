@@ -268,9 +268,9 @@ _REST_APPS: dict[tuple, object] = {}
 
 
 def _rest_app_of_this_process():  # noqa: ANN202
-    """The /api/v1 app, built once per test process for the settings it is built from. FastAPI sets up an
-    included router's routes at their first request, ~0.1 s a router: a fresh app in every test paid it
-    again for each router the test reached. The app keeps no data of its own between requests."""
+    """The /api/v1 app, built once per test process for the settings it is built from: building it sets up
+    every route (~1 s), which a fresh app in every test paid again. The app keeps no data of its own
+    between requests."""
     from backend import api as api_module
     from backend.core.config import get_settings
 
