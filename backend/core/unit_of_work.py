@@ -99,11 +99,13 @@ def append(session: OrmSession, row: SQLModel) -> None:
 
 
 def new_row(cls: type[Row], **values: Any) -> Row:
-    """A new row of `cls` with these column values (the others take their defaults), for `append`:
-    built without the ORM's per-attribute events. A table model's constructor sets each field through
-    pydantic's and SQLAlchemy's `__setattr__` (an audit record: ~64 µs; this: ~6 µs), which only
-    matters for rows a session tracks, and appended rows never are. The row is otherwise the same (its
-    values, fields set and instance state) and may be changed and read like any other."""
+    """A new row of `cls` with these column values (the others take their defaults), built without the
+    ORM's per-attribute events: for `append`, and for the rows a hot write adds to its session. A table
+    model's constructor sets each field through pydantic's and SQLAlchemy's `__setattr__` (an audit
+    record: ~64 µs; this: ~6 µs). Those events matter for changes to a row the database already holds;
+    the INSERT of a new row reads its values as they are. The row is otherwise the same (its values,
+    fields set and instance state) and may be added, changed and read like any other. Nothing is
+    validated: for values the service built or a request schema checked."""
     given = set(values)
     for name, field in cls.model_fields.items():
         if name not in given and not field.is_required():

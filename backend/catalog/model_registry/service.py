@@ -17,7 +17,7 @@ from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, func, literal, or_
+from sqlalchemy import bindparam, case, delete, exists, func, literal, or_
 from sqlmodel import Session, col, select
 
 from backend import domains
@@ -186,26 +186,32 @@ def _dump(part) -> dict[str, Any]:  # noqa: ANN001
     return part.model_dump(by_alias=True, exclude_none=True) if part is not None else {}
 
 
-def _apply_fields(model: RegisteredModel, data: ModelCreate | ModelUpdate, fields: set[str]) -> None:
-    simple = ("name", "type", "category", "framework", "architecture", "deployment_type", "parameters",
-              "context_length", "status")
-    for name in simple:
-        if name in fields:
-            setattr(model, name, getattr(data, name))
+_SIMPLE_FIELDS = ("name", "type", "category", "framework", "architecture", "deployment_type", "parameters",
+                  "context_length", "status")
+
+
+def _field_values(data: ModelCreate | ModelUpdate, fields: set[str],
+                  model: RegisteredModel | None = None) -> dict[str, Any]:
+    """The columns that `data`'s `fields` set, with what follows from them (the name's key, accuracy, the
+    sort keys); what `fields` leaves out is read from `model` (None: a new model, which has no value yet)."""
+    values = {name: getattr(data, name) for name in _SIMPLE_FIELDS if name in fields}
     if "name" in fields:
-        model.name_key = model.name.lower()
+        values["name_key"] = data.name.lower()
     if "capabilities" in fields:
-        model.capabilities = list(data.capabilities or [])
+        values["capabilities"] = list(data.capabilities or [])
     if "metadata" in fields:
         meta = data.metadata or ModelMetadata()
-        model.description, model.tags = meta.description, list(meta.tags)
-        model.documentation, model.paper, model.license = meta.documentation, meta.paper, meta.license
+        values.update(description=meta.description, tags=list(meta.tags), documentation=meta.documentation,
+                      paper=meta.paper, license=meta.license)
     for name in ("training", "performance", "pricing", "deployment"):
         if name in fields:
-            setattr(model, name, _dump(getattr(data, name)))
-    model.accuracy = (model.performance or {}).get("accuracy")
-    model.sort_accuracy = model.accuracy if model.accuracy is not None else -1.0
-    model.sort_parameters = model.parameters if model.parameters is not None else -1
+            values[name] = _dump(getattr(data, name))
+    performance = values.get("performance", model.performance if model else None)
+    parameters = values.get("parameters", model.parameters if model else None)
+    accuracy = (performance or {}).get("accuracy")
+    values.update(accuracy=accuracy, sort_accuracy=accuracy if accuracy is not None else -1.0,
+                  sort_parameters=parameters if parameters is not None else -1)
+    return values
 
 
 _LIVE_MODEL_NAMED = select(RegisteredModel.id).where(RegisteredModel.name_key == bindparam("name_key"),
@@ -234,10 +240,9 @@ def create_model(*, session: Session, actor: Principal, data: ModelCreate, embed
     authorize(actor, "model:create")
     _check_name_free(session, data.name)
     now = utcnow()
-    model = RegisteredModel(id=new_id("model"), name=data.name, name_key=data.name.lower(), type=data.type,
-                            category=data.category, framework=data.framework, created_by=actor.user_id,
-                            created_at=now, updated_at=now)
-    _apply_fields(model, data, set(type(data).model_fields) - {"version"})
+    # Built as appended rows are (`new_row`): the constructor's per-field events cost more than the INSERT.
+    model = new_row(RegisteredModel, id=new_id("model"), created_by=actor.user_id, created_at=now, updated_at=now,
+                    **_field_values(data, set(type(data).model_fields) - {"version"}))
     session.add(model)
     session.flush()  # the labels' and lineage's rows refer to it: the unit of work orders by relationships only
     _sync_labels(session, model, new=True)
@@ -254,12 +259,15 @@ def create_model(*, session: Session, actor: Principal, data: ModelCreate, embed
     return model
 
 
+# Built once: building and keying the query on each call cost as much as running it (every write loads its model).
+_LIVE_MODEL = select(RegisteredModel).where(RegisteredModel.id == bindparam("model_id"),
+                                            col(RegisteredModel.deleted_at).is_(None))
+_LIVE_MODEL_FOR_UPDATE = _LIVE_MODEL.with_for_update().execution_options(populate_existing=True)
+
+
 def find_model(*, session: Session, model_id: str, for_update: bool = False) -> RegisteredModel | None:
     """The live (not deleted) model, or None."""
-    query = select(RegisteredModel).where(RegisteredModel.id == model_id, col(RegisteredModel.deleted_at).is_(None))
-    if for_update:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    return session.exec(query).first()
+    return session.exec(_LIVE_MODEL_FOR_UPDATE if for_update else _LIVE_MODEL, params={"model_id": model_id}).first()
 
 
 def get_model(*, session: Session, actor: Principal, model_id: str) -> RegisteredModel:
@@ -460,7 +468,8 @@ def update_model(*, session: Session, actor: Principal, model_id: str, data: Mod
         _check_name_free(session, data.name, model.id)
     before_text = search.embedding_text(model)
     previous_endpoints = set((model.deployment or {}).get("endpoints", []))
-    _apply_fields(model, data, fields)
+    for name, value in _field_values(data, fields, model).items():
+        setattr(model, name, value)
     model.updated_at = utcnow()
     session.add(model)
     session.flush()
@@ -552,6 +561,28 @@ def _refresh_current_version(session: Session, model: RegisteredModel) -> None:
     model.version = session.exec(_CURRENT_VERSION, params={"model_id": model.id}).first()
 
 
+_MODEL_ID = bindparam("model_id")
+# What registering a version must know of the model's versions, in one read before anything is written:
+# whether the number is taken, and the production and the highest version (the model's `version` after).
+_VERSION_FACTS = select(
+    exists().where(ModelVersion.model_id == _MODEL_ID, ModelVersion.version == bindparam("version")).label("taken"),
+    select(ModelVersion.version).where(ModelVersion.model_id == _MODEL_ID, ModelVersion.stage == "production")
+    .scalar_subquery().label("production"),
+    select(ModelVersion.version).where(ModelVersion.model_id == _MODEL_ID)
+    .order_by(col(ModelVersion.major).desc(), col(ModelVersion.minor).desc(), col(ModelVersion.patch).desc())
+    .limit(1).scalar_subquery().label("highest"),
+)
+
+
+def _version_after(facts, new: str) -> str:  # noqa: ANN001
+    """The model's `version` once `new` (stage none) is registered: production wins, else the highest."""
+    if facts.production is not None:
+        return facts.production
+    if facts.highest is None or parse_semver(new) > parse_semver(facts.highest):
+        return new
+    return facts.highest
+
+
 def _production_version(session: Session, model_id: str) -> ModelVersion | None:
     return session.exec(
         select(ModelVersion).where(ModelVersion.model_id == model_id, ModelVersion.stage == "production")
@@ -596,13 +627,16 @@ def create_version(*, session: Session, actor: Principal, model_id: str, data: V
     model = _live_model(session, model_id, for_update=True)
     authorize(actor, "model:create", model)
     major, minor, patch = parse_semver(data.version)
-    if find_version(session=session, model_id=model_id, version=data.version):
+    # Read before the first write, so that no query in this route flushes: everything goes in the commit's one flush.
+    facts = session.exec(_VERSION_FACTS, params={"model_id": model_id, "version": data.version}).one()
+    if facts.taken:
         raise AISystemError("MODEL_002", f"Version {data.version} of this model exists already",
                             {"modelId": model_id, "version": data.version})
     source = data.source
     inputs = _source_lineage(session, actor, source) if source else []
     now = _instant()
-    row = ModelVersion(
+    row = new_row(
+        ModelVersion,
         id=new_id("modelver"), model_id=model_id, version=data.version, major=major, minor=minor, patch=patch,
         stage="none", stage_changed_at=now, source=_dump(source), hyperparameters=dict(data.hyperparameters),
         metrics=dict(data.metrics), notes=data.notes, created_by=actor.user_id, created_at=now, updated_at=now,
@@ -616,8 +650,8 @@ def create_version(*, session: Session, actor: Principal, model_id: str, data: V
                             generated=[version_ref], label=f"Registration of {model.name} {row.version}",
                             started_at=now, key_is_new=True)
     lineage.add_member(session=session, collection=lineage.Ref("model", model.id, model.name), member=version_ref)
-    _refresh_current_version(session, model)
-    model.updated_at = now  # after the query above: one UPDATE of the model's row, not two
+    model.version = _version_after(facts, row.version)
+    model.updated_at = now
     session.add(model)
     # The identity map holds clean objects weakly: keep the model until the transaction ends, so that
     # reading the version's document (`read_version`) does not load it again.

@@ -182,6 +182,21 @@ def history(model_id, **kw):
         return rows
 
 
+def test_a_new_version_becomes_the_model_version_only_while_no_version_is_in_production(make_model, engineer):
+    def model_version(model_id: str) -> str:
+        with session_scope(write=False) as s:
+            return service.get_model(session=s, actor=SYSTEM_ACTOR, model_id=model_id).version
+
+    model_id = make_model()
+    add_version(model_id, engineer, "1.0.0")
+    add_version(model_id, engineer, "1.2.0")
+    add_version(model_id, engineer, "1.1.0")  # lower than the highest: the highest stays
+    assert model_version(model_id) == "1.2.0"
+    promote(model_id, engineer, "1.1.0")
+    add_version(model_id, engineer, "2.0.0", artifact=False)  # higher, but 1.1.0 is in production
+    assert model_version(model_id) == "1.1.0"
+
+
 def test_promotion_to_production_archives_the_previous_and_moves_the_model_version(make_model, engineer):
     model_id = make_model()
     add_version(model_id, engineer, "1.0.0")
