@@ -8,19 +8,17 @@ are always visible to them. Each batch also feeds the marketplace's usage counte
 from __future__ import annotations
 
 import atexit
-import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, bindparam, insert
+from sqlalchemy import JSON
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from backend.core.driver_insert import PreparedInsert, prepared_insert
 from backend.core.timeutil import utcnow
 from backend.endpoints.models import PredictionLog
 
@@ -57,43 +55,15 @@ class _SerializedJSON(TypeDecorator):
         return None
 
 
-@dataclass(frozen=True)
-class _Statement:
-    """The INSERT of one row as the driver takes it: SQL text in the dialect's parameter style, and per
-    column its default and the type's own bind conversion (the same stored values as the ORM writes)."""
-
-    sql: str
-    names: tuple[str, ...]
-    defaults: tuple[Any, ...]
-    converters: tuple[Callable[[Any], Any] | None, ...]
-    positional: bool
-
-    def parameters(self, row: dict[str, Any]) -> tuple | dict:
-        values = []
-        for name, default, convert in zip(self.names, self.defaults, self.converters, strict=True):
-            value = row.get(name, default)
-            values.append(value if convert is None or value is None else convert(value))
-        return tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
+_SERIALIZED_JSON = _SerializedJSON()
 
 
-@functools.cache
-def _statement(dialect: Dialect) -> _Statement:
+def _statement(dialect: Dialect) -> PreparedInsert:
     table = PredictionLog.__table__
-    columns = [column for column in table.columns if column.name != "id"]
-    compiled = insert(table).values({
-        column.name: bindparam(column.name, type_=_SerializedJSON() if column.name in _JSON_COLUMNS else column.type)
-        for column in columns}).compile(dialect=dialect)
-    names = tuple(compiled.positiontup) if compiled.positional else tuple(column.name for column in columns)
-    by_name = {column.name: column for column in columns}
-    defaults = tuple(_scalar_default(by_name[name]) for name in names)
-    converters = tuple(None if name in _JSON_COLUMNS else by_name[name].type.bind_processor(dialect) for name in names)
-    return _Statement(compiled.string, names, defaults, converters, compiled.positional)
-
-
-def _scalar_default(column: Any) -> Any:
-    """The model's default of a column a row may leave out (`record` sets the time itself)."""
-    default = column.default
-    return default.arg if default is not None and default.is_scalar else None
+    names = tuple(column.key for column in table.columns if column.key != "id")
+    statement = prepared_insert(table, names, dialect, tuple((name, _SERIALIZED_JSON) for name in _JSON_COLUMNS))
+    assert statement is not None  # noqa: S101  (every column but the key is listed)
+    return statement
 
 
 def record(**row: Any) -> None:
@@ -150,7 +120,7 @@ def _insert(session: Any, rows: list[dict[str, Any]]) -> None:
     for start in range(0, len(rows), SLICE_ROWS):
         if start:
             time.sleep(0)  # let the requests have the GIL between slices
-        connection.exec_driver_sql(statement.sql, [statement.parameters(row) for row in rows[start:start + SLICE_ROWS]])
+        statement.execute(connection, rows[start:start + SLICE_ROWS])
 
 
 def _json(value: Any) -> str:
