@@ -93,10 +93,10 @@ def _direct_connection(session: Session) -> sqlite3.Connection | None:
         file = os.stat(path)
     except OSError:
         return None
-    # The inode alone could be the deleted file's, reused; its change time tells a new file apart (and moves
-    # when a checkpoint writes the file, which then costs a new connection: ~0.1 ms, now and then).
-    identity = (file.st_dev, file.st_ino, file.st_ctime_ns)
-    connections: dict[str, tuple[tuple, sqlite3.Connection]] = _local.__dict__.setdefault("connections", {})
+    # The connection holds its file open, so the file's inode number cannot go to another file meanwhile:
+    # the same number at the path is the same file. (Not its change time: every checkpoint moves that.)
+    identity = (file.st_dev, file.st_ino)
+    connections: dict[str, tuple[tuple[int, int], sqlite3.Connection]] = _local.__dict__.setdefault("connections", {})
     known = connections.pop(path, None)
     if known is not None and known[0] == identity:
         connections[path] = known  # now the most recently used
@@ -105,6 +105,7 @@ def _direct_connection(session: Session) -> sqlite3.Connection | None:
         known[1].close()
     connection = sqlite3.connect(path, timeout=15, isolation_level=None, check_same_thread=False)
     connection.execute("PRAGMA query_only=ON")
+    connection.execute("SELECT 1 FROM sqlite_master LIMIT 1")  # opens the file now: see the identity above
     connections[path] = (identity, connection)
     while len(connections) > CONNECTIONS_PER_THREAD:
         connections.pop(next(iter(connections)))[1].close()
