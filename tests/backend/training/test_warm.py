@@ -82,7 +82,10 @@ def _warm_pid() -> int:
     """The warm process of this test process (the child running `backend.training.warm`)."""
     children = []
     for task in os.listdir(f"/proc/{os.getpid()}/task"):
-        children += Path(f"/proc/{os.getpid()}/task/{task}/children").read_text().split()
+        try:
+            children += Path(f"/proc/{os.getpid()}/task/{task}/children").read_text().split()
+        except FileNotFoundError:  # a thread that ended since the listing (the suite's own helpers come and go)
+            continue
     for pid in children:
         try:
             if b"backend.training.warm" in Path(f"/proc/{pid}/cmdline").read_bytes():
