@@ -127,7 +127,15 @@ def pytest_xdist_make_scheduler(config, log):  # noqa: ANN001, ANN201
     return BrowserTestsTogether(config, log)
 
 
+# A browser-test server's set-up (migrate, seed, the production build, and waiting for the other server's build)
+# counts against the timeout of the first test that needs it: 130-300 s on a slow or loaded 2-core machine.
+E2E_TIMEOUT_SECONDS = 900
+
+
 def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001
+    for item in items:
+        if item.nodeid.startswith("tests/e2e/"):
+            item.add_marker(pytest.mark.timeout(E2E_TIMEOUT_SECONDS))
     dropped = [item for item in items if item.nodeid.startswith(SQLITE_ONLY) and "[postgresql" in item.nodeid]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
