@@ -41,7 +41,8 @@ class PreparedInsert:
         values = []
         for name, default, convert in zip(self.names, self.defaults, self.converters, strict=True):
             value = row.get(name, default)
-            values.append(value if convert is None or value is None else convert(value))
+            # None too, as SQLAlchemy does: a JSON column's None is stored as JSON `null`, not SQL NULL.
+            values.append(value if convert is None else convert(value))
         return tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
 
     def execute(self, connection: Connection, rows: Iterable[Mapping[str, Any]]) -> None:

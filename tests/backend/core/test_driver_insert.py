@@ -18,11 +18,12 @@ THINGS = Table(
     Column("name", String(40), nullable=False),
     Column("at", DateTime(timezone=True)),
     Column("data", JSON, nullable=False),
+    Column("extra", JSON, nullable=True),
     Column("flag", Boolean, nullable=False),
     Column("tries", Integer, default=7),
 )
 ROW = {"name": "ünïcode ✓", "at": datetime(2026, 12, 7, 6, 5, 4, 321000, tzinfo=UTC),
-       "data": {"nested": [1, 2.5, None, "x"], "ok": True}, "flag": True, "tries": 3}
+       "data": {"nested": [1, 2.5, None, "x"], "ok": True}, "extra": None, "flag": True, "tries": 3}
 
 
 @pytest.fixture
@@ -45,7 +46,10 @@ def test_a_prepared_insert_stores_what_sqlalchemy_stores(things):
         prepared.execute(connection, [ROW | {"name": "prepared"}, ROW | {"name": "second", "flag": False}])
         expected = stored(connection, ROW["name"])
         assert stored(connection, "prepared") == (("prepared",) + expected[1:])
-        assert stored(connection, "second")[3] is False
+        assert stored(connection, "second")[4] is False
+        # A JSON column's None is JSON `null` either way, not SQL NULL.
+        nulls = dict(connection.exec_driver_sql(f"SELECT name, extra IS NULL FROM {THINGS.name}").all())
+        assert len(nulls) == 3 and not any(nulls.values())
         ids = connection.execute(select(THINGS.c.id).order_by(THINGS.c.id)).scalars().all()
     assert len(ids) == 3 and len(set(ids)) == 3  # the database gave each its key
 
