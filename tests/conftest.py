@@ -32,7 +32,7 @@ os.environ.pop("AISYSTEM_BROKER_URL", None)
 
 from sqlalchemy import text  # noqa: E402
 
-from backend.core.config import reset_settings  # noqa: E402
+from backend.core.config import get_settings, reset_settings  # noqa: E402
 from backend.core.db import engine_for  # noqa: E402
 
 SQLITE_TEMPLATE = DATA_DIR / "template.db"
@@ -40,6 +40,14 @@ SQLITE_TEMPLATE = DATA_DIR / "template.db"
 # PostgreSQL database and its own Redis database, so that their resets never meet.
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 WORKER_NUMBER = int(XDIST_WORKER.removeprefix("gw") or 0)
+
+
+def data_files() -> set[str]:
+    """Every file under the platform's data dir except the databases, the audit checkpoint and the secret key
+    (relative paths): what a failed write must leave as it found it."""
+    root = get_settings().resolved_data_dir
+    return {str(p.relative_to(root)) for p in root.rglob("*")
+            if p.is_file() and not p.name.startswith(("aisystem.db", "template.db", "audit-checkpoint", "secret_key"))}
 
 
 def _worker_database(url: str | None) -> str | None:

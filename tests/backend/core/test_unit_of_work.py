@@ -13,19 +13,12 @@ from backend.catalog.datasets.models import Dataset, DatasetVersion
 from backend.catalog.model_registry import service as registry_service
 from backend.catalog.model_registry.models import RegisteredModel
 from backend.catalog.model_registry.schemas import ModelCreate
-from backend.core.config import get_settings
 from backend.core.db import new_session, session_scope
 from backend.core.unit_of_work import after_commit, after_rollback, has_pending_changes
 from backend.jobs.models import Job
+from tests.conftest import data_files
 
 CSV = b"customer,tenure,churned\n1,12,no\n2,3,yes\n3,40,no\n4,1,yes\n"
-
-
-def stored_files() -> set[str]:
-    """Every file under the data dir except the databases and the audit checkpoint."""
-    root = get_settings().resolved_data_dir
-    return {str(p.relative_to(root)) for p in root.rglob("*")
-            if p.is_file() and not p.name.startswith(("aisystem.db", "template.db", "audit-checkpoint", "secret_key"))}
 
 
 def dataset_and_model(session, actor) -> tuple[str, str]:  # noqa: ANN001
@@ -45,12 +38,12 @@ def audit_entities(ids: tuple[str, ...]) -> list[str]:
 
 
 def test_two_services_roll_back_together(principals, sent):
-    before = stored_files()
+    before = data_files()
     session = new_session()
     try:
         ids = dataset_and_model(session, principals["ml_engineer"])
         assert has_pending_changes(session)
-        assert stored_files() - before, "the upload wrote its data file"
+        assert data_files() - before, "the upload wrote its data file"
         session.rollback()  # the edge decides
     finally:
         session.close()
@@ -59,7 +52,7 @@ def test_two_services_roll_back_together(principals, sent):
         assert not s.exec(select(DatasetVersion).where(DatasetVersion.dataset_id == ids[0])).all()
         assert not s.exec(select(Job)).all()
     assert audit_entities(ids) == []
-    assert stored_files() == before, "the rolled-back upload left its file behind"
+    assert data_files() == before, "the rolled-back upload left its file behind"
     assert sent == []  # the embedding job was never announced
 
 

@@ -26,13 +26,6 @@ FEEDBACK_CSV = (
 )
 
 
-def data_files() -> set[str]:
-    """Every file under the platform's data dir except the databases (relative paths)."""
-    root = get_settings().resolved_data_dir
-    return {str(p.relative_to(root)) for p in root.rglob("*")
-            if p.is_file() and not p.name.startswith(("aisystem.db", "template.db", "audit-checkpoint", "secret_key"))}
-
-
 def datasets_root() -> Path:
     return get_settings().artifacts_dir / "datasets"
 

@@ -18,13 +18,13 @@ from tests.backend.catalog.datasets.conftest import (
     API,
     FEEDBACK_CSV,
     create,
-    data_files,
     datasets_root,
     error_code,
     image_zip,
     make_zip,
     upload,
 )
+from tests.conftest import data_files
 
 PNG = media.png_bytes([[1, 2], [3, 4]])
 

@@ -27,7 +27,8 @@ import pytest
 import zstandard
 
 from backend.catalog.datasets import profiling, sniffing
-from tests.backend.catalog.datasets.conftest import API, create, data_files, error_code
+from tests.backend.catalog.datasets.conftest import API, create, error_code
+from tests.conftest import data_files
 
 SKLEARN_DATA = Path(resources.files("sklearn.datasets") / "data")
 PLOTLY_DATA = Path(resources.files("plotly") / "package_data" / "datasets")

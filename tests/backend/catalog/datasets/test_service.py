@@ -17,7 +17,8 @@ from backend.core import artifacts
 from backend.core.db import session_scope
 from backend.core.errors import AISystemError
 from backend.core.pagination import PageParams
-from tests.backend.catalog.datasets.conftest import FEEDBACK_CSV, data_files
+from tests.backend.catalog.datasets.conftest import FEEDBACK_CSV
+from tests.conftest import data_files
 
 
 def make(session, actor, data=FEEDBACK_CSV, **fields):

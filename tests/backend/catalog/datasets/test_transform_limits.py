@@ -9,7 +9,8 @@ import pytest
 from backend.catalog.datasets.schemas import replacement_references
 from backend.catalog.datasets.transforms import replacement_growth
 from backend.core.config import reset_settings
-from tests.backend.catalog.datasets.conftest import API, create, data_files, error_code, upload
+from tests.backend.catalog.datasets.conftest import API, create, error_code, upload
+from tests.conftest import data_files
 
 pytestmark = pytest.mark.usefixtures("demo_users")
 

@@ -23,7 +23,8 @@ from backend.catalog.datasets import ingest, sandbox, sniffing
 from backend.core import artifacts
 from backend.core.config import reset_settings
 from backend.core.errors import AISystemError
-from tests.backend.catalog.datasets.conftest import API, create, data_files, datasets_root, error_code, upload
+from tests.backend.catalog.datasets.conftest import API, create, datasets_root, error_code, upload
+from tests.conftest import data_files
 
 DEEP_JSONL = b'{"a":' * 1000 + b"1" + b"}" * 1000 + b"\n"  # 6 KB: crashed the web process
 DEEP_JSON_ARRAY = b"[" * 500 + b"1" + b"]" * 500  # 1 KB
