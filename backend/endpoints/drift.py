@@ -57,6 +57,10 @@ def _categorical(column: Mapping[str, Any], values: list[Any]) -> dict[str, Any]
             "topUnseen": [{"value": v, "count": n} for v, n in top], "drifted": share >= UNSEEN_LIMIT}
 
 
+def _instances(count: int) -> str:
+    return f"{count:,} instance" if count == 1 else f"{count:,} instances"
+
+
 def report(config: Mapping[str, Any], instances: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """The drift report of `instances` (input rows) against a package's training statistics."""
     pre = config.get("preprocessing") or {}
@@ -67,7 +71,7 @@ def report(config: Mapping[str, Any], instances: Iterable[Mapping[str, Any]]) ->
     rows = [r for r in instances if isinstance(r, Mapping)]
     if len(rows) < MIN_INSTANCES:
         return {"available": False, "instances": len(rows), "features": [], "drifted": [],
-                "reason": f"{len(rows)} instances in the window; drift needs at least {MIN_INSTANCES}"}
+                "reason": f"{_instances(len(rows))} in the window; drift needs at least {MIN_INSTANCES}"}
     features = [(_numeric if kind == "numeric" else _categorical)(column, [r.get(column["name"]) for r in rows])
                 for kind, column in columns]
     return {"available": True, "reason": None, "instances": len(rows), "features": features,

@@ -402,8 +402,11 @@ def train(training_job_id: str, outcome_path: str, resume_from: str | None) -> d
         logging.captureWarnings(True)
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", category=UserWarning, module="lightning")
-    warnings.filterwarnings("ignore", category=UserWarning, module="torch")
+    # The libraries' own warnings (deprecations between Lightning and PyTorch, hints about settings the runner
+    # chose on purpose) say nothing a job's owner can act on, and would head every job's log.
+    for category in (UserWarning, FutureWarning, DeprecationWarning):
+        for module in ("lightning", "torch"):
+            warnings.filterwarnings("ignore", category=category, module=module)
 
     job = _read_job(training_job_id)
     sink = Sink(job.run_id, handler) if rank == 0 else None

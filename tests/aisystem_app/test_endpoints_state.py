@@ -113,7 +113,7 @@ async def test_try_it_predicts_and_explains(root_state, demo_users, served):
     # The prediction is in the log and the metrics now.
     assert state.logs[0]["version"] == "1.0.0" and state.logs[0]["outcome"] == "OK"
     assert state.requests == "1" and state.has_traffic
-    assert state.drift_rows == [] and state.drift_note == "1 instances in the window; drift needs at least 30"
+    assert state.drift_rows == [] and state.drift_note == "1 instance in the window; drift needs at least 30"
 
 
 async def test_metrics_tab_shows_input_drift(root_state, demo_users, principals, served):

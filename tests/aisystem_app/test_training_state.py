@@ -116,6 +116,9 @@ async def test_a_job_from_the_form_then_its_page_and_controls(root_state, demo_u
     assert page.can_cancel and not page.can_pause and not page.can_resume
     assert {"label": "Compute", "value": "Not started yet"} in page.resources
     assert not page.has_curves and page.model_href == ""
+    settings = {p["key"]: p["value"] for p in page.hyperparameters}
+    assert settings["Hidden sizes"] == "16, 8" and settings["Max epochs"] == "3"
+    assert settings["Learning-rate schedule"] == "none" and settings["Gradient clipping (max norm)"] == "Off"
 
     with session_scope() as s:  # the worker took it
         s.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(

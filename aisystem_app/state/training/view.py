@@ -155,5 +155,16 @@ def resources_facts(resources: Mapping[str, Any], elapsed: float | None) -> list
     ]
 
 
+# Settings whose key, split into words, would read as code (`Lr scheduler`, `Gradient clip val`).
+HYPERPARAMETER_LABELS = {
+    "lrScheduler": "Learning-rate schedule",
+    "patience": "Early-stopping patience (epochs)",
+    "minDelta": "Early-stopping minimum gain",
+    "gradientClipVal": "Gradient clipping (max norm)",
+    "accumulateGradBatches": "Gradient accumulation (batches)",
+}
+
+
 def hyperparameter_label(name: str) -> str:
-    return fmt.label(name)
+    """A hyperparameter's or trainer setting's camelCase key as words."""
+    return HYPERPARAMETER_LABELS.get(name) or fmt.label(name)

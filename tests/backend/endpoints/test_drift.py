@@ -36,6 +36,8 @@ def test_a_changed_spread_drifts_and_missing_values_read_as_the_model_reads_them
 
 def test_no_verdict_without_enough_rows_or_statistics():
     assert drift.report(CONFIG, [{"x": 1.0}] * 5)["available"] is False
+    assert drift.report(CONFIG, [{"x": 1.0}] * 5)["reason"] == "5 instances in the window; drift needs at least 30"
+    assert drift.report(CONFIG, [{"x": 1.0}])["reason"] == "1 instance in the window; drift needs at least 30"
     no_stats = drift.report({"preprocessing": {}}, [{"x": 1.0}] * 50)
     assert no_stats["available"] is False and "no training statistics" in no_stats["reason"]
 

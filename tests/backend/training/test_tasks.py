@@ -37,6 +37,14 @@ def _versions(model_id: str) -> list[ModelVersion]:
         return list(session.exec(select(ModelVersion).where(ModelVersion.model_id == model_id)).all())
 
 
+def _log_lines(run_id: str) -> list[dict]:
+    from backend.auth.principal import SYSTEM
+    from backend.catalog.experiments import service as experiments
+
+    with session_scope(write=False) as s:
+        return experiments.read_logs(session=s, actor=SYSTEM, run_id=run_id, tail=500)["lines"]
+
+
 def test_a_training_job_trains_registers_a_version_with_lineage(session, scientist, dataset, cpu_worker, sent):
     job = service.create_training_job(session=session, actor=scientist, data=body(dataset))
     session.commit()
@@ -63,6 +71,10 @@ def test_a_training_job_trains_registers_a_version_with_lineage(session, scienti
     assert len(losses) == done.global_step and len({s for s, _ in losses}) == len(losses)
     assert len(_metric_rows(done.run_id, "val_loss")) == 2
     assert _metric_rows(done.run_id, "samples_per_second")
+    # The log tells the job's story, not the libraries' deprecations between each other.
+    lines = _log_lines(done.run_id)
+    assert any("epoch 1/2" in line["message"] for line in lines)
+    assert not [line for line in lines if line["level"] == "WARNING"], lines
     # The package loads and predicts, without pickle.
     from backend.catalog.model_registry import service as models_service
     from backend.ml.packaging import load_package
@@ -208,11 +220,7 @@ def test_a_corrupted_checkpoint_is_train_004_and_the_previous_one_is_used(scient
     # The epoch after the sound checkpoint was trained again and its checkpoint written anew.
     [rewritten] = [c for c in done.checkpoints if c["name"] == last["name"]]
     assert not rewritten.get("corrupted") and rewritten["sha256"] != last["sha256"]
-    with session_scope(write=False) as s:
-        from backend.auth.principal import SYSTEM
-        from backend.catalog.experiments import service as experiments
-
-        lines = experiments.read_logs(session=s, actor=SYSTEM, run_id=done.run_id, tail=500)["lines"]
+    lines = _log_lines(done.run_id)
     assert any("TRAIN_004" in line["message"] for line in lines)
     assert any(f"at step {previous['step']}" in line["message"] for line in lines)
     steps = [s for s, _ in _metric_rows(done.run_id, "loss")]

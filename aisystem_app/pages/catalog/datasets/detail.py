@@ -13,7 +13,7 @@ from aisystem_app import routes
 from aisystem_app.components.charts import chart
 from aisystem_app.components.facts import fact_list
 from aisystem_app.components.feedback import empty_state, loading_rows
-from aisystem_app.components.forms import form_error, form_field
+from aisystem_app.components.forms import field_label, form_error, form_field
 from aisystem_app.components.layout import protected_page
 from aisystem_app.components.lineage import lineage_panel
 from aisystem_app.components.stat_card import stat_card, stat_grid
@@ -154,10 +154,12 @@ def rule_checks() -> rx.Component:
     """Add rules, run them on the newest version, see a result per rule."""
     builder = rx.form(
         rx.hstack(
-            rx.select.root(rx.select.trigger(placeholder="Rule", id="rule-kind"),
-                           rx.select.content(*[rx.select.item(label, value=kind)
-                                               for kind, (label, _c, _a) in RULE_TYPES.items()]),
-                           name="kind", default_value="not_null"),
+            rx.vstack(field_label("Rule", "rule-kind"),
+                      rx.select.root(rx.select.trigger(placeholder="Rule", id="rule-kind"),
+                                     rx.select.content(*[rx.select.item(label, value=kind)
+                                                         for kind, (label, _c, _a) in RULE_TYPES.items()]),
+                                     name="kind", default_value="not_null", size="3"),
+                      spacing="1"),
             rx.box(form_field("Column", "rule_column", S.rule_errors["column"], placeholder="column"), width="12rem"),
             rx.box(form_field("Argument", "rule_argument", S.rule_errors["argument"],
                               placeholder="0..100, a pattern, values…"), width="16rem"),
