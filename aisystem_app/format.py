@@ -21,7 +21,11 @@ COMPACT_STEPS = ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K"))
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 # Values the mechanical split below words badly.
-LABELS = {"one_time": "One-time", "map": "mAP", "iou": "IoU", "ok": "OK"}
+LABELS = {"one_time": "One-time", "map": "mAP", "iou": "IoU", "ok": "OK",
+          # training settings whose keys, split into words, would read as code (`Lr scheduler`)
+          "lrScheduler": "Learning-rate schedule", "patience": "Early-stopping patience (epochs)",
+          "minDelta": "Early-stopping minimum gain", "gradientClipVal": "Gradient clipping (max norm)",
+          "accumulateGradBatches": "Gradient accumulation (batches)"}
 # Words a label keeps in capitals or a fixed spelling, whatever case the key used.
 WORDS = {"id": "ID", "url": "URL", "api": "API", "gpu": "GPU", "cpu": "CPU", "ms": "(ms)", "f1": "F1", "auc": "AUC",
          "roc": "ROC", "rmse": "RMSE", "mse": "MSE", "mae": "MAE", "llm": "LLM", "nlp": "NLP", "cv": "CV",

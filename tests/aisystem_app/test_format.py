@@ -15,6 +15,7 @@ NOW = datetime(2026, 12, 5, 17, 3, 9, tzinfo=UTC)
     ("per_request", "Per request"), ("one_time", "One-time"), ("f1Score", "F1 score"),
     ("latencyP95Ms", "Latency p95 (ms)"), ("maxLatencyMs", "Max latency (ms)"), ("rocAuc", "ROC AUC"),
     ("model_version", "Model version"), ("wasDerivedFrom", "Was derived from"), ("production", "Production"),
+    ("lrScheduler", "Learning-rate schedule"), ("gradientClipVal", "Gradient clipping (max norm)"),
     ("nlp", "NLP"), ("Text Classification", "Text Classification"), ("scikit-learn", "Scikit-learn"),
     ("", fmt.NONE), (None, fmt.NONE),
 ])

@@ -27,7 +27,6 @@ from aisystem_app.state.training.view import (
     elapsed_seconds,
     eta_text,
     family_text,
-    hyperparameter_label,
     progress_percent,
     resources_facts,
     status_text,
@@ -209,7 +208,7 @@ class TrainingJobState(rx.State):
             {"label": "Started", "value": fmt.moment(doc["started_at"]) if doc["started_at"] else "Not yet"},
             {"label": "Ended", "value": fmt.moment(doc["finished_at"]) if doc["finished_at"] else fmt.NONE},
         ]
-        self.hyperparameters = [{"key": hyperparameter_label(k), "value": "Off" if v is None and k in OFF_WHEN_EMPTY else _value_text(v)}
+        self.hyperparameters = [{"key": fmt.label(k), "value": "Off" if v is None and k in OFF_WHEN_EMPTY else _value_text(v)}
                                 for k, v in {**hp, **doc["trainer"]}.items()]
         self.resources = resources_facts(doc["resources"], elapsed_seconds(doc))
         panels = curve_panels(view.histories, doc["label_column"])

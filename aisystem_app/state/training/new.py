@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from aisystem_app import format as fmt
 from aisystem_app.state.session import invoke
-from aisystem_app.state.training.view import family_text, hyperparameter_label, job_href
+from aisystem_app.state.training.view import family_text, job_href
 from backend.auth.principal import Principal
 from backend.catalog.datasets import service as datasets_service
 from backend.catalog.model_registry import service as registry
@@ -73,7 +73,7 @@ def hyperparameter_fields(family: str) -> list[dict[str, Any]]:
             words.append(_range(numeric))
         if "anyOf" in spec:
             words.append("empty: automatic")
-        fields.append({"name": name, "label": hyperparameter_label(name), "kind": "choice" if options else "text",
+        fields.append({"name": name, "label": fmt.label(name), "kind": "choice" if options else "text",
                        "value": _shown(defaults.get(name)), "options": [str(o) for o in options],
                        "help": "; ".join(w for w in words if w)})
     return fields

@@ -153,18 +153,3 @@ def resources_facts(resources: Mapping[str, Any], elapsed: float | None) -> list
         {"label": "Peak memory", "value": fmt.size(int(peak * 1024 * 1024)) if peak else fmt.NONE},
         {"label": "Cost", "value": fmt.money(float(resources.get("cost") or 0), resources.get("currency") or "USD")},
     ]
-
-
-# Settings whose key, split into words, would read as code (`Lr scheduler`, `Gradient clip val`).
-HYPERPARAMETER_LABELS = {
-    "lrScheduler": "Learning-rate schedule",
-    "patience": "Early-stopping patience (epochs)",
-    "minDelta": "Early-stopping minimum gain",
-    "gradientClipVal": "Gradient clipping (max norm)",
-    "accumulateGradBatches": "Gradient accumulation (batches)",
-}
-
-
-def hyperparameter_label(name: str) -> str:
-    """A hyperparameter's or trainer setting's camelCase key as words."""
-    return HYPERPARAMETER_LABELS.get(name) or fmt.label(name)

@@ -310,7 +310,7 @@ class CompareRequest(InputModel):
                                                "min for loss/error-like names, else max")
     curves: list[str] | None = Field(default=None, max_length=5,
                                      description="Metrics whose history to return for each best run; default: "
-                                                 "the first three compared")
+                                                 "the first four compared")
     curve_points: int = Field(default=200, ge=2, le=2000)
 
 

@@ -114,6 +114,7 @@ OBJECTIVE = re.compile(r"^(maximize|minimize)_(.+)$")
 LOWER_IS_BETTER = re.compile(r"loss|error|err$|rmse|mse|mae|mape|perplexity|latency|duration|wer$|cer$", re.I)
 MAX_HISTORY_POINTS = 100_000  # a history read without downsampling returns at most this many points
 MAX_EXPERIMENT_TAGS = 100
+DEFAULT_CURVES = 4  # a compare without `curves` returns the first four metrics' histories: a 2 × 2 grid of panels
 MAX_CONFIGURATION_BYTES = 64 * 1024
 EXPERIMENT_SORTS = {"createdAt": "created_at", "updatedAt": "updated_at", "name": "name"}
 
@@ -1423,7 +1424,7 @@ def compare_experiments(*, session: Session, actor: Principal, request: CompareR
         differences.append(ParameterDifference(key=key, values=values, differs=len(set(values.values())) > 1))
     differences.sort(key=lambda d: (not d.differs, d.key))
 
-    curve_keys = list(dict.fromkeys(request.curves)) if request.curves is not None else keys[:3]
+    curve_keys = list(dict.fromkeys(request.curves)) if request.curves is not None else keys[:DEFAULT_CURVES]
     for i, key in enumerate(curve_keys):
         _check_key(key, f"curves[{i}]")
     curves = []

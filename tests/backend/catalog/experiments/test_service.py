@@ -547,6 +547,19 @@ def test_search_across_experiments_and_status(scientist, sweep):
 # --- compare and leaderboard --------------------------------------------------------------------------------
 
 
+def test_compare_returns_four_metrics_curves_unless_asked_for_others(scientist):
+    one, two = make_experiment(scientist, "Small net"), make_experiment(scientist, "Big net")
+    for experiment in (one, two):
+        run = trained_run(scientist, experiment, accuracy=0.8, loss=0.6, lr="0.1")
+        log(scientist, run, metrics=[(key, 0.7, 2000, 0) for key in ("f1", "precision", "recall")])
+    with session_scope(write=False) as s:
+        result = service.compare_experiments(session=s, actor=scientist, request={"experimentIds": [one, two]})
+    assert len(result.metrics) == 5
+    keys = {c.key for c in result.curves}
+    assert len(keys) == 4 and keys <= {m.key for m in result.metrics}
+    assert {c.experiment_id for c in result.curves} == {one, two}
+
+
 def test_compare_two_experiments(scientist):
     one = make_experiment(scientist, "Small net", objective="maximize_accuracy")
     two = make_experiment(scientist, "Big net", objective="maximize_accuracy")
