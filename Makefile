@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # tests run on two of them, against a server each.
 PYTEST_WORKERS ?= 3
 
-.PHONY: install run worker test test-fast lint bench clean
+.PHONY: install run worker test test-fast lint screenshots clean
 
 install: $(VENV)/.installed $(BUN)
 
@@ -45,6 +45,10 @@ test: install $(CHROMIUM)
 # The suite without browser tests, for a quick loop.
 test-fast: install
 	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+# The README's screenshots, taken afresh from the production build with the demo data.
+screenshots: install $(CHROMIUM)
+	$(BIN)/python -m tests.e2e.readme_screenshots
 
 lint: install
 	$(BIN)/ruff check .

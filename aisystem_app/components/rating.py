@@ -23,7 +23,7 @@ def rating_stars(rating: rx.Var[float], *, size: int = 14, label: rx.Var[str] | 
         spacing="1",
         align="center",
         role="img",
-        aria_label=rx.Var.create("Rated ") + rating.to(str) + " out of 5",
+        aria_label=rx.cond(rating > 0, rx.Var.create("Rated ") + rating.to(str) + " out of 5", "Not rated yet"),
         class_name="rating-stars",
     )
 

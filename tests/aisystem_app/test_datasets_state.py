@@ -384,6 +384,27 @@ def test_every_quality_gauge_shows_its_name_inside_its_figure() -> None:
     assert quality_figure(None) == []
 
 
+def test_an_integer_column_histogram_names_the_whole_numbers_in_each_bin() -> None:
+    import numpy as np
+
+    from aisystem_app.state.catalog.datasets.view import bin_labels, column_figure
+    from backend.catalog.datasets.profiling import histogram_edges
+
+    values = np.arange(1, 3001)
+    edges = histogram_edges(1, 3000)
+    labels = bin_labels(edges, integers=True)
+    counts, _ = np.histogram(values, bins=edges)
+    # Each label's whole numbers are the values numpy counts in that bin.
+    for label, count in zip(labels, counts, strict=True):
+        first, last = (int(x.replace(",", "")) for x in label.split("–"))
+        assert last - first + 1 == count
+    assert labels[0] == "1–150" and labels[-1] == "2,851–3,000"
+    assert bin_labels(histogram_edges(1, 5), integers=True)[0] == "1–1.2"  # bins narrower than 1: their edges
+    assert bin_labels(edges)[0] == "1–150.9"  # a float column keeps the edges
+    figure = column_figure({"type": "integer", "histogram": {"edges": edges, "counts": counts.tolist()}})
+    assert list(figure.data[0].x)[:2] == ["1–150", "151–300"]
+
+
 # --- the upload dialog: import options and preview (issue 11) -----------------------------------------------
 
 

@@ -354,7 +354,7 @@ def test_a_models_figures_read_the_same_on_both_pages() -> None:
 
 
 def test_ratings_from_demo_reviews_say_so() -> None:
-    from aisystem_app.state.marketplace.common import rating_label, usage_note
+    from aisystem_app.state.marketplace.common import rating_label, shown_rating, usage_note
 
     dist = s.RatingDistribution(**{str(i): 0 for i in range(1, 6)})
     ratings = dict(overall=4.24, performance=None, accuracy=None, ease_of_use=None, support=None, value=None,
@@ -362,6 +362,9 @@ def test_ratings_from_demo_reviews_say_so() -> None:
     assert rating_label(s.Ratings(**ratings, review_count=18, demo_review_count=18)) == "4.2 (18 demo reviews)"
     assert rating_label(s.Ratings(**ratings, review_count=18, demo_review_count=15)) == "4.2 (18, 15 demo)"
     assert rating_label(s.Ratings(**ratings, review_count=3)) == "4.2 (3)"
+    # The stars and what a screen reader says agree with the label's one decimal.
+    assert shown_rating(s.Ratings(**ratings, review_count=3)) == 4.2
+    assert shown_rating(s.Ratings(**{**ratings, "overall": None}, review_count=0)) == 0.0
     usage = dict(total_downloads=0, active_users=3, total_requests=40, average_latency=None, subscribers=0)
     assert usage_note(s.Usage(**usage, includes_demo_data=True)) == "Includes generated demo usage"
     assert usage_note(s.Usage(**usage)) == ""

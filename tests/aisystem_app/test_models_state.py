@@ -373,6 +373,7 @@ async def test_the_score_chart_axis_and_caption_agree_with_the_data(root_state, 
     assert detail.score_caption == "Accuracy: scores between 0 and 1. The axis shows 0.85 to 0.95."
     assert detail.other_caption.startswith("Latency (ms)")
     assert detail.other_chart.layout.yaxis.range is None  # other metrics keep their own scale
+    assert detail.other_chart.layout.yaxis.title.text == "Latency (ms)"  # the only other metric names the axis
 
 
 def test_the_score_axis_never_leaves_zero_to_one() -> None:

@@ -58,6 +58,11 @@ def quota_label(requests: int | str) -> str:
     return "Unlimited requests" if requests == s.UNLIMITED else fmt.plural(int(requests), "request")
 
 
+def shown_rating(ratings: s.Ratings) -> float:
+    """The rating the stars draw and a screen reader says: to one decimal, as the label writes it (0: none)."""
+    return round(ratings.overall, 1) if ratings.overall is not None else 0.0
+
+
 def rating_label(ratings: s.Ratings) -> str:
     """`4.2 (18)`, `4.2 (18 demo reviews)` when generated demo reviews make the rating, `4.2 (18, 15 demo)`
     when some do, or `No reviews yet`."""
@@ -80,7 +85,7 @@ def card_of(doc: s.MarketplaceModel) -> ListingCard:
     """A listing document as a card."""
     return ListingCard(
         id=doc.id, href=listing_href(doc.id), name=doc.name, category=doc.category, provider=doc.provider.name,
-        verified=doc.provider.verified, description=doc.description, rating=doc.ratings.overall or 0.0,
+        verified=doc.provider.verified, description=doc.description, rating=shown_rating(doc.ratings),
         rating_label=rating_label(doc.ratings), price_from=price_from_label(doc.pricing), licence=doc.license.type,
         commercial_use=any(lic.commercial_use for lic in doc.licenses), badges=list(doc.badges),
     )

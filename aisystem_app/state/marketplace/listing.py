@@ -28,6 +28,7 @@ from aisystem_app.state.marketplace.common import (
     quota_label,
     rating_label,
     search_href,
+    shown_rating,
     subscription_view,
     usage_note,
 )
@@ -646,7 +647,7 @@ class ListingState(TabsMixin, rx.State):
 
     def _show_reviews(self, ratings: s.Ratings, reviews: list[s.ReviewRead], own: s.ReviewRead | None) -> None:
         counts = star_counts(ratings)
-        self.rating, self.rating_text = ratings.overall or 0.0, rating_label(ratings)
+        self.rating, self.rating_text = shown_rating(ratings), rating_label(ratings)
         self.rating_value = fmt.rating(ratings.overall)
         self.review_count = fmt.plural(ratings.review_count, "review")
         self.star_counts = ",".join(str(n) for n in counts)

@@ -8,6 +8,7 @@ HTML-escaped because plotly reads a subset of HTML in its labels.
 from __future__ import annotations
 
 import html
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,11 +210,24 @@ def column_views(profile: dict[str, Any]) -> list[ColumnView]:
             for name, info in (profile.get("columns") or {}).items()]
 
 
+def bin_labels(edges: list[float], *, integers: bool = False) -> list[str]:
+    """A label per histogram bin `[lo, hi)` (the last closed). An integer column's bins say which whole
+    numbers they hold (`151–300`, not `150.9–300.9`) when each bin is at least 1 wide."""
+    pairs = list(zip(edges, edges[1:], strict=False))
+    if not (integers and pairs and all(hi - lo >= 1 for lo, hi in pairs)):
+        return [f"{fmt.number(lo)}–{fmt.number(hi)}" for lo, hi in pairs]
+    labels = []
+    for i, (lo, hi) in enumerate(pairs):
+        first, last = math.ceil(lo), math.floor(hi) if i == len(pairs) - 1 else math.ceil(hi) - 1
+        labels.append(fmt.count(first) if first == last else f"{fmt.count(first)}–{fmt.count(last)}")
+    return labels
+
+
 def column_figure(info: dict[str, Any]) -> go.Figure:
     """A column's histogram (numbers) or its most frequent values (text, few-valued numbers)."""
     if chart_kind(info) == "histogram":
         edges, counts = info["histogram"]["edges"], info["histogram"]["counts"]
-        labels = [f"{fmt.number(lo)}–{fmt.number(hi)}" for lo, hi in zip(edges, edges[1:], strict=False)]
+        labels = bin_labels(edges, integers=info.get("type") == "integer")
         figure = stacked_bars(labels or [fmt.number(edges[0])], {"rows": counts}, BAR_COLOR)
     else:
         top = info.get("topValues") or []
