@@ -163,7 +163,9 @@ async def test_create_upload_split_and_transform(root_state, demo_users) -> None
     await DatasetDetailState.upload.fn(detail, await chunks_of(FEEDBACK_CSV))
     assert not detail.uploading and detail.upload_error == "" and detail.has_data
     assert {c.name for c in detail.profile_columns} == {"id", "text", "sentiment", "rating", "email"}
-    assert detail.selected_column == "id" and detail.scores and detail.stats["records"] == "10"
+    # The chart opens on the first column that is not a unique key (id and text are: 10 distinct in 10 rows).
+    assert detail.selected_column == "sentiment" and detail.scores and detail.stats["records"] == "10"
+    assert detail.column_facts[0].value == "string"
 
     await DatasetDetailState.split.fn(detail, {**SPLIT_FORM, "train": "0.7"})
     assert "sum to 1" in detail.split_errors["ratios"]
@@ -382,6 +384,16 @@ def test_every_quality_gauge_shows_its_name_inside_its_figure() -> None:
         assert gauge.gauge.axis.visible is False and figure.layout.margin.t >= 24
     assert figures[2].data[0].mode == "gauge+number" and figures[3].data[0].mode == "gauge"  # no score: no "0 %"
     assert quality_figure(None) == []
+
+
+def test_a_column_type_names_the_stored_type_only_when_it_says_more() -> None:
+    from aisystem_app.state.catalog.datasets.view import first_column_to_show, type_text
+
+    assert type_text("integer", "Int32") == "integer (Int32)" and type_text("string", "String") == "string"
+    columns = {"id": {"distinct": 5}, "city": {"distinct": 2}}
+    assert first_column_to_show({"rows": 5, "columns": columns}) == "city"
+    assert first_column_to_show({"rows": 5, "columns": {"id": {"distinct": 5}}}) == "id"
+    assert first_column_to_show({}) == ""
 
 
 def test_an_integer_column_histogram_names_the_whole_numbers_in_each_bin() -> None:

@@ -4,7 +4,7 @@ Starts a server on a new data dir (migrate, seed, `reflex run --env prod`), sign
 engineer and saves, at 1440 × 900:
 - assets/screenshot-marketplace.png: the marketplace's front page
 - assets/screenshot-model.png: Customer Sentiment Analyzer's metrics across versions
-- assets/screenshot-dataset.png: Customer Feedback's column profile
+- assets/screenshot-dataset.png: Customer Feedback's column profile, its product column chosen
 
 `--out DIR` writes them elsewhere (to look at them before they replace the README's). Not a test: the
 browser tests cover these pages' flows; this only refreshes pictures of them.
@@ -55,6 +55,7 @@ def take(page: Page, out: Path) -> list[Path]:
     _open_from_list(page, "/catalog/models", "model", "Customer Sentiment Analyzer", "metrics")
     save("model")
     _open_from_list(page, "/catalog/datasets", "dataset", "Customer Feedback", "profile")
+    page.locator("#profile-table [data-column=product] .profile-column").click()
     save("dataset")
     return shots
 

@@ -43,12 +43,14 @@ from aisystem_app.state.catalog.datasets.view import (
     column_figure,
     column_views,
     field_view,
+    first_column_to_show,
     overview_facts,
     quality_facts,
     quality_figure,
     rule_views,
     score_views,
     split_label,
+    type_text,
     version_view,
 )
 from aisystem_app.state.lineage import LineageMixin
@@ -201,14 +203,14 @@ class DatasetDetailState(TabsMixin, LineageMixin, DatasetDataMixin, DatasetActio
         self.gauges = quality_figure(profile.get("quality"))
         self.quality_details = quality_facts(profile.get("qualityDetails") or {})
         keep = self.selected_column if self.selected_column in self._columns else None
-        self._select(keep or next(iter(self._columns), ""))
+        self._select(keep or first_column_to_show(profile))
 
     def _select(self, name: str) -> None:
         info = self._columns.get(name)
         self.selected_column = name if info else ""
         self.column_chart = column_figure(info) if info else go.Figure()
         view = next((c for c in self.profile_columns if c.name == name), None)
-        self.column_facts = [Fact("Type", f"{view.type} ({info.get('dtype')})"), Fact("Missing", view.nulls),
+        self.column_facts = [Fact("Type", type_text(view.type, info.get("dtype"))), Fact("Missing", view.nulls),
                              Fact("Distinct", view.distinct), Fact("Summary", view.summary)] if view and info else []
 
     @rx.event

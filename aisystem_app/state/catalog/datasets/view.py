@@ -198,6 +198,19 @@ def column_summary(info: dict[str, Any]) -> str:
     return ""
 
 
+def type_text(kind: str, dtype: str | None) -> str:
+    """`integer (Int32)`; just `string` where the stored type says the same (`String`)."""
+    return kind if not dtype or dtype.lower() == kind.lower() else f"{kind} ({dtype})"
+
+
+def first_column_to_show(profile: dict[str, Any]) -> str:
+    """The column whose chart opens the profile: the first that is not a unique key (an ID column's
+    histogram is flat and says nothing), else the first."""
+    columns, rows = profile.get("columns") or {}, profile.get("rows")
+    telling = (name for name, info in columns.items() if not (rows and info.get("distinct") == rows))
+    return next(telling, next(iter(columns), ""))
+
+
 def chart_kind(info: dict[str, Any]) -> str:
     if info.get("histogram") and info["histogram"].get("counts"):
         return "histogram"
