@@ -59,6 +59,11 @@ def test_weight_slider_changes_radar_and_winner(page: Page) -> None:
         page.locator("#export-csv").click()
     assert download.value.suggested_filename == "comparison.csv"
     page.set_viewport_size({"width": 390, "height": 844})
+    # The charts follow a window that narrows (a phone turned, a window made smaller): none is cut off.
+    page.wait_for_function("""() => ['#compare-radar', '#compare-sensitivity'].every(id => {
+        const svg = document.querySelector(id + ' .main-svg');
+        return svg && svg.getBoundingClientRect().right <= window.innerWidth;
+    })""")
     shot(page, "phone")
 
 
