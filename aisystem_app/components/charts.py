@@ -34,9 +34,22 @@ def stacked_bars(x: list[str], series: dict[str, list[int]], colors: dict[str, s
     return figure
 
 
+def _layout_height(figure: rx.Var) -> rx.Var:
+    """The figure's layout height as CSS (plotly's default 450 px when it sets none, or has no layout yet)."""
+    return rx.Var(_js_expr=f"`${{({figure!s})?.layout?.height ?? 450}}px`", _var_type=str)
+
+
+def plot(figure: rx.Var, *, config: dict | None = None, **props) -> rx.Component:
+    """A plotly figure from state at its container's width and its layout's height.
+
+    The element gets the height too: when the window is resized, plotly drops a layout height that comes
+    without a width and fills its element's height instead, which was nothing, and the chart collapsed."""
+    return rx.plotly(data=figure, config=config or _CONFIG, width="100%", height=_layout_height(figure), **props)
+
+
 def chart(figure: rx.Var) -> rx.Component:
     """A plotly figure from state, resizing with its container."""
-    return rx.box(rx.plotly(data=figure, config=_CONFIG, width="100%"), width="100%")
+    return rx.box(plot(figure), width="100%")
 
 
 def chart_card(

@@ -84,7 +84,7 @@ async def test_entity_history_time_window_and_export(root_state, demo_users) -> 
     await AuditState.load.fn(state)
     path, _replace = await follow(state, AuditState.show_entity.fn(state, "model model_1"))
     assert path == "?entity_type=model&entity_id=model_1"
-    assert [row["entity"] for row in state.rows] == ["model model_1"] and state.entity_history == "model model_1"
+    assert [row["entity"] for row in state.rows] == ["Model model_1"] and state.entity_history == "Model model_1"
     await follow(state, AuditState.apply_filters.fn(state, {"since": "2999-01-01", "until": "not a date"}))
     assert state.rows == [] and state.filters["until"] == ""
     from aisystem_app.state.governance.audit import export_text

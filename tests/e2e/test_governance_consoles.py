@@ -75,7 +75,7 @@ def test_audit_explorer_badge_history_and_export(page: Page) -> None:
     table = page.locator("#audit-table")
     expect(table).to_contain_text("compliance.assess")
     table.locator(".audit-entity").first.click()
-    expect(page.locator("#audit-history")).to_contain_text("History of compliance_")
+    expect(page.locator("#audit-history")).to_contain_text("History of Compliance certification cert_")
     with page.expect_download() as download:
         page.locator("#audit-export-csv").click()
     path = download.value.path()

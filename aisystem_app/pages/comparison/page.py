@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from aisystem_app import routes
+from aisystem_app.components.charts import plot
 from aisystem_app.components.feedback import empty_state, not_permitted
 from aisystem_app.components.layout import page_header, protected_page
 from aisystem_app.state.comparison.page import ComparisonState
@@ -13,7 +14,6 @@ S = ComparisonState
 RADAR_CONFIG = {"displayModeBar": True, "displaylogo": False, "responsive": True,
                 "modeBarButtonsToRemove": ["zoom2d", "pan2d", "select2d", "lasso2d", "autoScale2d"],
                 "toImageButtonOptions": {"format": "png", "filename": "comparison-radar", "scale": 2}}
-SMALL_CONFIG = {"displayModeBar": False, "responsive": True}
 
 
 def picker() -> rx.Component:
@@ -115,7 +115,7 @@ def results() -> rx.Component:
             width="100%", align="center", wrap="wrap"),
         cards(),
         rx.grid(
-            rx.card(rx.box(rx.plotly(data=S.radar, config=RADAR_CONFIG, width="100%"), width="100%",
+            rx.card(rx.box(plot(S.radar, config=RADAR_CONFIG), width="100%",
                            id="compare-radar"), width="100%"),
             rx.card(rx.vstack(
                 rx.text("Insights", weight="medium"),
@@ -135,7 +135,7 @@ def results() -> rx.Component:
             rx.callout.icon(rx.icon("info")),
             rx.vstack(rx.foreach(S.missing_lines, lambda t: rx.text(t, size="2")), spacing="1"),
             color_scheme="gray", width="100%", id="compare-missing")),
-        rx.card(rx.box(rx.plotly(data=S.sensitivity_chart, config=SMALL_CONFIG, width="100%"), width="100%",
+        rx.card(rx.box(plot(S.sensitivity_chart), width="100%",
                        id="compare-sensitivity"), width="100%"),
         spacing="3", width="100%", min_width="0")
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 import reflex as rx
 
 from aisystem_app import routes
+from aisystem_app.components.charts import plot
 from aisystem_app.components.feedback import empty_state, not_permitted
 from aisystem_app.components.layout import page_header, protected_page
 from aisystem_app.state.governance.compliance import ComplianceState
-
-PLOT_CONFIG = {"displayModeBar": False, "responsive": True}
 
 
 def disclaimer() -> rx.Component:
@@ -23,7 +22,7 @@ def _card(card: rx.Var) -> rx.Component:
     chosen = ComplianceState.framework == card["id"]
     return rx.card(
         rx.vstack(
-            rx.box(rx.plotly(data=card["gauge"], config=PLOT_CONFIG, width="100%"), width="100%"),
+            rx.box(plot(card["gauge"]), width="100%"),
             rx.hstack(rx.text("Passing ", card["passed"], size="2", color_scheme="green"),
                       rx.text("Failing ", card["failed"], size="2", color_scheme="red"), spacing="3"),
             rx.text(card["controls"], size="1", color_scheme="gray"),
@@ -120,7 +119,7 @@ def history() -> rx.Component:
         rx.vstack(
             rx.heading("Assessment history", size="4"),
             rx.cond(ComplianceState.assessments > 0,
-                    rx.box(rx.plotly(data=ComplianceState.history, config=PLOT_CONFIG, width="100%"), width="100%",
+                    rx.box(plot(ComplianceState.history), width="100%",
                            id="compliance-history"),
                     empty_state("No assessments yet", icon="chart-line")),
             spacing="3", width="100%",

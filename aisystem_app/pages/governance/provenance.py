@@ -6,12 +6,11 @@ from __future__ import annotations
 import reflex as rx
 
 from aisystem_app import routes, styles
+from aisystem_app.components.charts import plot
 from aisystem_app.components.feedback import empty_state, not_permitted
 from aisystem_app.components.forms import choice
 from aisystem_app.components.layout import page_header, protected_page
 from aisystem_app.state.governance.provenance import DEPTHS, ProvenanceState
-
-PLOT_CONFIG = {"displayModeBar": False, "responsive": True}
 
 
 def entity_form() -> rx.Component:
@@ -74,8 +73,8 @@ def graph_card() -> rx.Component:
             ),
             rx.text("Left to right, from the data to what was made of it: datasets, training, model versions, "
                     "deployments, endpoints. Click a node to read its record.", size="2", color_scheme="gray"),
-            rx.box(rx.plotly(data=ProvenanceState.lineage_chart, config=PLOT_CONFIG, width="100%",
-                             on_click=ProvenanceState.pick), width="100%", id="lineage-graph"),
+            rx.box(plot(ProvenanceState.lineage_chart, on_click=ProvenanceState.pick), width="100%",
+                   id="lineage-graph"),
             spacing="3", width="100%",
         ),
         width="100%",

@@ -33,9 +33,14 @@ URL_KEYS = (*FILTER_KEYS, *PAGE_KEYS)
 FIRST_PAGE = {"page": "", "after": ""}
 
 
+def entity_text(entity_type: str | None, entity_id: str | None) -> str:
+    """`Compliance certification cert_01…`: the kind in words, the id as recorded (what the filter takes)."""
+    return " ".join(part for part in (entity_type and fmt.label(entity_type), entity_id) if part)
+
+
 def audit_row(record: AuditRecord) -> dict[str, str]:
     """One audit record as the table shows it (text only)."""
-    entity = " ".join(part for part in (record.entity_type, record.entity_id) if part)
+    entity = entity_text(record.entity_type, record.entity_id)
     return {
         "seq": f"{record.seq:010d}",
         "time": fmt.moment(record.occurred_at),
@@ -126,8 +131,8 @@ class AuditState(TableMixin, rx.State):
     @rx.var
     def entity_history(self) -> str:
         """The entity whose history the page shows, when the search names one."""
-        parts = [self.filters.get("entity_type", ""), self.filters.get("entity_id", "")]
-        return " ".join(p for p in parts if p) if parts[1] else ""
+        entity_id = self.filters.get("entity_id", "")
+        return entity_text(self.filters.get("entity_type", ""), entity_id) if entity_id else ""
 
     @rx.event(background=True)
     async def load(self):
