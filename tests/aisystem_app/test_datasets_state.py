@@ -413,8 +413,11 @@ def test_an_integer_column_histogram_names_the_whole_numbers_in_each_bin() -> No
     assert labels[0] == "1–150" and labels[-1] == "2,851–3,000"
     assert bin_labels(histogram_edges(1, 5), integers=True)[0] == "1–1.2"  # bins narrower than 1: their edges
     assert bin_labels(edges)[0] == "1–150.9"  # a float column keeps the edges
-    figure = column_figure({"type": "integer", "histogram": {"edges": edges, "counts": counts.tolist()}})
+    figure = column_figure({"type": "integer", "histogram": {"edges": edges, "counts": counts.tolist()}}, "id")
     assert list(figure.data[0].x)[:2] == ["1–150", "151–300"]
+    assert figure.layout.xaxis.title.text == "id (range)" and figure.layout.yaxis.title.text == "Rows"
+    top = column_figure({"type": "string", "topValues": [{"value": "email", "count": 3}]}, "<b>channel</b>")
+    assert top.layout.xaxis.title.text == "&lt;b&gt;channel&lt;/b&gt;"  # plotly reads tags: the name is escaped
 
 
 # --- the upload dialog: import options and preview (issue 11) -----------------------------------------------

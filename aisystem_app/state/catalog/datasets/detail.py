@@ -208,7 +208,7 @@ class DatasetDetailState(TabsMixin, LineageMixin, DatasetDataMixin, DatasetActio
     def _select(self, name: str) -> None:
         info = self._columns.get(name)
         self.selected_column = name if info else ""
-        self.column_chart = column_figure(info) if info else go.Figure()
+        self.column_chart = column_figure(info, name) if info else go.Figure()
         view = next((c for c in self.profile_columns if c.name == name), None)
         self.column_facts = [Fact("Type", type_text(view.type, info.get("dtype"))), Fact("Missing", view.nulls),
                              Fact("Distinct", view.distinct), Fact("Summary", view.summary)] if view and info else []

@@ -236,7 +236,7 @@ def bin_labels(edges: list[float], *, integers: bool = False) -> list[str]:
     return labels
 
 
-def column_figure(info: dict[str, Any]) -> go.Figure:
+def column_figure(info: dict[str, Any], name: str = "") -> go.Figure:
     """A column's histogram (numbers) or its most frequent values (text, few-valued numbers)."""
     if chart_kind(info) == "histogram":
         edges, counts = info["histogram"]["edges"], info["histogram"]["counts"]
@@ -247,7 +247,8 @@ def column_figure(info: dict[str, Any]) -> go.Figure:
         figure = stacked_bars([plot_text(item.get("value")) for item in top],
                               {"rows": [item.get("count", 0) for item in top]}, BAR_COLOR)
     figure.update_layout(height=280, showlegend=False, hovermode="closest", bargap=0.05)
-    figure.update_xaxes(type="category", title_text="Value range" if chart_kind(info) == "histogram" else "Value")
+    values = html.escape(name) if name else "Value"
+    figure.update_xaxes(type="category", title_text=f"{values} (range)" if chart_kind(info) == "histogram" else values)
     figure.update_yaxes(title_text="Rows")
     return figure
 
