@@ -80,7 +80,10 @@ def main() -> None:
                 for path in take(page, args.out):
                     print(path)
             except Exception:
-                page.screenshot(path=str(args.out / "failed.png"))
+                # Beside the data dir, not in the README's assets: what the page showed when a step failed.
+                failed = Path(tempfile.gettempdir()) / "readme-screenshots-failed.png"
+                page.screenshot(path=str(failed))
+                print(f"the page when it failed: {failed}")
                 raise
             browser.close()
     finally:

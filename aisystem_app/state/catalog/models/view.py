@@ -274,8 +274,9 @@ def metric_figures(metrics: s.MetricsRead) -> MetricCharts:
         chart.update_yaxes(title_text=y_title)
         return chart
 
-    # One other metric names its own axis; several share one axis, each value in its own unit.
-    other_axis = fmt.label(next(iter(others))) if len(others) == 1 else "Value (in each metric's unit)"
+    other_names = [fmt.label(k) for k in others]
+    # One other metric names its own axis (escaped: plotly reads tags); several share one, each in its own unit.
+    other_axis = html.escape(other_names[0]) if len(other_names) == 1 else "Value (in each metric's unit)"
     charts = MetricCharts(scores=figure(scores, "Score"), others=figure(others, other_axis))
     if charts.scores is not None:
         low, high = score_range(p.value for pts in scores.values() for p in pts)
@@ -285,8 +286,9 @@ def metric_figures(metrics: s.MetricsRead) -> MetricCharts:
         span = "the whole range" if (low, high) == (0.0, 1.0) else f"{low:g} to {high:g}"
         charts.score_caption = f"{names}: scores between 0 and 1. The axis shows {span}."
     if charts.others is not None:
-        names = ", ".join(fmt.label(k) for k in others)
-        charts.other_caption = f"{names}, as recorded." if len(others) == 1 else f"{names}: each in its own unit, as recorded."
+        listed = ", ".join(other_names)
+        charts.other_caption = (f"{listed}, as recorded." if len(other_names) == 1
+                                else f"{listed}: each in its own unit, as recorded.")
     return charts
 
 
